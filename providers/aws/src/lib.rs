@@ -1,0 +1,1 @@
+//! aws provider (in progress)

@@ -1,0 +1,173 @@
+//! Native state in a provider-neutral envelope, and what translation reports.
+//!
+//! The engine diffs, renders and applies native state without knowing any cloud's shapes: a
+//! provider cuts its native documents into [`NativeObject`]s, each with a stable `key` and a
+//! *canonical* `body` (normalised, so equal bodies mean "no change"), and puts them back
+//! together when rendering. What a body contains is the provider's business.
+
+use crate::intent::Action;
+use crate::ProviderKind;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One native object of a target: a container (security group, NSG) or a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeObject {
+    /// Provider-defined kind, e.g. `security-group`, `sg-rule`, `nsg`, `nsg-rule`, `firewall`.
+    pub kind: String,
+    /// Identity within the target, stable across runs and independent of cloud-assigned ids.
+    pub key: String,
+    /// Key of the containing object, if any.
+    pub parent: Option<String>,
+    /// Containers hold rules; the engine creates them first and deletes them last.
+    pub container: bool,
+    /// Carries intentwall's ownership marker.
+    pub managed: bool,
+    /// Outside intentwall's perimeter in this target (another NSG, another VPC network, an SG
+    /// no workload of ours carries): kept as it is, never pruned, ignored by simulation.
+    pub foreign: bool,
+    /// The intent flow behind a managed rule (from its marker).
+    pub flow: Option<String>,
+    /// Canonical native JSON of this object alone; equal bodies mean no change.
+    pub body: serde_json::Value,
+    /// The object exactly as read from a snapshot, so an untouched object is written back
+    /// exactly as it was. `None` for objects made by translation.
+    pub raw: Option<serde_json::Value>,
+    /// One human line: what the object does.
+    pub summary: String,
+}
+
+/// The state of one target (one deployment on one cloud), observed or desired.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeState {
+    /// Containers and rules, in a stable order.
+    pub objects: Vec<NativeObject>,
+    /// Provider-defined note on the document's outer shape (e.g. a bare list or
+    /// `{"value": [...]}`), so a rewrite keeps the shape the user captured.
+    pub envelope: Option<String>,
+}
+
+impl NativeState {
+    /// Find an object by key.
+    pub fn get(&self, key: &str) -> Option<&NativeObject> {
+        self.objects.iter().find(|o| o.key == key)
+    }
+}
+
+/// How an object changes in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InPlace {
+    /// The cloud can update it in place (Azure PUT, GCP PATCH, AWS description update).
+    Update,
+    /// It must be deleted and re-created (an immutable field changed).
+    Replace,
+}
+
+/// The kinds of finding that block a plan (DESIGN.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    /// Native rules give another verdict than the intent.
+    Mismatch,
+    /// An `expect` case failed.
+    Expectation,
+    /// A built-in guardrail is violated.
+    Guardrail,
+    /// The cloud cannot express a flow exactly.
+    Inexpressible,
+    /// A cloud quota or per-rule limit cannot be met.
+    Limit,
+    /// An unmanaged rule outranks ours and changes a verdict.
+    Conflict,
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FindingKind::Mismatch => "mismatch",
+            FindingKind::Expectation => "expectation",
+            FindingKind::Guardrail => "guardrail",
+            FindingKind::Inexpressible => "inexpressible",
+            FindingKind::Limit => "limit",
+            FindingKind::Conflict => "conflict",
+        })
+    }
+}
+
+/// A reason to block a plan, with where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// Deployment it concerns.
+    pub deployment: String,
+    /// Cloud it concerns, if one.
+    pub provider: Option<ProviderKind>,
+    /// Intent flow it concerns, if one.
+    pub flow: Option<String>,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.kind, self.deployment)?;
+        if let Some(p) = self.provider {
+            write!(f, "/{p}")?;
+        }
+        if let Some(fl) = &self.flow {
+            write!(f, " flow `{fl}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What `translate` gives: the managed objects the target should have, and the findings for
+/// everything it could not express exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Translation {
+    /// Desired managed objects (containers and rules), all with `managed = true`.
+    pub objects: Vec<NativeObject>,
+    /// Inexpressible and limit findings.
+    pub findings: Vec<Finding>,
+}
+
+/// A snapshot document that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}{}", .line.map(|l| format!(" at line {l}, column {}", .column.unwrap_or(0))).unwrap_or_default())]
+pub struct SnapshotError {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line in the document, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+}
+
+impl SnapshotError {
+    /// An error without a position.
+    pub fn msg(message: impl Into<String>) -> Self {
+        SnapshotError {
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+    /// From a serde_json error, keeping its position.
+    pub fn json(e: &serde_json::Error) -> Self {
+        SnapshotError {
+            message: format!("invalid JSON: {e}"),
+            line: Some(e.line()),
+            column: Some(e.column()),
+        }
+    }
+}
+
+/// Marker for an action in text (`allow`/`deny`), shared by renderers.
+pub fn action_word(a: Action) -> &'static str {
+    match a {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    }
+}

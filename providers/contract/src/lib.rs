@@ -8,13 +8,17 @@
 //! - [`traffic`]: service tokens as packet sets;
 //! - [`intent`]: the resolved intent of one deployment on one cloud (translate's input);
 //! - [`eval`]: the one evaluation algorithm all clouds lower into;
-//! - [`native`]: native state in a neutral envelope, findings, translation results.
+//! - [`native`]: native state in a neutral envelope, findings, translation results;
+//! - [`oracle`]: DESIGN.md §1 evaluated on the resolved intent;
+//! - [`check`]: the exhaustive equivalence-class comparison of lowered rules and oracle.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod eval;
 pub mod intent;
 pub mod native;
 pub mod net;
+pub mod oracle;
 pub mod traffic;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,1076 @@
+//! YAML files -> raw per-file documents with positions.
+//!
+//! Every node is walked by hand so every problem (wrong type, unknown key, bad CIDR, bad
+//! date, ...) gets the `file:line:column` of the offending value. Nothing here knows about
+//! other files: names are resolved in [`super::merge`].
+
+use super::model::{Exception, Loc, Placement};
+use crate::diag::Diagnostic;
+use intentwall_contract::net::parse_cidr_lenient;
+use intentwall_contract::{Action, AddrSet, NetError, ProviderKind};
+use ipnet::IpNet;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Span};
+use marked_yaml::{LoaderOptions, Node};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A value with the place it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sp<T> {
+    pub v: T,
+    pub loc: Loc,
+}
+
+/// One intent file as read from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SourceFile {
+    /// Path relative to the intents directory.
+    pub rel: PathBuf,
+    /// `Some(dir name)` for `regions/<dir>/*.yaml`.
+    pub region: Option<String>,
+    /// Contents.
+    pub text: String,
+}
+
+/// A deployment block.
+#[derive(Debug, Clone)]
+pub(crate) struct RawDeployment {
+    pub name: Sp<String>,
+    pub clouds: BTreeMap<ProviderKind, Placement>,
+}
+
+/// One item of a network list.
+#[derive(Debug, Clone)]
+pub(crate) enum NetItem {
+    Cidr(IpNet),
+    Name(Sp<String>),
+}
+
+/// `networks.<name>`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawNetwork {
+    pub name: Sp<String>,
+    pub items: Vec<NetItem>,
+}
+
+/// `services.<name>`: tokens or names, resolved later.
+#[derive(Debug, Clone)]
+pub(crate) struct RawService {
+    pub name: Sp<String>,
+    pub items: Vec<Sp<String>>,
+}
+
+/// `addresses.<deployment>` of a group.
+#[derive(Debug, Clone)]
+pub(crate) struct RawAddresses {
+    pub deployment: Sp<String>,
+    pub all: Option<AddrSet>,
+    pub by_cloud: BTreeMap<ProviderKind, Sp<AddrSet>>,
+}
+
+/// `groups.<name>`.
+#[derive(Debug, Clone)]
+pub(crate) struct RawGroup {
+    pub name: Sp<String>,
+    pub description: Option<String>,
+    pub includes: Option<Sp<Vec<Sp<String>>>>,
+    pub egress: Option<Loc>,
+    pub sensitive: bool,
+    pub addresses: Option<Sp<Vec<RawAddresses>>>,
+    pub service_account: Option<Sp<String>>,
+}
+
+/// One `flows` item.
+#[derive(Debug, Clone)]
+pub(crate) struct RawFlow {
+    pub name: Sp<String>,
+    pub action: Action,
+    pub from: Option<Sp<String>>,
+    pub to: Option<Sp<String>>,
+    pub services: Vec<Sp<String>>,
+    pub deployments: Option<Vec<Sp<String>>>,
+    pub guardrail: bool,
+    pub exception: Option<Sp<Exception>>,
+    /// Where the item starts.
+    pub loc: Loc,
+}
+
+/// One `expect` item.
+#[derive(Debug, Clone)]
+pub(crate) struct RawExpect {
+    pub from: Sp<String>,
+    pub to: Sp<String>,
+    pub service: Sp<String>,
+    pub verdict: Action,
+    pub loc: Loc,
+}
+
+/// Everything one file says.
+#[derive(Debug, Clone)]
+pub(crate) struct RawDoc {
+    pub file: PathBuf,
+    pub region: Option<String>,
+    pub deployments: Vec<RawDeployment>,
+    pub networks: Vec<RawNetwork>,
+    pub services: Vec<RawService>,
+    pub groups: Vec<RawGroup>,
+    pub flows: Vec<RawFlow>,
+    pub expects: Vec<RawExpect>,
+    pub drops: Vec<Sp<String>>,
+}
+
+/// Read every `*.yaml`/`*.yml` at the root of `dir` and under `regions/<d>/`, sorted by path.
+/// Files directly under `regions/` and other subdirectories are reported.
+pub(crate) fn read_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<SourceFile> {
+    let mut out = Vec::new();
+    let is_yaml = |p: &Path| {
+        p.is_file()
+            && matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml") | Some("yml")
+            )
+    };
+    let read = |p: &Path, rel: PathBuf, region: Option<String>, out: &mut Vec<SourceFile>, diags: &mut Vec<Diagnostic>| {
+        match std::fs::read_to_string(p) {
+            Ok(text) => out.push(SourceFile { rel, region, text }),
+            Err(e) => diags.push(Diagnostic::error(
+                None,
+                format!("cannot read {}: {e}", p.display()),
+            )),
+        }
+    };
+    let entries = match sorted_entries(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                None,
+                format!("cannot read intents directory {}: {e}", dir.display()),
+            ));
+            return out;
+        }
+    };
+    for p in &entries {
+        let name = file_name(p);
+        if is_yaml(p) {
+            read(p, PathBuf::from(&name), None, &mut out, diags);
+        }
+    }
+    let regions = dir.join("regions");
+    if regions.is_dir() {
+        match sorted_entries(&regions) {
+            Ok(rs) => {
+                for r in rs {
+                    let rname = file_name(&r);
+                    if r.is_dir() {
+                        let files = sorted_entries(&r).unwrap_or_default();
+                        let mut any = false;
+                        for f in files {
+                            if is_yaml(&f) {
+                                any = true;
+                                let rel = Path::new("regions").join(&rname).join(file_name(&f));
+                                read(&f, rel, Some(rname.clone()), &mut out, diags);
+                            }
+                        }
+                        if !any {
+                            out.push(SourceFile {
+                                rel: Path::new("regions").join(&rname),
+                                region: Some(rname.clone()),
+                                text: String::new(),
+                            });
+                        }
+                    } else if is_yaml(&r) {
+                        diags.push(
+                            Diagnostic::error(
+                                Loc {
+                                    file: Path::new("regions").join(&rname),
+                                    line: 1,
+                                    column: 1,
+                                },
+                                "override files belong in `regions/<deployment>/`, not directly in `regions/`",
+                            ),
+                        );
+                    }
+                }
+            }
+            Err(e) => diags.push(Diagnostic::error(
+                None,
+                format!("cannot read {}: {e}", regions.display()),
+            )),
+        }
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    out
+}
+
+fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// True for a source entry standing for an empty region directory (no file to parse).
+pub(crate) fn is_placeholder(f: &SourceFile) -> bool {
+    f.region.is_some() && f.rel.extension().is_none() && f.text.is_empty()
+}
+
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "deployments",
+    "networks",
+    "services",
+    "groups",
+    "flows",
+    "expect",
+    "drop",
+];
+
+/// Parse one file into a raw document; problems go to `diags`.
+pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc {
+    let mut doc = RawDoc {
+        file: f.rel.clone(),
+        region: f.region.clone(),
+        deployments: Vec::new(),
+        networks: Vec::new(),
+        services: Vec::new(),
+        groups: Vec::new(),
+        flows: Vec::new(),
+        expects: Vec::new(),
+        drops: Vec::new(),
+    };
+    if is_placeholder(f) {
+        return doc;
+    }
+    let mut cx = Cx {
+        file: &f.rel,
+        diags,
+    };
+    let opts = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
+    let node = match marked_yaml::parse_yaml_with_options(0, &f.text, opts) {
+        Ok(n) => n,
+        Err(e) => {
+            cx.load_error(e);
+            return doc;
+        }
+    };
+    let Some(top) = node.as_mapping() else {
+        cx.err(cx.loc(node.span()), "an intent file must be a mapping");
+        return doc;
+    };
+    cx.check_keys(top, TOP_KEYS, "top level");
+    match top.get_node("version") {
+        None => cx.err(
+            Loc {
+                file: f.rel.clone(),
+                line: 1,
+                column: 1,
+            },
+            "missing `version: 1` (every intent file must declare the language version)",
+        ),
+        Some(v) => match v.as_scalar().map(|s| s.as_str()) {
+            Some("1") => {}
+            Some(other) => cx.push(
+                Diagnostic::error(
+                    cx.loc(v.span()),
+                    format!("unsupported version `{other}`"),
+                )
+                .with_note("this intentwall reads `version: 1`"),
+            ),
+            None => cx.err(cx.loc(v.span()), "`version` must be the number 1"),
+        },
+    }
+    let region = f.region.is_some();
+    if let Some(n) = top.get_node("deployments") {
+        if region {
+            cx.err(
+                cx.key_loc(top, "deployments"),
+                "`deployments` can only be declared in a root intent file, not in a region override",
+            );
+        } else if let Some(m) = cx.map(n, "`deployments`") {
+            for (k, v) in m.iter() {
+                if let Some(d) = cx.deployment(k, v) {
+                    doc.deployments.push(d);
+                }
+            }
+        }
+    }
+    if let Some(n) = top.get_node("networks") {
+        if let Some(m) = cx.map(n, "`networks`") {
+            for (k, v) in m.iter() {
+                let items = cx.network_items(v);
+                doc.networks.push(RawNetwork {
+                    name: cx.key(k),
+                    items,
+                });
+            }
+        }
+    }
+    if let Some(n) = top.get_node("services") {
+        if let Some(m) = cx.map(n, "`services`") {
+            for (k, v) in m.iter() {
+                let items = cx.str_list(v, &format!("service `{}`", k.as_str()));
+                doc.services.push(RawService {
+                    name: cx.key(k),
+                    items,
+                });
+            }
+        }
+    }
+    if let Some(n) = top.get_node("groups") {
+        if let Some(m) = cx.map(n, "`groups`") {
+            for (k, v) in m.iter() {
+                if let Some(g) = cx.group(k, v) {
+                    doc.groups.push(g);
+                }
+            }
+        }
+    }
+    if let Some(n) = top.get_node("flows") {
+        if let Some(items) = cx.seq(n, "`flows`") {
+            for it in items {
+                if let Some(fl) = cx.flow(it) {
+                    doc.flows.push(fl);
+                }
+            }
+        }
+    }
+    if let Some(n) = top.get_node("expect") {
+        if let Some(items) = cx.seq(n, "`expect`") {
+            for it in items {
+                if let Some(e) = cx.expect(it) {
+                    doc.expects.push(e);
+                }
+            }
+        }
+    }
+    if let Some(n) = top.get_node("drop") {
+        if !region {
+            cx.err(
+                cx.key_loc(top, "drop"),
+                "`drop` is only meaningful in a region override (`regions/<deployment>/*.yaml`); restrict a flow with `deployments: [...]` instead",
+            );
+        } else {
+            doc.drops = cx.str_list(n, "`drop`");
+        }
+    }
+    doc
+}
+
+struct Cx<'a> {
+    file: &'a Path,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+fn kind_of(n: &Node) -> &'static str {
+    match n {
+        Node::Scalar(_) => "a single value",
+        Node::Mapping(_) => "a mapping",
+        Node::Sequence(_) => "a list",
+    }
+}
+
+impl Cx<'_> {
+    fn loc(&self, span: &Span) -> Loc {
+        let (line, column) = span
+            .start()
+            .map(|m| (m.line().max(1), m.column().max(1)))
+            .unwrap_or((1, 1));
+        Loc {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+        }
+    }
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+    fn err(&mut self, loc: Loc, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(loc, msg));
+    }
+    fn load_error(&mut self, e: marked_yaml::LoadError) {
+        use marked_yaml::LoadError as E;
+        let at = |m: &marked_yaml::Marker| Loc {
+            file: self.file.to_path_buf(),
+            line: m.line().max(1),
+            column: m.column().max(1),
+        };
+        let d = match &e {
+            E::ScanError(m, se) => {
+                let text = se.to_string();
+                // yaml-rust appends " at line L column C"; we print our own position
+                let text = text
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&text)
+                    .to_string();
+                Diagnostic::error(at(m), format!("YAML syntax error: {text}"))
+            }
+            E::TopLevelMustBeMapping(m) | E::TopLevelMustBeSequence(m) => {
+                Diagnostic::error(at(m), "an intent file must be a mapping (`version: 1`, `flows: ...`)")
+            }
+            E::UnexpectedAnchor(m) => Diagnostic::error(at(m), "YAML anchors and aliases are not supported in intent files"),
+            E::MappingKeyMustBeScalar(m) => Diagnostic::error(at(m), "mapping keys must be plain names"),
+            E::UnexpectedTag(m) => Diagnostic::error(at(m), "YAML tags (`!tag`) are not supported in intent files"),
+            E::DuplicateKey(inner) => {
+                let first = inner
+                    .prev_key
+                    .span()
+                    .start()
+                    .map(|m| at(m).to_string())
+                    .unwrap_or_default();
+                let loc = inner
+                    .key
+                    .span()
+                    .start()
+                    .map(at)
+                    .unwrap_or_else(|| at(&marked_yaml::Marker::new(0, 0, 1, 1)));
+                Diagnostic::error(loc, format!("duplicate key `{}` in one mapping", inner.key.as_str()))
+                    .with_note(format!("first written at {first}"))
+            }
+        };
+        self.push(d);
+    }
+
+    fn key(&self, k: &MarkedScalarNode) -> Sp<String> {
+        Sp {
+            v: k.as_str().to_string(),
+            loc: self.loc(k.span()),
+        }
+    }
+    fn key_loc(&self, m: &MarkedMappingNode, key: &str) -> Loc {
+        m.keys()
+            .find(|k| k.as_str() == key)
+            .map(|k| self.loc(k.span()))
+            .unwrap_or_else(|| self.loc(m.span()))
+    }
+
+    fn check_keys(&mut self, m: &MarkedMappingNode, allowed: &[&str], what: &str) {
+        for k in m.keys() {
+            if !allowed.contains(&k.as_str()) {
+                let mut d = Diagnostic::error(
+                    self.loc(k.span()),
+                    format!("unknown key `{}` in {what}", k.as_str()),
+                );
+                if let Some(s) = did_you_mean(k.as_str(), allowed.iter().copied()) {
+                    d = d.with_note(format!("did you mean `{s}`?"));
+                }
+                d = d.with_note(format!("expected one of: {}", allowed.join(", ")));
+                self.push(d);
+            }
+        }
+    }
+
+    fn map<'n>(&mut self, n: &'n Node, what: &str) -> Option<&'n MarkedMappingNode> {
+        match n {
+            Node::Mapping(m) => Some(m),
+            Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce() => None,
+            _ => {
+                self.err(
+                    self.loc(n.span()),
+                    format!("{what} must be a mapping, found {}", kind_of(n)),
+                );
+                None
+            }
+        }
+    }
+
+    fn seq<'n>(&mut self, n: &'n Node, what: &str) -> Option<Vec<&'n Node>> {
+        match n {
+            Node::Sequence(s) => Some(s.iter().collect()),
+            Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce() => Some(Vec::new()),
+            _ => {
+                self.err(
+                    self.loc(n.span()),
+                    format!("{what} must be a list, found {}", kind_of(n)),
+                );
+                None
+            }
+        }
+    }
+
+    fn text(&mut self, n: &Node, what: &str) -> Option<Sp<String>> {
+        match n {
+            Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce() => {
+                self.err(self.loc(n.span()), format!("{what} needs a value"));
+                None
+            }
+            Node::Scalar(s) => Some(Sp {
+                v: s.as_str().to_string(),
+                loc: self.loc(n.span()),
+            }),
+            _ => {
+                self.err(
+                    self.loc(n.span()),
+                    format!("{what} must be a single value, found {}", kind_of(n)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of single values; a single value stands for a list of one.
+    fn str_list(&mut self, n: &Node, what: &str) -> Vec<Sp<String>> {
+        match n {
+            Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce() => Vec::new(),
+            Node::Scalar(_) => self.text(n, what).into_iter().collect(),
+            Node::Sequence(items) => items
+                .iter()
+                .filter_map(|i| self.text(i, &format!("an item of {what}")))
+                .collect(),
+            Node::Mapping(_) => {
+                self.err(
+                    self.loc(n.span()),
+                    format!("{what} must be a list, found a mapping"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn boolean(&mut self, n: &Node, what: &str) -> Option<bool> {
+        match n.as_scalar() {
+            Some(s) if s.may_coerce() && s.as_str() == "true" => Some(true),
+            Some(s) if s.may_coerce() && s.as_str() == "false" => Some(false),
+            _ => {
+                let found = match n.as_scalar() {
+                    Some(s) => format!("`{}`", s.as_str()),
+                    None => kind_of(n).to_string(),
+                };
+                self.err(
+                    self.loc(n.span()),
+                    format!("{what} must be `true` or `false`, found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn action(&mut self, n: &Node, what: &str) -> Option<Action> {
+        let t = self.text(n, what)?;
+        match t.v.as_str() {
+            "allow" => Some(Action::Allow),
+            "deny" => Some(Action::Deny),
+            other => {
+                self.err(
+                    t.loc,
+                    format!("{what} must be `allow` or `deny`, found `{other}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Parse a CIDR strictly, reporting at `loc`.
+    fn cidr(&mut self, t: &Sp<String>) -> Option<IpNet> {
+        match AddrSet::parse_cidr_strict(&t.v) {
+            Ok(n) => Some(n),
+            Err(NetError::HostBits { text, network }) => {
+                self.push(
+                    Diagnostic::error(
+                        t.loc.clone(),
+                        format!("`{text}` has host bits set; the network is `{network}`"),
+                    )
+                    .with_note(format!(
+                        "write `{network}` for the whole network, or `{}` for the one address",
+                        host_form(&text)
+                    )),
+                );
+                None
+            }
+            Err(_) => {
+                self.err(
+                    t.loc.clone(),
+                    format!("invalid CIDR `{}`", t.v),
+                );
+                None
+            }
+        }
+    }
+
+    fn cidr_set(&mut self, n: &Node, what: &str) -> Option<AddrSet> {
+        let items = self.str_list(n, what);
+        let mut nets = Vec::new();
+        let mut ok = true;
+        for t in &items {
+            match self.cidr(t) {
+                Some(n) => nets.push(n),
+                None => ok = false,
+            }
+        }
+        ok.then(|| AddrSet::from_nets(&nets))
+    }
+
+    fn network_items(&mut self, n: &Node) -> Vec<NetItem> {
+        let mut out = Vec::new();
+        for t in self.str_list(n, "a network") {
+            if looks_like_address(&t.v) {
+                if let Some(net) = self.cidr(&t) {
+                    out.push(NetItem::Cidr(net));
+                }
+            } else {
+                out.push(NetItem::Name(t));
+            }
+        }
+        out
+    }
+
+    fn deployment(&mut self, k: &MarkedScalarNode, v: &Node) -> Option<RawDeployment> {
+        let name = self.key(k);
+        let what = format!("deployment `{}`", name.v);
+        let m = self.map(v, &what)?;
+        self.check_keys(m, &["aws", "azure", "gcp"], &what);
+        let mut clouds = BTreeMap::new();
+        for (ck, cv) in m.iter() {
+            let Some(kind) = ProviderKind::parse(ck.as_str()) else {
+                continue;
+            };
+            if let Some(p) = self.placement(kind, &name.v, cv) {
+                clouds.insert(kind, p);
+            }
+        }
+        if m.is_empty() {
+            self.err(
+                name.loc.clone(),
+                format!("{what} has no placement (give at least one of aws, azure, gcp)"),
+            );
+        }
+        Some(RawDeployment { name, clouds })
+    }
+
+    fn placement(&mut self, kind: ProviderKind, dep: &str, n: &Node) -> Option<Placement> {
+        let (required, optional, v4, v6): (&[&str], &[&str], &str, &str) = match kind {
+            ProviderKind::Aws => (&["account", "region", "vpc", "cidr"], &["cidr6"], "cidr", "cidr6"),
+            ProviderKind::Azure => (
+                &["subscription", "resource_group", "location", "nsg", "vnet_cidr"],
+                &["vnet_cidr6", "load_balancer_probes"],
+                "vnet_cidr",
+                "vnet_cidr6",
+            ),
+            ProviderKind::Gcp => (&["project", "network", "cidr"], &["cidr6"], "cidr", "cidr6"),
+        };
+        let what = format!("the {kind} placement of deployment `{dep}`");
+        let m = self.map(n, &what)?;
+        let allowed: Vec<&str> = required.iter().chain(optional).copied().collect();
+        self.check_keys(m, &allowed, &what);
+        let loc = self.loc(n.span());
+        let mut ok = true;
+        for r in required {
+            if m.get_node(r).is_none() {
+                self.err(loc.clone(), format!("{what} is missing `{r}`"));
+                ok = false;
+            }
+        }
+        let mut settings = BTreeMap::new();
+        let mut space = AddrSet::empty();
+        for (k, v) in m.iter() {
+            if !allowed.contains(&k.as_str()) {
+                continue;
+            }
+            let Some(t) = self.text(v, &format!("`{}` of {what}", k.as_str())) else {
+                ok = false;
+                continue;
+            };
+            if k.as_str() == v4 || k.as_str() == v6 {
+                match self.cidr(&t) {
+                    Some(net) => {
+                        let want_v6 = k.as_str() == v6;
+                        if matches!(net, IpNet::V6(_)) != want_v6 {
+                            self.err(
+                                t.loc.clone(),
+                                format!(
+                                    "`{}` must be an {} range, found `{}`",
+                                    k.as_str(),
+                                    if want_v6 { "IPv6" } else { "IPv4" },
+                                    t.v
+                                ),
+                            );
+                            ok = false;
+                        }
+                        space = space.union(&AddrSet::from_net(net));
+                    }
+                    None => ok = false,
+                }
+            }
+            if k.as_str() == "load_balancer_probes" && !matches!(t.v.as_str(), "allow" | "deny") {
+                self.err(
+                    t.loc.clone(),
+                    format!("`load_balancer_probes` must be `allow` or `deny`, found `{}`", t.v),
+                );
+                ok = false;
+            }
+            settings.insert(k.as_str().to_string(), t.v);
+        }
+        ok.then_some(Placement {
+            settings,
+            space,
+            loc,
+        })
+    }
+
+    fn group(&mut self, k: &MarkedScalarNode, v: &Node) -> Option<RawGroup> {
+        let name = self.key(k);
+        let what = format!("group `{}`", name.v);
+        let mut g = RawGroup {
+            name,
+            description: None,
+            includes: None,
+            egress: None,
+            sensitive: false,
+            addresses: None,
+            service_account: None,
+        };
+        if let Node::Scalar(s) = v {
+            if s.as_str().is_empty() {
+                return Some(g); // `web:` with nothing: a plain leaf group
+            }
+        }
+        let m = self.map(v, &what)?;
+        self.check_keys(
+            m,
+            &["description", "includes", "egress", "sensitive", "addresses", "gcp"],
+            &what,
+        );
+        for (key, val) in m.iter() {
+            match key.as_str() {
+                "description" => {
+                    g.description = self
+                        .text(val, &format!("`description` of {what}"))
+                        .map(|t| t.v)
+                }
+                "includes" => {
+                    let items = self.str_list(val, &format!("`includes` of {what}"));
+                    g.includes = Some(Sp {
+                        v: items,
+                        loc: self.loc(key.span()),
+                    });
+                }
+                "egress" => {
+                    if let Some(t) = self.text(val, &format!("`egress` of {what}")) {
+                        if t.v == "restricted" {
+                            g.egress = Some(t.loc);
+                        } else {
+                            self.push(
+                                Diagnostic::error(
+                                    t.loc,
+                                    format!("`egress` of {what} must be `restricted`, found `{}`", t.v),
+                                )
+                                .with_note("leave `egress` out for the default (egress allowed)"),
+                            );
+                        }
+                    }
+                }
+                "sensitive" => {
+                    g.sensitive = self
+                        .boolean(val, &format!("`sensitive` of {what}"))
+                        .unwrap_or(false)
+                }
+                "addresses" => {
+                    g.addresses = self.addresses(val, &what).map(|v| Sp {
+                        v,
+                        loc: self.loc(key.span()),
+                    })
+                }
+                "gcp" => {
+                    let w = format!("`gcp` of {what}");
+                    if let Some(gm) = self.map(val, &w) {
+                        self.check_keys(gm, &["service_account"], &w);
+                        if let Some(sa) = gm.get_node("service_account") {
+                            g.service_account =
+                                self.text(sa, &format!("`service_account` of {what}"));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(g)
+    }
+
+    fn addresses(&mut self, n: &Node, what: &str) -> Option<Vec<RawAddresses>> {
+        let w = format!("`addresses` of {what}");
+        let m = self.map(n, &w)?;
+        let mut out = Vec::new();
+        for (dk, dv) in m.iter() {
+            let deployment = self.key(dk);
+            let mut a = RawAddresses {
+                deployment,
+                all: None,
+                by_cloud: BTreeMap::new(),
+            };
+            match dv {
+                Node::Mapping(cm) => {
+                    let cw = format!("`addresses.{}` of {what}", dk.as_str());
+                    self.check_keys(cm, &["aws", "azure", "gcp"], &cw);
+                    for (ck, cv) in cm.iter() {
+                        if let Some(kind) = ProviderKind::parse(ck.as_str()) {
+                            if let Some(s) = self.cidr_set(cv, &cw) {
+                                a.by_cloud.insert(
+                                    kind,
+                                    Sp {
+                                        v: s,
+                                        loc: self.loc(ck.span()),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => a.all = self.cidr_set(dv, &w),
+            }
+            out.push(a);
+        }
+        Some(out)
+    }
+
+    fn flow(&mut self, n: &Node) -> Option<RawFlow> {
+        let m = self.map(n, "a flow")?;
+        let loc = self.loc(n.span());
+        self.check_keys(
+            m,
+            &[
+                "name",
+                "description",
+                "action",
+                "from",
+                "to",
+                "services",
+                "deployments",
+                "guardrail",
+                "exception",
+            ],
+            "a flow",
+        );
+        let Some(name) = m.get_node("name").and_then(|v| self.text(v, "flow `name`")) else {
+            if m.get_node("name").is_none() {
+                self.err(loc, "a flow needs a `name`");
+            }
+            return None;
+        };
+        let what = format!("flow `{}`", name.v);
+        let mut f = RawFlow {
+            name,
+            action: Action::Allow,
+            from: None,
+            to: None,
+            services: Vec::new(),
+            deployments: None,
+            guardrail: false,
+            exception: None,
+            loc: loc.clone(),
+        };
+        for (key, val) in m.iter() {
+            match key.as_str() {
+                "description" => {
+                    self.text(val, &format!("`description` of {what}"));
+                }
+                "action" => {
+                    f.action = self
+                        .action(val, &format!("`action` of {what}"))
+                        .unwrap_or(Action::Allow)
+                }
+                "from" => f.from = self.text(val, &format!("`from` of {what}")),
+                "to" => f.to = self.text(val, &format!("`to` of {what}")),
+                "services" => f.services = self.str_list(val, &format!("`services` of {what}")),
+                "deployments" => {
+                    f.deployments = Some(self.str_list(val, &format!("`deployments` of {what}")))
+                }
+                "guardrail" => {
+                    f.guardrail = self
+                        .boolean(val, &format!("`guardrail` of {what}"))
+                        .unwrap_or(false)
+                }
+                "exception" => f.exception = self.exception(val, &what),
+                _ => {}
+            }
+        }
+        for (k, present) in [
+            ("from", m.get_node("from").is_some()),
+            ("to", m.get_node("to").is_some()),
+            ("services", m.get_node("services").is_some()),
+        ] {
+            if !present {
+                self.err(f.name.loc.clone(), format!("{what} needs `{k}`"));
+            }
+        }
+        if m.get_node("services").is_some() && f.services.is_empty() {
+            self.err(
+                self.key_loc(m, "services"),
+                format!("{what} has an empty `services` list (write `any` for all traffic)"),
+            );
+        }
+        Some(f)
+    }
+
+    fn exception(&mut self, n: &Node, what: &str) -> Option<Sp<Exception>> {
+        let w = format!("the exception of {what}");
+        let m = self.map(n, &w)?;
+        self.check_keys(m, &["reason", "expires"], &w);
+        let loc = self.loc(n.span());
+        let reason = match m.get_node("reason") {
+            Some(r) => self.text(r, &format!("`reason` of {w}")).map(|t| t.v),
+            None => {
+                self.err(loc.clone(), format!("{w} needs a `reason`"));
+                None
+            }
+        };
+        let expires = match m.get_node("expires") {
+            Some(e) => {
+                let t = self.text(e, &format!("`expires` of {w}"))?;
+                let fmt = time::macros::format_description!("[year]-[month]-[day]");
+                match time::Date::parse(&t.v, &fmt) {
+                    Ok(d) => Some(Sp { v: d, loc: t.loc }),
+                    Err(_) => {
+                        self.err(
+                            t.loc,
+                            format!("`expires` of {w} must be a date YYYY-MM-DD, found `{}`", t.v),
+                        );
+                        None
+                    }
+                }
+            }
+            None => {
+                self.err(
+                    loc.clone(),
+                    format!("{w} needs an `expires` date (YYYY-MM-DD); exceptions cannot be permanent"),
+                );
+                None
+            }
+        };
+        let (reason, expires) = (reason?, expires?);
+        Some(Sp {
+            v: Exception {
+                reason,
+                expires: expires.v,
+            },
+            loc: expires.loc,
+        })
+    }
+
+    fn expect(&mut self, n: &Node) -> Option<RawExpect> {
+        let m = self.map(n, "an expectation")?;
+        let loc = self.loc(n.span());
+        self.check_keys(
+            m,
+            &["from", "to", "service", "verdict", "description"],
+            "an expectation",
+        );
+        let mut get = |k: &str| -> Option<Sp<String>> {
+            match m.get_node(k) {
+                Some(v) => self.text(v, &format!("`{k}` of an expectation")),
+                None => {
+                    self.err(loc.clone(), format!("an expectation needs `{k}`"));
+                    None
+                }
+            }
+        };
+        let from = get("from");
+        let to = get("to");
+        let service = get("service");
+        let verdict = match m.get_node("verdict") {
+            Some(v) => self.action(v, "`verdict` of an expectation"),
+            None => {
+                self.err(loc.clone(), "an expectation needs `verdict` (allow or deny)");
+                None
+            }
+        };
+        if let Some(d) = m.get_node("description") {
+            self.text(d, "`description` of an expectation");
+        }
+        Some(RawExpect {
+            from: from?,
+            to: to?,
+            service: service?,
+            verdict: verdict?,
+            loc,
+        })
+    }
+}
+
+/// True for text that is meant as an address rather than a name: starts with a digit, or
+/// holds `:` or `/`.
+pub(crate) fn looks_like_address(t: &str) -> bool {
+    t.starts_with(|c: char| c.is_ascii_digit()) || t.contains(':') || t.contains('/')
+}
+
+fn host_form(text: &str) -> String {
+    match parse_cidr_lenient(text) {
+        Ok(IpNet::V4(n)) => format!("{}/32", n.addr()),
+        Ok(IpNet::V6(n)) => format!("{}/128", n.addr()),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// The closest candidate within edit distance 2 (or a third of the word), if any.
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.len() / 3).clamp(1, 2);
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (RawDoc, Vec<Diagnostic>) {
+        let mut d = Vec::new();
+        let f = SourceFile {
+            rel: PathBuf::from("t.yaml"),
+            region: None,
+            text: text.into(),
+        };
+        (parse_file(&f, &mut d), d)
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let (_, d) = parse("version: 1\ngroups:\n  web: { sensitive: maybe }\n");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].to_string(), "error: t.yaml:3:21: `sensitive` of group `web` must be `true` or `false`, found `maybe`");
+    }
+
+    #[test]
+    fn quoted_true_is_not_a_boolean() {
+        let (_, d) = parse("version: 1\ngroups:\n  web: { sensitive: \"true\" }\n");
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(did_you_mean("serivces", ["services", "from"]), Some("services"));
+        assert_eq!(did_you_mean("zzz", ["services", "from"]), None);
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let (_, d) = parse("version: 1\nflows:\n  - { name: a, from: [x\n");
+        assert_eq!(d.len(), 1);
+        assert!(d[0].to_string().starts_with("error: t.yaml:"), "{}", d[0]);
+    }
+}

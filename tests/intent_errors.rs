@@ -76,3 +76,151 @@ fn example_exception_expires_after_the_last_valid_day() {
     let d = load(&root().join("intents"), &after).unwrap_err();
     assert!(d.to_string().contains("expired on 2027-06-30"), "{d}");
 }
+
+// One defect per folder: the error must point at exactly this place.
+#[test]
+fn composite_with_addresses() {
+    bad("composite_with_addresses", "more_groups.yaml:5:5");
+}
+#[test]
+fn drop_guardrail() {
+    bad("drop_guardrail", "regions/us/override.yaml:4:8");
+}
+#[test]
+fn drop_unknown_flow() {
+    bad("drop_unknown_flow", "regions/us/override.yaml:4:5");
+}
+#[test]
+fn duplicate_group() {
+    bad("duplicate_group", "more_groups.yaml:4:3");
+}
+#[test]
+fn egress_invalid() {
+    bad("egress_invalid", "groups.yaml:4:45");
+}
+#[test]
+fn expired_exception() {
+    bad("expired_exception", "flows.yaml:11:50");
+}
+#[test]
+fn group_network_clash() {
+    bad("group_network_clash", "networks.yaml:4:3");
+}
+#[test]
+fn host_bits() {
+    bad("host_bits", "networks.yaml:4:10");
+}
+#[test]
+fn include_cycle() {
+    bad("include_cycle", "more_groups.yaml:3:13");
+}
+#[test]
+fn invalid_cidr() {
+    bad("invalid_cidr", "networks.yaml:4:10");
+}
+#[test]
+fn network_to_network() {
+    bad("network_to_network", "flows.yaml:7:37");
+}
+#[test]
+fn port_out_of_range() {
+    bad("port_out_of_range", "flows.yaml:4:58");
+}
+#[test]
+fn port_reversed() {
+    bad("port_reversed", "flows.yaml:4:58");
+}
+#[test]
+fn region_no_deployment() {
+    bad("region_no_deployment", "regions/mars/extra.yaml:1:1");
+}
+#[test]
+fn unknown_deployment_addresses() {
+    bad("unknown_deployment_addresses", "groups.yaml:4:50");
+}
+#[test]
+fn unknown_deployment_flow() {
+    bad("unknown_deployment_flow", "flows.yaml:4:87");
+}
+#[test]
+fn unknown_group() {
+    bad("unknown_group", "flows.yaml:5:41");
+}
+#[test]
+fn unknown_key_exception() {
+    bad("unknown_key_exception", "flows.yaml:11:41");
+}
+#[test]
+fn unknown_key_flow() {
+    bad("unknown_key_flow", "flows.yaml:4:47");
+}
+#[test]
+fn unknown_key_group() {
+    bad("unknown_key_group", "groups.yaml:4:10");
+}
+#[test]
+fn unknown_key_placement() {
+    bad("unknown_key_placement", "intentwall.yaml:4:56");
+}
+#[test]
+fn unknown_key_top() {
+    bad("unknown_key_top", "extra.yaml:2:1");
+}
+#[test]
+fn unknown_network() {
+    bad("unknown_network", "networks.yaml:4:20");
+}
+#[test]
+fn unknown_protocol() {
+    bad("unknown_protocol", "flows.yaml:4:58");
+}
+#[test]
+fn unknown_service() {
+    bad("unknown_service", "flows.yaml:3:68");
+}
+#[test]
+fn version_missing() {
+    bad("version_missing", "groups.yaml:1:1");
+}
+#[test]
+fn version_unsupported() {
+    bad("version_unsupported", "groups.yaml:1:10");
+}
+#[test]
+fn wrong_type() {
+    bad("wrong_type", "groups.yaml:5:45");
+}
+#[test]
+fn yaml_syntax() {
+    bad("yaml_syntax", "extra.yaml:3:55");
+}
+
+#[test]
+fn many_defects_are_all_reported_in_one_run() {
+    let text = bad("many_defects", "flows.yaml:4:58");
+    for at in [
+        "flows.yaml:4:58",
+        "flows.yaml:5:41",
+        "groups.yaml:4:10",
+        "groups.yaml:5:45",
+        "networks.yaml:4:10",
+        "regions/eu/x.yaml:1:1",
+    ] {
+        assert!(text.contains(&format!("error: {at}: ")), "missing {at} in:\n{text}");
+    }
+    assert_eq!(text.lines().filter(|l| l.starts_with("error: ")).count(), 6, "{text}");
+    // sorted by file, line, column
+    let places: Vec<&str> = text.lines().filter(|l| l.starts_with("error: ")).collect();
+    let mut sorted = places.clone();
+    sorted.sort();
+    assert_eq!(places, sorted);
+}
+
+#[test]
+fn every_bad_case_has_a_test() {
+    let src = include_str!("intent_errors.rs");
+    for e in std::fs::read_dir(root().join("tests/bad_intents")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(src.contains(&format!("bad(\"{name}\"")), "no test for bad_intents/{name}");
+    }
+}

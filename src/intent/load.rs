@@ -408,6 +408,9 @@ impl Cx<'_> {
                 let text = se.to_string();
                 // yaml-rust appends " at line L column C"; we print our own position
                 let text = text
+                    .split(" at byte ")
+                    .next()
+                    .unwrap_or(&text)
                     .split(" at line ")
                     .next()
                     .unwrap_or(&text)

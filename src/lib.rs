@@ -1,1 +1,300 @@
-//! intentwall
+//! # intentwall
+//!
+//! Keeps the firewalls of many cloud regions in line with one version-controlled statement of
+//! security intent. The pipeline, one module per stage:
+//!
+//! ```text
+//! intents/ --intent::load--> Intent --graph--> ServiceGraph (pictures, blast radius)
+//!        \--guardrails--> findings
+//! Intent --Deployment::resolve(cloud)--> DeploymentIntent --Provider::translate--> desired
+//! snapshots/ --backend::snapshot::read--> observed (managed + unmanaged)
+//! (observed, desired) --diff--> ChangeSet --report--> stdout / plan file / --emit
+//! Provider::lower(state after apply) --simulate--> verdicts == oracle(intent)
+//!                                        for every probe, expectation and packet class
+//! apply(plan) --> fresh? guarded? --> backend write --> read again --> diff must be empty
+//! ```
+//!
+//! Exit codes are an API (DESIGN.md §4): 0 ok/no changes, 2 changes planned, 3 blocked
+//! (mismatch, failed expectation, guardrail, inexpressible intent, conflict), 1 error.
+
+pub mod apply;
+pub mod backend;
+pub mod cli;
+pub mod diag;
+pub mod diff;
+pub mod graph;
+pub mod intent;
+pub mod logging;
+pub mod plan;
+pub mod report;
+pub mod simulate;
+
+use cli::{Cli, Command, GraphFormat, StateKind};
+use std::io::Write;
+
+/// Exit code: success, nothing to change.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: bad input, usage, I/O or cloud error.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code: plan has changes.
+pub const EXIT_CHANGES: u8 = 2;
+/// Exit code: blocked by a finding.
+pub const EXIT_BLOCKED: u8 = 3;
+
+fn today(cli: &Cli) -> anyhow::Result<time::Date> {
+    match &cli.today {
+        Some(s) => {
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(s, &fmt).map_err(|e| {
+                anyhow::anyhow!("--today / INTENTWALL_TODAY `{s}` is not YYYY-MM-DD: {e}")
+            })
+        }
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+    }
+}
+
+/// Load the intents; on errors print every diagnostic and return `None`.
+fn load(cli: &Cli) -> anyhow::Result<Option<intent::Intent>> {
+    let opts = intent::LoadOptions { today: today(cli)? };
+    match intent::load(&cli.intents, &opts) {
+        Ok(loaded) => {
+            if !loaded.warnings.is_empty() {
+                eprint!("{}", loaded.warnings);
+            }
+            Ok(Some(loaded.intent))
+        }
+        Err(diags) => {
+            eprint!("{diags}");
+            Ok(None)
+        }
+    }
+}
+
+fn out(s: &str) -> anyhow::Result<()> {
+    let mut o = std::io::stdout().lock();
+    match o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
+        Ok(()) => Ok(()),
+        // a closed pipe (`| head`) is not an error of ours
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn require_snapshots(cli: &Cli) -> anyhow::Result<()> {
+    if cli.state == StateKind::Live {
+        anyhow::bail!(
+            "--state live: the live cloud backends are not part of this build yet; use --state snapshots (the default)"
+        );
+    }
+    Ok(())
+}
+
+/// Run a parsed command line; returns the exit code.
+pub fn run(cli: &Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Validate => {
+            let Some(intent) = load(cli)? else {
+                return Ok(EXIT_ERROR);
+            };
+            let findings = intent::guardrails::check(&intent);
+            for f in &findings {
+                eprintln!("blocked: {f}");
+            }
+            let flows: usize = intent.deployments.values().map(|d| d.flows.len()).sum();
+            out(&format!(
+                "{}: {} deployments, {} effective flows, {} guardrail findings\n",
+                cli.intents.display(),
+                intent.deployments.len(),
+                flows,
+                findings.len()
+            ))?;
+            Ok(if findings.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_BLOCKED
+            })
+        }
+        Command::Graph {
+            format,
+            deployment,
+            from,
+        } => {
+            let Some(intent) = load(cli)? else {
+                return Ok(EXIT_ERROR);
+            };
+            if let Some(d) = deployment {
+                if !intent.deployments.contains_key(d) {
+                    anyhow::bail!("unknown deployment `{d}`");
+                }
+            }
+            let deps: Vec<_> = intent
+                .deployments
+                .values()
+                .filter(|d| deployment.as_ref().is_none_or(|x| x == &d.name))
+                .collect();
+            if let Some(start) = from {
+                let mut text = String::new();
+                let mut json = Vec::new();
+                for d in &deps {
+                    let g = graph::ServiceGraph::build(d);
+                    let reach = g.reachable_from(d, start).map_err(|e| anyhow::anyhow!(e))?;
+                    text.push_str(&format!(
+                        "deployment {}: {} group(s) reachable from {start}\n",
+                        d.name,
+                        reach.len()
+                    ));
+                    for r in &reach {
+                        text.push_str(&format!(
+                            "  {:<16} {} hop(s) via {}\n",
+                            r.group,
+                            r.hops,
+                            r.via.join(" -> ")
+                        ));
+                    }
+                    json.push(serde_json::json!({"deployment": d.name, "from": start, "reachable": reach}));
+                }
+                match format {
+                    GraphFormat::Json => out(&(serde_json::to_string_pretty(&json)? + "\n"))?,
+                    _ => out(&text)?,
+                }
+                return Ok(EXIT_OK);
+            }
+            let graphs: Vec<_> = deps.iter().map(|d| graph::ServiceGraph::build(d)).collect();
+            let text = match format {
+                GraphFormat::Mermaid => {
+                    let mut s = String::from("flowchart LR\n");
+                    for g in &graphs {
+                        s.push_str(&g.to_mermaid());
+                    }
+                    s
+                }
+                GraphFormat::Dot => {
+                    let mut s = String::from("digraph intentwall {\n  rankdir=LR;\n");
+                    for g in &graphs {
+                        s.push_str(&g.to_dot());
+                    }
+                    s.push_str("}\n");
+                    s
+                }
+                GraphFormat::Json => {
+                    let v: Vec<_> = graphs.iter().map(|g| g.to_json()).collect();
+                    serde_json::to_string_pretty(&v)? + "\n"
+                }
+            };
+            out(&text)?;
+            Ok(EXIT_OK)
+        }
+        Command::Plan {
+            out: plan_out,
+            emit,
+            format,
+            prune_unmanaged,
+            deployment,
+        } => {
+            require_snapshots(cli)?;
+            let Some(intent) = load(cli)? else {
+                return Ok(EXIT_ERROR);
+            };
+            let plan = plan::build(
+                &intent,
+                &plan::PlanOptions {
+                    snapshots: cli.snapshots.clone(),
+                    prune_unmanaged: *prune_unmanaged,
+                    deployment: deployment.clone(),
+                    provider: None,
+                },
+            )?;
+            if let Some(p) = plan_out {
+                let text = serde_json::to_string_pretty(&plan)? + "\n";
+                backend::snapshot::write_atomic(p, text.as_bytes())?;
+                tracing::info!(path = %p.display(), "wrote plan file");
+            }
+            if let Some(dir) = emit {
+                for p in plan::emit(&plan, dir)? {
+                    tracing::info!(path = %p.display(), "emitted desired state");
+                }
+            }
+            out(&report::render_plan(&plan, *format))?;
+            Ok(plan.exit_code())
+        }
+        Command::Simulate { format, deployment } => {
+            require_snapshots(cli)?;
+            let Some(intent) = load(cli)? else {
+                return Ok(EXIT_ERROR);
+            };
+            let plan = plan::build(
+                &intent,
+                &plan::PlanOptions {
+                    snapshots: cli.snapshots.clone(),
+                    prune_unmanaged: false,
+                    deployment: deployment.clone(),
+                    provider: None,
+                },
+            )?;
+            let text = match format {
+                report::Format::Human => report::human_simulation(&plan),
+                f => report::render_plan(&plan, *f),
+            };
+            out(&text)?;
+            Ok(if plan.blocked() {
+                EXIT_BLOCKED
+            } else {
+                EXIT_OK
+            })
+        }
+        Command::Apply {
+            plan: plan_file,
+            auto_approve,
+            max_deletes,
+            force,
+            prune_unmanaged,
+        } => {
+            require_snapshots(cli)?;
+            let Some(intent) = load(cli)? else {
+                return Ok(EXIT_ERROR);
+            };
+            let plan = match plan_file {
+                Some(p) => {
+                    if *prune_unmanaged {
+                        anyhow::bail!("--prune-unmanaged is decided when planning; pass it to `plan`, not to `apply plan.json`");
+                    }
+                    plan::Plan::read(p)?
+                }
+                None if *auto_approve => {
+                    let plan = plan::build(
+                        &intent,
+                        &plan::PlanOptions {
+                            snapshots: cli.snapshots.clone(),
+                            prune_unmanaged: *prune_unmanaged,
+                            deployment: None,
+                            provider: None,
+                        },
+                    )?;
+                    eprint!("{}", report::human_plan(&plan));
+                    plan
+                }
+                None => anyhow::bail!(
+                    "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then `intentwall apply plan.json`) or --auto-approve"
+                ),
+            };
+            let report = apply::apply(
+                &plan,
+                &intent,
+                &apply::ApplyOptions {
+                    snapshots: cli.snapshots.clone(),
+                    max_deletes: *max_deletes,
+                    force: *force,
+                },
+            )?;
+            out(&report::human_apply(&report))?;
+            Ok(report.exit_code())
+        }
+        Command::Snapshot { .. } => {
+            if cli.state != StateKind::Live {
+                anyhow::bail!("`snapshot` records live state: run it with --state live");
+            }
+            require_snapshots(cli)?;
+            Ok(EXIT_OK)
+        }
+    }
+}

@@ -1,1 +1,27 @@
-fn main() {}
+//! Thin entry point: parse the command line, start logging, run, map the outcome to an exit
+//! code. Usage errors exit 1 (not clap's 2, which would read as "changes").
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match intentwall::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    intentwall::logging::init(cli.log_format, cli.verbose);
+    match intentwall::run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The command line (clap derive): global flags and one subcommand per verb (DESIGN.md §4).
+
+use crate::report::Format;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Keep cloud firewalls in line with one version-controlled statement of security intent.
+#[derive(Debug, Parser)]
+#[command(name = "intentwall", version, about)]
+pub struct Cli {
+    /// Intent repository.
+    #[arg(long, global = true, default_value = "intents")]
+    pub intents: PathBuf,
+    /// Where state comes from and apply goes to.
+    #[arg(long, global = true, value_enum, default_value_t = StateKind::Snapshots)]
+    pub state: StateKind,
+    /// Snapshot directory (state = snapshots).
+    #[arg(long, global = true, default_value = "snapshots")]
+    pub snapshots: PathBuf,
+    /// Today's date for exception expiry (YYYY-MM-DD); defaults to the system clock (UTC).
+    #[arg(long, global = true, env = "INTENTWALL_TODAY", hide = true)]
+    pub today: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More logs (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The verb.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// State backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StateKind {
+    /// Recorded snapshot files (the default).
+    Snapshots,
+    /// The real clouds through their SDKs.
+    Live,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for CronJobs and log pipelines).
+    Json,
+}
+
+/// Graph picture formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Mermaid flowchart.
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+    /// Nodes and edges as JSON.
+    Json,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, resolve and check guardrails; no state needed.
+    Validate,
+    /// Draw the service graph, or list the blast radius of a node with --from.
+    Graph {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+        /// Only this deployment.
+        #[arg(long)]
+        deployment: Option<String>,
+        /// List every group reachable from this group or network, and over which flows.
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Show what would change, with the simulation verdict and findings.
+    Plan {
+        /// Write the plan file (for `apply plan.json`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write each target's state after apply, in the snapshot format, under DIR.
+        #[arg(long, value_name = "DIR")]
+        emit: Option<PathBuf>,
+        /// Output format on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Plan deletion of unmanaged rules in managed targets.
+        #[arg(long)]
+        prune_unmanaged: bool,
+        /// Only this deployment.
+        #[arg(long)]
+        deployment: Option<String>,
+    },
+    /// Prove that every cloud's native rules give the intent's verdicts.
+    Simulate {
+        /// Output format on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Only this deployment.
+        #[arg(long)]
+        deployment: Option<String>,
+    },
+    /// Apply a plan file, or plan and apply with --auto-approve.
+    Apply {
+        /// A plan file from `plan --out`.
+        plan: Option<PathBuf>,
+        /// Apply without a plan file.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Refuse a target that deletes more objects than this.
+        #[arg(long, default_value_t = 50)]
+        max_deletes: usize,
+        /// Override the blast-radius guard.
+        #[arg(long)]
+        force: bool,
+        /// Delete unmanaged rules in managed targets (when planning here).
+        #[arg(long)]
+        prune_unmanaged: bool,
+    },
+    /// Record live state into snapshot files (needs --state live).
+    Snapshot {
+        /// Only this deployment.
+        #[arg(long)]
+        deployment: Option<String>,
+        /// Only this cloud.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+}

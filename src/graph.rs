@@ -1,0 +1,411 @@
+//! The service graph of one deployment (petgraph): groups and networks as nodes, flows and
+//! nesting as edges. Used for what graphs are for: pictures (Mermaid, DOT, JSON), and the
+//! blast-radius query: which groups can be reached from a node, over which flows, directly or
+//! by moving on from a reached group.
+
+use crate::intent::Deployment;
+use intentwall_contract::{Action, AddrSet};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write;
+
+/// A node: a group (leaf or composite) or a network.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// Name in the intent.
+    pub name: String,
+    /// `group`, `composite` or `network`.
+    pub kind: &'static str,
+    /// `egress: restricted` (groups).
+    pub restricted: bool,
+    /// `sensitive: true` (groups).
+    pub sensitive: bool,
+}
+
+/// An edge: a flow between two named ends, or nesting.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    /// `flow` or `includes`.
+    pub kind: &'static str,
+    /// Flow name (flows).
+    pub flow: Option<String>,
+    /// Allow or deny (flows).
+    pub action: Option<Action>,
+    /// Service texts (flows).
+    pub services: Vec<String>,
+}
+
+/// One deployment's service graph.
+pub struct ServiceGraph {
+    /// Deployment name.
+    pub deployment: String,
+    /// The graph.
+    pub graph: DiGraph<Node, Edge>,
+    index: BTreeMap<String, NodeIndex>,
+}
+
+/// A group reached by the blast-radius query.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reach {
+    /// Leaf group reached.
+    pub group: String,
+    /// Number of flows on the shortest path.
+    pub hops: usize,
+    /// The flows taken, in order.
+    pub via: Vec<String>,
+}
+
+impl ServiceGraph {
+    /// Build the graph of a deployment's effective intent.
+    pub fn build(dep: &Deployment) -> Self {
+        let mut g = DiGraph::new();
+        let mut index = BTreeMap::new();
+        for gr in dep.groups.values() {
+            let i = g.add_node(Node {
+                name: gr.name.clone(),
+                kind: if gr.is_composite() {
+                    "composite"
+                } else {
+                    "group"
+                },
+                restricted: gr.egress_restricted,
+                sensitive: gr.sensitive,
+            });
+            index.insert(gr.name.clone(), i);
+        }
+        for n in dep.networks.values() {
+            let i = g.add_node(Node {
+                name: n.name.clone(),
+                kind: "network",
+                restricted: false,
+                sensitive: false,
+            });
+            index.insert(n.name.clone(), i);
+        }
+        let includes = dep
+            .groups
+            .values()
+            .flat_map(|gr| gr.includes.iter().map(move |m| (&gr.name, m)))
+            .chain(
+                dep.networks
+                    .values()
+                    .flat_map(|n| n.includes.iter().map(move |m| (&n.name, m))),
+            );
+        for (a, b) in includes {
+            if let (Some(&x), Some(&y)) = (index.get(a), index.get(b)) {
+                g.add_edge(
+                    x,
+                    y,
+                    Edge {
+                        kind: "includes",
+                        flow: None,
+                        action: None,
+                        services: vec![],
+                    },
+                );
+            }
+        }
+        for f in &dep.flows {
+            if let (Some(&x), Some(&y)) = (index.get(&f.from), index.get(&f.to)) {
+                g.add_edge(
+                    x,
+                    y,
+                    Edge {
+                        kind: "flow",
+                        flow: Some(f.name.clone()),
+                        action: Some(f.action),
+                        services: f.services.iter().map(|s| s.text.clone()).collect(),
+                    },
+                );
+            }
+        }
+        ServiceGraph {
+            deployment: dep.name.clone(),
+            graph: g,
+            index,
+        }
+    }
+
+    /// Every leaf group reachable from `start` over allow flows, with the shortest chain of
+    /// flows. From a network, a flow counts if its source network holds every address of the
+    /// start network in one family (any host of `start` can use it: `internet` reaches what
+    /// is world-open, not what is open to `corp`); from a group,
+    /// flows from the group or from a composite that includes it. Reached groups are followed
+    /// onward (lateral movement). Deny flows are not edges; they are listed by `validate`.
+    pub fn reachable_from(&self, dep: &Deployment, start: &str) -> Result<Vec<Reach>, String> {
+        if !self.index.contains_key(start) {
+            return Err(format!(
+                "`{start}` is neither a group nor a network of deployment `{}`",
+                self.deployment
+            ));
+        }
+        let start_addrs: Option<AddrSet> = dep.networks.get(start).map(|n| n.addrs.clone());
+        // leaf -> composite names that include it (transitively), for "from" matching
+        let from_names = |leaf: &str| -> Vec<String> {
+            dep.groups
+                .keys()
+                .filter(|g| dep.leaves(g).iter().any(|l| l == leaf))
+                .cloned()
+                .collect()
+        };
+        let allow_edges = || {
+            self.graph
+                .edge_references()
+                .filter(|e| e.weight().kind == "flow" && e.weight().action == Some(Action::Allow))
+        };
+        let mut seen: BTreeMap<String, Reach> = BTreeMap::new();
+        let mut queue: VecDeque<(String, Vec<String>)> = VecDeque::new();
+        let mut first: Vec<(String, Vec<String>)> = Vec::new();
+        match &start_addrs {
+            Some(addrs) => {
+                for e in allow_edges() {
+                    let src = &self.graph[e.source()];
+                    let overlaps = src.kind == "network"
+                        && dep
+                            .networks
+                            .get(&src.name)
+                            .is_some_and(|n| covers(&n.addrs, addrs));
+                    if overlaps {
+                        let flow = e.weight().flow.clone().unwrap_or_default();
+                        for l in dep.leaves(&self.graph[e.target()].name) {
+                            first.push((l, vec![flow.clone()]));
+                        }
+                    }
+                }
+            }
+            None => {
+                for l in dep.leaves(start) {
+                    queue.push_back((l, vec![]));
+                }
+            }
+        }
+        for (l, via) in first {
+            queue.push_back((l, via));
+        }
+        while let Some((leaf, via)) = queue.pop_front() {
+            if seen.contains_key(&leaf) {
+                continue;
+            }
+            if !via.is_empty() || start_addrs.is_none() {
+                seen.insert(
+                    leaf.clone(),
+                    Reach {
+                        group: leaf.clone(),
+                        hops: via.len(),
+                        via: via.clone(),
+                    },
+                );
+            }
+            for name in from_names(&leaf) {
+                let Some(&i) = self.index.get(&name) else {
+                    continue;
+                };
+                for e in self.graph.edges(i) {
+                    if e.weight().kind != "flow" || e.weight().action != Some(Action::Allow) {
+                        continue;
+                    }
+                    for l in dep.leaves(&self.graph[e.target()].name) {
+                        if !seen.contains_key(&l) {
+                            let mut v = via.clone();
+                            v.push(e.weight().flow.clone().unwrap_or_default());
+                            queue.push_back((l, v));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Reach> = seen.into_values().filter(|r| r.hops > 0).collect();
+        out.sort_by(|a, b| a.hops.cmp(&b.hops).then(a.group.cmp(&b.group)));
+        Ok(out)
+    }
+
+    fn id(name: &str) -> String {
+        let clean: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("n_{clean}")
+    }
+
+    /// Mermaid flowchart (one subgraph per deployment).
+    pub fn to_mermaid(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "  subgraph {}[\"deployment {}\"]",
+            Self::id(&self.deployment),
+            self.deployment
+        );
+        for i in self.graph.node_indices() {
+            let n = &self.graph[i];
+            let id = format!("{}_{}", Self::id(&self.deployment), Self::id(&n.name));
+            let label = node_label(n);
+            let shape = match n.kind {
+                "network" => format!("{id}[(\"{label}\")]"),
+                "composite" => format!("{id}[[\"{label}\"]]"),
+                _ => format!("{id}[\"{label}\"]"),
+            };
+            let _ = writeln!(s, "    {shape}");
+        }
+        for e in self.graph.edge_references() {
+            let a = format!(
+                "{}_{}",
+                Self::id(&self.deployment),
+                Self::id(&self.graph[e.source()].name)
+            );
+            let b = format!(
+                "{}_{}",
+                Self::id(&self.deployment),
+                Self::id(&self.graph[e.target()].name)
+            );
+            let w = e.weight();
+            let line = match (w.kind, w.action) {
+                ("includes", _) => format!("{a} -.- {b}"),
+                (_, Some(Action::Deny)) => {
+                    format!("{a} -. \"deny {}\" .-x {b}", w.services.join(", "))
+                }
+                _ => format!("{a} -->|\"{}\"| {b}", w.services.join(", ")),
+            };
+            let _ = writeln!(s, "    {line}");
+        }
+        let _ = writeln!(s, "  end");
+        s
+    }
+
+    /// Graphviz DOT cluster body for this deployment.
+    pub fn to_dot(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "  subgraph \"cluster_{}\" {{", self.deployment);
+        let _ = writeln!(s, "    label=\"deployment {}\";", self.deployment);
+        for i in self.graph.node_indices() {
+            let n = &self.graph[i];
+            let shape = match n.kind {
+                "network" => "cylinder",
+                "composite" => "folder",
+                _ => "box",
+            };
+            let _ = writeln!(
+                s,
+                "    \"{}/{}\" [label=\"{}\", shape={shape}{}];",
+                self.deployment,
+                n.name,
+                node_label(n),
+                if n.sensitive { ", color=red" } else { "" }
+            );
+        }
+        for e in self.graph.edge_references() {
+            let w = e.weight();
+            let style = match (w.kind, w.action) {
+                ("includes", _) => "style=dotted, arrowhead=none".to_string(),
+                (_, Some(Action::Deny)) => format!(
+                    "label=\"deny {}\", color=red, arrowhead=tee",
+                    w.services.join(", ")
+                ),
+                _ => format!("label=\"{}\"", w.services.join(", ")),
+            };
+            let _ = writeln!(
+                s,
+                "    \"{}/{}\" -> \"{}/{}\" [{style}];",
+                self.deployment,
+                self.graph[e.source()].name,
+                self.deployment,
+                self.graph[e.target()].name
+            );
+        }
+        let _ = writeln!(s, "  }}");
+        s
+    }
+
+    /// Nodes and edges as JSON values.
+    pub fn to_json(&self) -> serde_json::Value {
+        let nodes: Vec<_> = self.graph.node_weights().collect();
+        let edges: Vec<_> = self
+            .graph
+            .edge_references()
+            .map(|e| {
+                serde_json::json!({
+                    "from": self.graph[e.source()].name,
+                    "to": self.graph[e.target()].name,
+                    "kind": e.weight().kind,
+                    "flow": e.weight().flow,
+                    "action": e.weight().action,
+                    "services": e.weight().services,
+                })
+            })
+            .collect();
+        serde_json::json!({ "deployment": self.deployment, "nodes": nodes, "edges": edges })
+    }
+}
+
+/// True when `src` contains all IPv4 or all IPv6 addresses of `start` (a non-empty family).
+fn covers(src: &AddrSet, start: &AddrSet) -> bool {
+    (!start.v4.is_empty() && start.only_v4().is_subset(src))
+        || (!start.v6.is_empty() && start.only_v6().is_subset(src))
+}
+
+fn node_label(n: &Node) -> String {
+    let mut l = n.name.clone();
+    if n.restricted {
+        l.push_str(" (egress restricted)");
+    }
+    if n.sensitive {
+        l.push_str(" (sensitive)");
+    }
+    l
+}
+
+/// Find a cycle in a name graph (nesting of groups or networks); returns it as a path that
+/// starts and ends at the same name, e.g. `[a, b, a]`.
+pub fn find_cycle<'a>(edges: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Vec<String>> {
+    let mut g: DiGraph<&str, ()> = DiGraph::new();
+    let mut idx: BTreeMap<&str, NodeIndex> = BTreeMap::new();
+    for (a, b) in edges {
+        let x = *idx.entry(a).or_insert_with(|| g.add_node(a));
+        let y = *idx.entry(b).or_insert_with(|| g.add_node(b));
+        g.add_edge(x, y, ());
+    }
+    // strongly connected components of size > 1 (or a self loop) are cycles
+    for scc in petgraph::algo::tarjan_scc(&g) {
+        let first = scc[0];
+        let is_cycle = scc.len() > 1 || g.contains_edge(first, first);
+        if !is_cycle {
+            continue;
+        }
+        // walk inside the component from its smallest name back to it
+        let members: std::collections::BTreeSet<NodeIndex> = scc.iter().copied().collect();
+        let start = *scc.iter().min_by_key(|i| g[**i]).expect("non-empty");
+        let mut path = vec![start];
+        let mut cur = start;
+        let mut visited = std::collections::BTreeSet::new();
+        loop {
+            visited.insert(cur);
+            let next = g
+                .neighbors(cur)
+                .filter(|n| members.contains(n))
+                .min_by_key(|n| (if *n == start { 0 } else { 1 }, g[*n]));
+            let Some(n) = next else { break };
+            path.push(n);
+            if n == start || visited.contains(&n) {
+                break;
+            }
+            cur = n;
+        }
+        return Some(path.into_iter().map(|i| g[i].to_string()).collect());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_named_from_the_smallest_member() {
+        let c = find_cycle([("b", "c"), ("c", "a"), ("a", "b"), ("x", "a")]).unwrap();
+        assert_eq!(c, vec!["a", "b", "c", "a"]);
+        assert_eq!(find_cycle([("a", "a")]).unwrap(), vec!["a", "a"]);
+        assert!(find_cycle([("a", "b"), ("b", "c")]).is_none());
+    }
+}

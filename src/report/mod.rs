@@ -1,0 +1,344 @@
+//! Renderers: the same plan values as human text, JSON, Markdown (for a pull request) and
+//! JUnit (for CI test reports). Renderers only format; they decide nothing.
+
+use crate::apply::ApplyReport;
+use crate::diff::{Action, Change};
+use crate::plan::{Plan, TargetPlan};
+use intentwall_contract::Finding;
+use std::fmt::Write;
+
+/// Output formats of `plan` and `simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Terraform-like text for people.
+    Human,
+    /// The versioned plan JSON (docs/plan-format.md).
+    Json,
+    /// A Markdown summary for a pull request.
+    Markdown,
+    /// JUnit XML: one test case per target simulation and per finding.
+    Junit,
+}
+
+/// Render a plan in a format.
+pub fn render_plan(plan: &Plan, format: Format) -> String {
+    match format {
+        Format::Human => human_plan(plan),
+        Format::Json => serde_json::to_string_pretty(plan).expect("plan serialises") + "\n",
+        Format::Markdown => markdown(plan),
+        Format::Junit => junit(plan),
+    }
+}
+
+fn field_changes(c: &Change) -> Vec<String> {
+    let (Some(b), Some(a)) = (&c.before, &c.after) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    match (&b.body, &a.body) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (vx, vy) = (x.get(k), y.get(k));
+                if vx != vy {
+                    let show = |v: Option<&serde_json::Value>| {
+                        v.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into())
+                    };
+                    out.push(format!("{k}: {} -> {}", show(vx), show(vy)));
+                }
+            }
+        }
+        (x, y) => out.push(format!("{x} -> {y}")),
+    }
+    out
+}
+
+fn target_title(t: &TargetPlan) -> String {
+    format!("{} / {}", t.deployment, t.provider)
+}
+
+fn sim_line(t: &TargetPlan) -> String {
+    let s = &t.simulation;
+    let verdict = if s.mismatches == 0 && s.expectations_failed == 0 {
+        "proven"
+    } else {
+        "MISMATCH"
+    };
+    format!(
+        "simulation: {verdict}: {} probes, {} classes, {} mismatches, {}/{} expectation checks passed ({} ms)",
+        s.probes,
+        s.classes,
+        s.mismatches,
+        s.expectations - s.expectations_failed.min(s.expectations),
+        s.expectations,
+        s.millis
+    )
+}
+
+fn finding_line(f: &Finding) -> String {
+    format!("{f}")
+}
+
+/// Terraform-like text.
+pub fn human_plan(plan: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "intentwall plan (intents {})",
+        plan.intent_digest.get(..19).unwrap_or(&plan.intent_digest)
+    );
+    for t in &plan.targets {
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "{}  ({}{})",
+            target_title(t),
+            t.snapshot.display(),
+            if t.existed {
+                ""
+            } else {
+                ": no recorded state, a new target"
+            }
+        );
+        for c in &t.changes {
+            let o = c.object();
+            let why = o
+                .flow
+                .as_ref()
+                .map(|f| format!("   # flow {f}"))
+                .unwrap_or_else(|| {
+                    if o.managed {
+                        String::new()
+                    } else {
+                        "   # unmanaged".into()
+                    }
+                });
+            let _ = writeln!(
+                s,
+                "  {:>3} {} {}{}",
+                c.action.symbol(),
+                o.kind,
+                o.summary,
+                why
+            );
+            if matches!(c.action, Action::Update | Action::Replace) {
+                for fc in field_changes(c) {
+                    let _ = writeln!(s, "        {fc}");
+                }
+            }
+        }
+        if t.changes.is_empty() {
+            let _ = writeln!(s, "  no changes ({} objects up to date)", t.unchanged);
+        }
+        let _ = writeln!(s, "  {}", sim_line(t));
+        for f in &t.findings {
+            let _ = writeln!(s, "  ! {}", finding_line(f));
+        }
+        if t.blocked {
+            let _ = writeln!(s, "  BLOCKED: this target will not be applied");
+        }
+    }
+    if !plan.guardrails.is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "guardrails:");
+        for f in &plan.guardrails {
+            let _ = writeln!(s, "  ! {}", finding_line(f));
+        }
+    }
+    let count = |a: Action| plan.targets.iter().map(|t| t.count(a)).sum::<usize>();
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Plan: {} to create, {} to update, {} to replace, {} to delete across {} targets; {} blocked, {} findings.",
+        count(Action::Create),
+        count(Action::Update),
+        count(Action::Replace),
+        count(Action::Delete),
+        plan.targets.len(),
+        plan.targets.iter().filter(|t| t.blocked).count(),
+        plan.findings().count()
+    );
+    s
+}
+
+/// Simulation summary table (the `simulate` command).
+pub fn human_simulation(plan: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<12} {:<6} {:>7} {:>9} {:>10} {:>8} {:>8} {:>7}  verdict",
+        "deployment", "cloud", "probes", "classes", "mismatches", "expects", "findings", "ms"
+    );
+    for t in &plan.targets {
+        let r = &t.simulation;
+        let _ = writeln!(
+            s,
+            "{:<12} {:<6} {:>7} {:>9} {:>10} {:>8} {:>8} {:>7}  {}",
+            t.deployment,
+            t.provider.as_str(),
+            r.probes,
+            r.classes,
+            r.mismatches,
+            format!(
+                "{}/{}",
+                r.expectations - r.expectations_failed.min(r.expectations),
+                r.expectations
+            ),
+            t.findings.len(),
+            r.millis,
+            if t.findings.is_empty() {
+                "proven"
+            } else {
+                "BLOCKED"
+            }
+        );
+    }
+    for f in plan.findings() {
+        let _ = writeln!(s, "! {}", finding_line(f));
+    }
+    s
+}
+
+fn md_escape(x: &str) -> String {
+    x.replace('|', "\\|")
+}
+
+/// Markdown for a pull-request comment.
+pub fn markdown(plan: &Plan) -> String {
+    let mut s = String::new();
+    let status = match plan.exit_code() {
+        3 => "blocked",
+        2 => "changes",
+        _ => "no changes",
+    };
+    let _ = writeln!(s, "## intentwall plan: {status}\n");
+    let _ = writeln!(
+        s,
+        "| target | create | update | replace | delete | simulation | findings |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|---:|");
+    for t in &plan.targets {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} classes, {} mismatches | {} |",
+            target_title(t),
+            t.count(Action::Create),
+            t.count(Action::Update),
+            t.count(Action::Replace),
+            t.count(Action::Delete),
+            t.simulation.classes,
+            t.simulation.mismatches,
+            t.findings.len()
+        );
+    }
+    let findings: Vec<&Finding> = plan.findings().collect();
+    if !findings.is_empty() {
+        let _ = writeln!(s, "\n### Findings\n");
+        for f in findings {
+            let _ = writeln!(s, "- {}", md_escape(&finding_line(f)));
+        }
+    }
+    let _ = writeln!(s, "\n<details><summary>Changes</summary>\n\n```diff");
+    for t in &plan.targets {
+        for c in &t.changes {
+            let o = c.object();
+            let sign = match c.action {
+                Action::Create => "+",
+                Action::Delete => "-",
+                _ => "!",
+            };
+            let _ = writeln!(s, "{sign} {}: {} {}", target_title(t), o.kind, o.summary);
+        }
+    }
+    let _ = writeln!(s, "```\n</details>");
+    s
+}
+
+fn xml(x: &str) -> String {
+    x.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JUnit XML: a suite per target; one case for the simulation, one per finding.
+pub fn junit(plan: &Plan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    let failures: usize =
+        plan.targets.iter().map(|t| t.findings.len()).sum::<usize>() + plan.guardrails.len();
+    let _ = writeln!(
+        s,
+        "<testsuites name=\"intentwall\" failures=\"{failures}\">"
+    );
+    for t in &plan.targets {
+        let _ = writeln!(
+            s,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">",
+            xml(&target_title(t)),
+            1 + t.findings.len(),
+            t.findings.len()
+        );
+        let _ = writeln!(
+            s,
+            "    <testcase classname=\"{}\" name=\"simulation\" time=\"{:.3}\"><system-out>{}</system-out></testcase>",
+            xml(&target_title(t)),
+            t.simulation.millis as f64 / 1000.0,
+            xml(&sim_line(t))
+        );
+        for f in &t.findings {
+            let _ = writeln!(
+                s,
+                "    <testcase classname=\"{}\" name=\"{}\"><failure type=\"{}\" message=\"{}\"/></testcase>",
+                xml(&target_title(t)),
+                xml(f.flow.as_deref().unwrap_or(&f.kind.to_string())),
+                f.kind,
+                xml(&f.message)
+            );
+        }
+        let _ = writeln!(s, "  </testsuite>");
+    }
+    if !plan.guardrails.is_empty() {
+        let _ = writeln!(
+            s,
+            "  <testsuite name=\"guardrails\" tests=\"{0}\" failures=\"{0}\">",
+            plan.guardrails.len()
+        );
+        for f in &plan.guardrails {
+            let _ = writeln!(
+                s,
+                "    <testcase classname=\"guardrails.{}\" name=\"{}\"><failure type=\"guardrail\" message=\"{}\"/></testcase>",
+                xml(&f.deployment),
+                xml(f.flow.as_deref().unwrap_or("guardrail")),
+                xml(&f.message)
+            );
+        }
+        let _ = writeln!(s, "  </testsuite>");
+    }
+    let _ = writeln!(s, "</testsuites>");
+    s
+}
+
+/// Apply outcome, one line per target.
+pub fn human_apply(r: &ApplyReport) -> String {
+    let mut s = String::new();
+    for t in &r.targets {
+        let _ = writeln!(
+            s,
+            "{} / {}: {:?}{}{}",
+            t.deployment,
+            t.provider,
+            t.outcome,
+            if t.changes > 0 {
+                format!(", {} changes", t.changes)
+            } else {
+                String::new()
+            },
+            t.reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+    }
+    s
+}

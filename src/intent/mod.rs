@@ -43,6 +43,8 @@ pub mod model;
 pub use model::*;
 
 use crate::diag::{Diagnostic, Diagnostics};
+#[cfg(test)]
+use intentwall_contract::AddrSet;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -97,7 +99,10 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         hasher.update(f.text.as_bytes());
     }
     let digest = hex(&hasher.finalize());
-    let docs: Vec<load::RawDoc> = files.iter().map(|f| load::parse_file(f, &mut diags)).collect();
+    let docs: Vec<load::RawDoc> = files
+        .iter()
+        .map(|f| load::parse_file(f, &mut diags))
+        .collect();
     let deployments = merge::merge(&docs, opts.today, &mut diags);
     let diags = Diagnostics(diags).sorted();
     if diags.has_errors() {
@@ -138,7 +143,10 @@ pub fn load_files(files: &[(String, String)], opts: &LoadOptions) -> Result<Load
         hasher.update(f.text.as_bytes());
     }
     let digest = hex(&hasher.finalize());
-    let docs: Vec<load::RawDoc> = src.iter().map(|f| load::parse_file(f, &mut diags)).collect();
+    let docs: Vec<load::RawDoc> = src
+        .iter()
+        .map(|f| load::parse_file(f, &mut diags))
+        .collect();
     let deployments = merge::merge(&docs, opts.today, &mut diags);
     let diags = Diagnostics(diags).sorted();
     if diags.has_errors() {
@@ -155,4 +163,153 @@ pub fn load_files(files: &[(String, String)], opts: &LoadOptions) -> Result<Load
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn opts() -> LoadOptions {
+        LoadOptions {
+            today: time::macros::date!(2026 - 03 - 15),
+        }
+    }
+
+    /// The example estate as in-memory files.
+    fn example() -> Vec<(String, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("intents");
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "yaml") {
+                    let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+                    out.push((rel, std::fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The effective intent without source positions, flows and expectations sorted: what
+    /// must not depend on how the intent is split into files.
+    fn normalized(i: &Intent) -> String {
+        let blank = || Loc {
+            file: "".into(),
+            line: 0,
+            column: 0,
+        };
+        let mut deps = i.deployments.clone();
+        for d in deps.values_mut() {
+            d.clouds.values_mut().for_each(|p| p.loc = blank());
+            d.networks.values_mut().for_each(|n| n.loc = blank());
+            d.groups.values_mut().for_each(|g| g.loc = blank());
+            d.flows.iter_mut().for_each(|f| f.loc = blank());
+            d.expects.iter_mut().for_each(|e| e.loc = blank());
+            d.flows.sort_by(|a, b| a.name.cmp(&b.name));
+            d.expects.sort_by_key(|e| format!("{e:?}"));
+        }
+        format!("{deps:#?}")
+    }
+
+    #[test]
+    fn example_loads_from_memory_like_from_disk() {
+        let mem = load_files(&example(), &opts()).unwrap();
+        let disk = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("intents"), &opts()).unwrap();
+        assert_eq!(mem.intent.digest, disk.intent.digest);
+        assert_eq!(normalized(&mem.intent), normalized(&disk.intent));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Shuffling the files, and renaming them (region files within their directory, root
+        /// files at the root), gives the same effective intent.
+        #[test]
+        fn merge_is_order_independent(seed in any::<u64>(), rename in any::<bool>()) {
+            let base = example();
+            let want = normalized(&load_files(&base, &opts()).unwrap().intent);
+            let mut files = base.clone();
+            // deterministic shuffle from the seed
+            let mut s = seed | 1;
+            for i in (1..files.len()).rev() {
+                s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                files.swap(i, (s % (i as u64 + 1)) as usize);
+            }
+            if rename {
+                for (n, (p, _)) in files.iter_mut().enumerate() {
+                    let dir = p.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+                    *p = format!("{dir}f{:02}-{}.yaml", (seed as usize + n * 7) % 97, n);
+                }
+            }
+            let got = load_files(&files, &opts()).unwrap();
+            prop_assert!(got.warnings.is_empty());
+            prop_assert_eq!(normalized(&got.intent), want);
+        }
+
+        /// A CIDR written in a network comes back as exactly its address set; host bits are an
+        /// error naming the network.
+        #[test]
+        fn cidr_roundtrip(addr in any::<u32>(), len in 0u8..=32, v6 in any::<u128>(), len6 in 0u8..=128) {
+            let net4 = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(addr), len).unwrap();
+            let net6 = ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(v6), len6).unwrap();
+            let text = format!(
+                "version: 1\ndeployments:\n  us:\n    aws: {{ account: \"1\", region: r, vpc: v, cidr: 10.0.0.0/16 }}\nnetworks:\n  n: [{}, \"{}\"]\ngroups:\n  g: {{}}\nflows:\n  - {{ name: f, from: n, to: g, services: [tcp/443] }}\n",
+                net4, net6
+            );
+            let r = load_files(&[("a.yaml".into(), text)], &opts());
+            let exact4 = net4.addr() == net4.network();
+            let exact6 = net6.addr() == net6.network();
+            match r {
+                Ok(l) => {
+                    prop_assert!(exact4 && exact6);
+                    let n = &l.intent.deployments["us"].networks["n"];
+                    let want = AddrSet::from_nets(&[ipnet::IpNet::V4(net4), ipnet::IpNet::V6(net6)]);
+                    prop_assert_eq!(&n.addrs, &want);
+                }
+                Err(d) => {
+                    prop_assert!(!(exact4 && exact6));
+                    let text = d.to_string();
+                    if !exact4 {
+                        prop_assert!(text.contains(&format!("the network is `{}`", net4.trunc())), "{}", text);
+                        prop_assert!(text.contains("a.yaml:6:7: "), "{}", text);
+                    }
+                    if !exact6 {
+                        prop_assert!(text.contains(&format!("the network is `{}`", net6.trunc())), "{}", text);
+                    }
+                }
+            }
+        }
+
+        /// A port range token in a flow comes back as exactly that range; out-of-range and
+        /// reversed ranges are errors at the token.
+        #[test]
+        fn port_roundtrip(a in 0u32..70000, b in 0u32..70000, proto in prop_oneof![Just("tcp"), Just("udp"), Just("sctp")]) {
+            let tok = if a == b { format!("{proto}/{a}") } else { format!("{proto}/{a}-{b}") };
+            let text = format!(
+                "version: 1\ndeployments:\n  us:\n    gcp: {{ project: p, network: n, cidr: 10.0.0.0/16 }}\ngroups:\n  g: {{}}\n  h: {{}}\nflows:\n  - {{ name: f, from: g, to: h, services: [{tok}] }}\n"
+            );
+            let r = load_files(&[("a.yaml".into(), text)], &opts());
+            let valid = a <= 65535 && b <= 65535 && a <= b;
+            match r {
+                Ok(l) => {
+                    prop_assert!(valid);
+                    let t = &l.intent.deployments["us"].flows[0].services[0].traffic;
+                    let want = intentwall_contract::Traffic::parse(&tok).unwrap();
+                    prop_assert_eq!(t, &vec![want.clone()]);
+                    prop_assert_eq!(want.ports.ranges(), &[(a as u16, b as u16)]);
+                }
+                Err(d) => {
+                    prop_assert!(!valid);
+                    let text = d.to_string();
+                    prop_assert!(text.starts_with("error: a.yaml:9:43: invalid service"), "{}", text);
+                }
+            }
+        }
+    }
 }

@@ -264,7 +264,7 @@ impl ServiceGraph {
             let line = match (w.kind, w.action) {
                 ("includes", _) => format!("{a} -.- {b}"),
                 (_, Some(Action::Deny)) => {
-                    format!("{a} -. \"deny {}\" .-x {b}", w.services.join(", "))
+                    format!("{a} -.->|\"deny {}\"| {b}", w.services.join(", "))
                 }
                 _ => format!("{a} -->|\"{}\"| {b}", w.services.join(", ")),
             };

@@ -1,0 +1,159 @@
+//! End-to-end tests of the binary: exit codes, stdout as data, stderr for people.
+//! The clock is pinned with INTENTWALL_TODAY so exception expiry never flips these tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TODAY: &str = "2026-11-22";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn iw(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intentwall"))
+        .current_dir(dir)
+        .env("INTENTWALL_TODAY", TODAY)
+        .env_remove("RUST_LOG")
+        .args(args)
+        .output()
+        .expect("run intentwall")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scratch copy of the example estate (intents + snapshots) to run mutating commands in.
+fn scratch() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("intents"), &t.path().join("intents"));
+    if root().join("snapshots").exists() {
+        copy_dir(&root().join("snapshots"), &t.path().join("snapshots"));
+    }
+    t
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn validate_example_estate_exits_0() {
+    let o = iw(&root(), &["validate"]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    assert!(stdout(&o).contains("3 deployments"), "{}", stdout(&o));
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let o = iw(&root(), &["plan", "--format", "bogus"]);
+    assert_eq!(code(&o), 1);
+    let o = iw(&root(), &["no-such-verb"]);
+    assert_eq!(code(&o), 1);
+    let o = iw(&root(), &["--help"]);
+    assert_eq!(code(&o), 0);
+}
+
+#[test]
+fn bad_intents_exit_1_with_position_and_nothing_on_stdout() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("intentwall.yaml"),
+        "version: 1\ndeployments:\n  us:\n    aws: {account: \"1\", region: us-east-1, vpc: vpc-1, cidr: 10.0.0.0/16}\ngroups:\n  web: {}\nflows:\n  - {name: f, from: nowhere, to: web, services: [tcp/443]}\n",
+    )
+    .unwrap();
+    let o = iw(t.path(), &["validate", "--intents", "."]);
+    assert_eq!(code(&o), 1, "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("intentwall.yaml:8:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nowhere"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    // the same bad input blocks plan too, before any state is read or written
+    let o = iw(t.path(), &["plan", "--intents", "."]);
+    assert_eq!(code(&o), 1);
+}
+
+#[test]
+fn guardrail_violation_blocks_validate_with_exit_3() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("intentwall.yaml"),
+        "version: 1\ndeployments:\n  us:\n    aws: {account: \"1\", region: us-east-1, vpc: vpc-1, cidr: 10.0.0.0/16}\nnetworks:\n  internet: [0.0.0.0/0, \"::/0\"]\ngroups:\n  db: {}\nflows:\n  - {name: db-open, from: internet, to: db, services: [tcp/5432]}\n",
+    )
+    .unwrap();
+    let o = iw(t.path(), &["validate", "--intents", "."]);
+    assert_eq!(code(&o), 3, "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("db-open"), "{}", stderr(&o));
+}
+
+#[test]
+fn graph_mermaid_renders_every_deployment() {
+    let o = iw(&root(), &["graph", "--format", "mermaid"]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.starts_with("flowchart LR\n"));
+    for d in ["us", "eu", "ap"] {
+        assert!(s.contains(&format!("deployment {d}")), "{d} missing");
+    }
+    insta::assert_snapshot!("graph_mermaid_eu", stdout(&iw(&root(), &["graph", "--deployment", "eu"])));
+}
+
+#[test]
+fn graph_dot_is_accepted_by_graphviz() {
+    let o = iw(&root(), &["graph", "--format", "dot"]);
+    assert_eq!(code(&o), 0);
+    let dot = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match dot {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipping: graphviz `dot` not installed ({e}); scripts/test.sh installs it");
+            return;
+        }
+        Err(e) => panic!("graphviz `dot` must be installed in CI: {e}"),
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&o.stdout)
+        .unwrap();
+    let res = child.wait_with_output().unwrap();
+    assert!(
+        res.status.success(),
+        "dot rejected our output: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(String::from_utf8_lossy(&res.stdout).contains("<svg"));
+}
+
+#[test]
+fn graph_from_internet_lists_the_blast_radius() {
+    let o = iw(&root(), &["graph", "--from", "internet", "--deployment", "us"]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    insta::assert_snapshot!("blast_radius_us", stdout(&o));
+    let o = iw(&root(), &["graph", "--from", "nowhere"]);
+    assert_eq!(code(&o), 1);
+}

@@ -204,7 +204,13 @@ mod tests {
     #[test]
     fn renders_with_place_and_notes_sorted() {
         let mut d = Diagnostics::new();
-        d.push(Diagnostic::error(loc("regions/eu/gdpr.yaml", 4, 7), "unknown flow `foo` in drop").with_note("known flows: a, b"));
+        d.push(
+            Diagnostic::error(
+                loc("regions/eu/gdpr.yaml", 4, 7),
+                "unknown flow `foo` in drop",
+            )
+            .with_note("known flows: a, b"),
+        );
         d.push(Diagnostic::warning(loc("flows.yaml", 2, 3), "w"));
         d.push(Diagnostic::error(None, "no place"));
         d.push(Diagnostic::warning(loc("flows.yaml", 2, 3), "w"));

@@ -55,8 +55,14 @@ fn example_estate_loads_clean() {
     let eu = &i.deployments["eu"];
     assert!(!eu.flows.iter().any(|f| f.name == "analytics-export-to-us"));
     assert!(eu.flows.iter().any(|f| f.name == "analytics-export-to-eu"));
-    assert!(i.deployments["us"].flows.iter().any(|f| f.name == "analytics-export-to-us"));
-    assert!(!i.deployments["ap"].flows.iter().any(|f| f.name == "partner-sftp"));
+    assert!(i.deployments["us"]
+        .flows
+        .iter()
+        .any(|f| f.name == "analytics-export-to-us"));
+    assert!(!i.deployments["ap"]
+        .flows
+        .iter()
+        .any(|f| f.name == "partner-sftp"));
     assert!(i.deployments["ap"].groups.contains_key("settlement"));
     assert!(!i.deployments["us"].groups.contains_key("settlement"));
 }
@@ -70,9 +76,13 @@ fn example_estate_passes_guardrails() {
 
 #[test]
 fn example_exception_expires_after_the_last_valid_day() {
-    let last = LoadOptions { today: time::macros::date!(2027 - 06 - 30) };
+    let last = LoadOptions {
+        today: time::macros::date!(2027 - 06 - 30),
+    };
     assert!(load(&root().join("intents"), &last).is_ok());
-    let after = LoadOptions { today: time::macros::date!(2027 - 07 - 01) };
+    let after = LoadOptions {
+        today: time::macros::date!(2027 - 07 - 01),
+    };
     let d = load(&root().join("intents"), &after).unwrap_err();
     assert!(d.to_string().contains("expired on 2027-06-30"), "{d}");
 }
@@ -206,9 +216,16 @@ fn many_defects_are_all_reported_in_one_run() {
         "networks.yaml:4:10",
         "regions/eu/x.yaml:1:1",
     ] {
-        assert!(text.contains(&format!("error: {at}: ")), "missing {at} in:\n{text}");
+        assert!(
+            text.contains(&format!("error: {at}: ")),
+            "missing {at} in:\n{text}"
+        );
     }
-    assert_eq!(text.lines().filter(|l| l.starts_with("error: ")).count(), 6, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("error: ")).count(),
+        6,
+        "{text}"
+    );
     // sorted by file, line, column
     let places: Vec<&str> = text.lines().filter(|l| l.starts_with("error: ")).collect();
     let mut sorted = places.clone();
@@ -221,6 +238,9 @@ fn every_bad_case_has_a_test() {
     let src = include_str!("intent_errors.rs");
     for e in std::fs::read_dir(root().join("tests/bad_intents")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(src.contains(&format!("bad(\"{name}\"")), "no test for bad_intents/{name}");
+        assert!(
+            src.contains(&format!("bad(\"{name}\"")),
+            "no test for bad_intents/{name}"
+        );
     }
 }

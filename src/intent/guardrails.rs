@@ -42,13 +42,15 @@ pub fn check_deployment(dep: &Deployment) -> Vec<Finding> {
     dep.flows
         .iter()
         .filter(|f| f.action == Action::Allow && f.exception.is_none())
-        .filter_map(|f| violation(dep, f).map(|message| Finding {
-            kind: FindingKind::Guardrail,
-            deployment: dep.name.clone(),
-            provider: None,
-            flow: Some(f.name.clone()),
-            message,
-        }))
+        .filter_map(|f| {
+            violation(dep, f).map(|message| Finding {
+                kind: FindingKind::Guardrail,
+                deployment: dep.name.clone(),
+                provider: None,
+                flow: Some(f.name.clone()),
+                message,
+            })
+        })
         .collect()
 }
 
@@ -156,7 +158,10 @@ groups:
         let opts = LoadOptions {
             today: time::macros::date!(2026 - 01 - 01),
         };
-        load_files(&files, &opts).map_err(|d| d.to_string()).unwrap().intent
+        load_files(&files, &opts)
+            .map_err(|d| d.to_string())
+            .unwrap()
+            .intent
     }
 
     #[test]
@@ -167,7 +172,8 @@ groups:
 
     #[test]
     fn ssh_from_world_is_a_finding() {
-        let i = intent("  - { name: s, from: internet, to: bastion, services: [tcp/22, tcp/443] }\n");
+        let i =
+            intent("  - { name: s, from: internet, to: bastion, services: [tcp/22, tcp/443] }\n");
         let f = check(&i);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].kind, FindingKind::Guardrail);
@@ -181,7 +187,12 @@ groups:
     fn whole_tcp_and_any_cover_admin_ports() {
         let i = intent("  - { name: a, from: v6world, to: web, services: [tcp] }\n  - { name: b, from: internet, to: web, services: [any] }\n  - { name: c, from: internet, to: web, services: [udp, tcp/8443, tcp/8000-8080] }\n");
         let f = check(&i);
-        assert_eq!(f.iter().map(|x| x.flow.clone().unwrap()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            f.iter()
+                .map(|x| x.flow.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert!(f[0].message.contains("::/0"));
     }
 
@@ -190,7 +201,11 @@ groups:
         let i = intent("  - { name: d, from: internet, to: data, services: [tcp/443] }\n");
         let f = check(&i);
         assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("sensitive group `db`"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("sensitive group `db`"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

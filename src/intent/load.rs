@@ -130,7 +130,11 @@ pub(crate) fn read_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<SourceFil
                 Some("yaml") | Some("yml")
             )
     };
-    let read = |p: &Path, rel: PathBuf, region: Option<String>, out: &mut Vec<SourceFile>, diags: &mut Vec<Diagnostic>| {
+    let read = |p: &Path,
+                rel: PathBuf,
+                region: Option<String>,
+                out: &mut Vec<SourceFile>,
+                diags: &mut Vec<Diagnostic>| {
         match std::fs::read_to_string(p) {
             Ok(text) => out.push(SourceFile { rel, region, text }),
             Err(e) => diags.push(Diagnostic::error(
@@ -279,11 +283,8 @@ pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc 
         Some(v) => match v.as_scalar().map(|s| s.as_str()) {
             Some("1") => {}
             Some(other) => cx.push(
-                Diagnostic::error(
-                    cx.loc(v.span()),
-                    format!("unsupported version `{other}`"),
-                )
-                .with_note("this intentwall reads `version: 1`"),
+                Diagnostic::error(cx.loc(v.span()), format!("unsupported version `{other}`"))
+                    .with_note("this intentwall reads `version: 1`"),
             ),
             None => cx.err(cx.loc(v.span()), "`version` must be the number 1"),
         },
@@ -417,12 +418,21 @@ impl Cx<'_> {
                     .to_string();
                 Diagnostic::error(at(m), format!("YAML syntax error: {text}"))
             }
-            E::TopLevelMustBeMapping(m) | E::TopLevelMustBeSequence(m) => {
-                Diagnostic::error(at(m), "an intent file must be a mapping (`version: 1`, `flows: ...`)")
+            E::TopLevelMustBeMapping(m) | E::TopLevelMustBeSequence(m) => Diagnostic::error(
+                at(m),
+                "an intent file must be a mapping (`version: 1`, `flows: ...`)",
+            ),
+            E::UnexpectedAnchor(m) => Diagnostic::error(
+                at(m),
+                "YAML anchors and aliases are not supported in intent files",
+            ),
+            E::MappingKeyMustBeScalar(m) => {
+                Diagnostic::error(at(m), "mapping keys must be plain names")
             }
-            E::UnexpectedAnchor(m) => Diagnostic::error(at(m), "YAML anchors and aliases are not supported in intent files"),
-            E::MappingKeyMustBeScalar(m) => Diagnostic::error(at(m), "mapping keys must be plain names"),
-            E::UnexpectedTag(m) => Diagnostic::error(at(m), "YAML tags (`!tag`) are not supported in intent files"),
+            E::UnexpectedTag(m) => Diagnostic::error(
+                at(m),
+                "YAML tags (`!tag`) are not supported in intent files",
+            ),
             E::DuplicateKey(inner) => {
                 let first = inner
                     .prev_key
@@ -436,8 +446,11 @@ impl Cx<'_> {
                     .start()
                     .map(at)
                     .unwrap_or_else(|| at(&marked_yaml::Marker::new(0, 0, 1, 1)));
-                Diagnostic::error(loc, format!("duplicate key `{}` in one mapping", inner.key.as_str()))
-                    .with_note(format!("first written at {first}"))
+                Diagnostic::error(
+                    loc,
+                    format!("duplicate key `{}` in one mapping", inner.key.as_str()),
+                )
+                .with_note(format!("first written at {first}"))
             }
         };
         self.push(d);
@@ -590,10 +603,7 @@ impl Cx<'_> {
                 None
             }
             Err(_) => {
-                self.err(
-                    t.loc.clone(),
-                    format!("invalid CIDR `{}`", t.v),
-                );
+                self.err(t.loc.clone(), format!("invalid CIDR `{}`", t.v));
                 None
             }
         }
@@ -651,9 +661,20 @@ impl Cx<'_> {
 
     fn placement(&mut self, kind: ProviderKind, dep: &str, n: &Node) -> Option<Placement> {
         let (required, optional, v4, v6): (&[&str], &[&str], &str, &str) = match kind {
-            ProviderKind::Aws => (&["account", "region", "vpc", "cidr"], &["cidr6"], "cidr", "cidr6"),
+            ProviderKind::Aws => (
+                &["account", "region", "vpc", "cidr"],
+                &["cidr6"],
+                "cidr",
+                "cidr6",
+            ),
             ProviderKind::Azure => (
-                &["subscription", "resource_group", "location", "nsg", "vnet_cidr"],
+                &[
+                    "subscription",
+                    "resource_group",
+                    "location",
+                    "nsg",
+                    "vnet_cidr",
+                ],
                 &["vnet_cidr6", "load_balancer_probes"],
                 "vnet_cidr",
                 "vnet_cidr6",
@@ -706,7 +727,10 @@ impl Cx<'_> {
             if k.as_str() == "load_balancer_probes" && !matches!(t.v.as_str(), "allow" | "deny") {
                 self.err(
                     t.loc.clone(),
-                    format!("`load_balancer_probes` must be `allow` or `deny`, found `{}`", t.v),
+                    format!(
+                        "`load_balancer_probes` must be `allow` or `deny`, found `{}`",
+                        t.v
+                    ),
                 );
                 ok = false;
             }
@@ -739,7 +763,14 @@ impl Cx<'_> {
         let m = self.map(v, &what)?;
         self.check_keys(
             m,
-            &["description", "includes", "egress", "sensitive", "addresses", "gcp"],
+            &[
+                "description",
+                "includes",
+                "egress",
+                "sensitive",
+                "addresses",
+                "gcp",
+            ],
             &what,
         );
         for (key, val) in m.iter() {
@@ -764,7 +795,10 @@ impl Cx<'_> {
                             self.push(
                                 Diagnostic::error(
                                     t.loc,
-                                    format!("`egress` of {what} must be `restricted`, found `{}`", t.v),
+                                    format!(
+                                        "`egress` of {what} must be `restricted`, found `{}`",
+                                        t.v
+                                    ),
                                 )
                                 .with_note("leave `egress` out for the default (egress allowed)"),
                             );
@@ -934,7 +968,10 @@ impl Cx<'_> {
                     Err(_) => {
                         self.err(
                             t.loc,
-                            format!("`expires` of {w} must be a date YYYY-MM-DD, found `{}`", t.v),
+                            format!(
+                                "`expires` of {w} must be a date YYYY-MM-DD, found `{}`",
+                                t.v
+                            ),
                         );
                         None
                     }
@@ -943,7 +980,9 @@ impl Cx<'_> {
             None => {
                 self.err(
                     loc.clone(),
-                    format!("{w} needs an `expires` date (YYYY-MM-DD); exceptions cannot be permanent"),
+                    format!(
+                        "{w} needs an `expires` date (YYYY-MM-DD); exceptions cannot be permanent"
+                    ),
                 );
                 None
             }
@@ -981,7 +1020,10 @@ impl Cx<'_> {
         let verdict = match m.get_node("verdict") {
             Some(v) => self.action(v, "`verdict` of an expectation"),
             None => {
-                self.err(loc.clone(), "an expectation needs `verdict` (allow or deny)");
+                self.err(
+                    loc.clone(),
+                    "an expectation needs `verdict` (allow or deny)",
+                );
                 None
             }
         };
@@ -1013,7 +1055,10 @@ fn host_form(text: &str) -> String {
 }
 
 /// The closest candidate within edit distance 2 (or a third of the word), if any.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.len() / 3).clamp(1, 2);
     candidates
         .into_iter()
@@ -1066,7 +1111,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("serivces", ["services", "from"]), Some("services"));
+        assert_eq!(
+            did_you_mean("serivces", ["services", "from"]),
+            Some("services")
+        );
         assert_eq!(did_you_mean("zzz", ["services", "from"]), None);
     }
 

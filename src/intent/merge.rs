@@ -16,10 +16,18 @@ use std::collections::{BTreeMap, BTreeSet};
 type Diags = Vec<Diagnostic>;
 
 /// Merge all documents; problems go to `diags`.
-pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BTreeMap<String, Deployment> {
+pub(crate) fn merge(
+    docs: &[RawDoc],
+    today: time::Date,
+    diags: &mut Diags,
+) -> BTreeMap<String, Deployment> {
     let mut docs: Vec<&RawDoc> = docs.iter().collect();
     docs.sort_by(|a, b| a.file.cmp(&b.file));
-    let global: Vec<&RawDoc> = docs.iter().copied().filter(|d| d.region.is_none()).collect();
+    let global: Vec<&RawDoc> = docs
+        .iter()
+        .copied()
+        .filter(|d| d.region.is_none())
+        .collect();
 
     // deployments
     let mut deps: BTreeMap<String, &super::load::RawDeployment> = BTreeMap::new();
@@ -50,7 +58,11 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
     for (r, rdocs) in &regions {
         if !deps.contains_key(r) {
             let mut d = Diagnostic::error(
-                Loc { file: rdocs[0].file.clone(), line: 1, column: 1 },
+                Loc {
+                    file: rdocs[0].file.clone(),
+                    line: 1,
+                    column: 1,
+                },
                 format!("region directory `regions/{r}/` names no deployment"),
             );
             if let Some(s) = super::load::did_you_mean(r, dep_names.iter().copied()) {
@@ -176,8 +188,14 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
     }
 
     // end references: which namespaces know a name
-    let known_anywhere = |name: &str| nss.values().any(|ns| ns.is_endpoint(name)) || gns.is_endpoint(name);
-    let check_ends = |what: String, from: &Sp<String>, to: &Sp<String>, spaces: &[&Ns], diags: &mut Diags| -> bool {
+    let known_anywhere =
+        |name: &str| nss.values().any(|ns| ns.is_endpoint(name)) || gns.is_endpoint(name);
+    let check_ends = |what: String,
+                      from: &Sp<String>,
+                      to: &Sp<String>,
+                      spaces: &[&Ns],
+                      diags: &mut Diags|
+     -> bool {
         let mut ok = true;
         for e in [from, to] {
             if !spaces.iter().any(|ns| ns.is_endpoint(&e.v)) {
@@ -201,7 +219,10 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
             }
         }
         if ok {
-            let net = |n: &str| spaces.iter().any(|ns| ns.networks.contains_key(n)) && !spaces.iter().any(|ns| ns.groups.contains_key(n));
+            let net = |n: &str| {
+                spaces.iter().any(|ns| ns.networks.contains_key(n))
+                    && !spaces.iter().any(|ns| ns.groups.contains_key(n))
+            };
             if net(&from.v) && net(&to.v) {
                 diags.push(
                     Diagnostic::error(
@@ -221,7 +242,11 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
     for f in &gflow_list {
         let spaces: Vec<&Ns> = nss
             .iter()
-            .filter(|(d, _)| f.deployments.as_ref().is_none_or(|ds| ds.iter().any(|x| &x.v == *d)))
+            .filter(|(d, _)| {
+                f.deployments
+                    .as_ref()
+                    .map_or(true, |ds| ds.iter().any(|x| &x.v == *d))
+            })
             .map(|(_, ns)| ns)
             .chain(std::iter::once(&gns))
             .collect();
@@ -235,13 +260,16 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
         let Some(ns) = nss.get(r) else { continue };
         for f in fl {
             let ok = match (&f.from, &f.to) {
-                (Some(a), Some(b)) => check_ends(format!("flow `{}`", f.name.v), a, b, &[ns], diags),
+                (Some(a), Some(b)) => {
+                    check_ends(format!("flow `{}`", f.name.v), a, b, &[ns], diags)
+                }
                 _ => false,
             };
             flow_ok.insert(*f as *const RawFlow, ok);
         }
     }
-    let gexpects: Vec<&super::load::RawExpect> = global.iter().flat_map(|d| d.expects.iter()).collect();
+    let gexpects: Vec<&super::load::RawExpect> =
+        global.iter().flat_map(|d| d.expects.iter()).collect();
     let mut expect_ok: BTreeMap<*const super::load::RawExpect, bool> = BTreeMap::new();
     for e in &gexpects {
         let mut spaces: Vec<&Ns> = nss.values().collect();
@@ -264,17 +292,30 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
         let ns = &nss[name];
         let mut flows = Vec::new();
         let region_flows = rflows.get(name).cloned().unwrap_or_default();
-        for f in gflow_list.iter().copied().chain(region_flows.iter().copied()) {
-            if !flow_ok.get(&(f as *const RawFlow)).copied().unwrap_or(false) {
+        for f in gflow_list
+            .iter()
+            .copied()
+            .chain(region_flows.iter().copied())
+        {
+            if !flow_ok
+                .get(&(f as *const RawFlow))
+                .copied()
+                .unwrap_or(false)
+            {
                 continue;
             }
-            if f.deployments.as_ref().is_some_and(|ds| !ds.iter().any(|x| &x.v == name)) {
+            if f.deployments
+                .as_ref()
+                .is_some_and(|ds| !ds.iter().any(|x| &x.v == name))
+            {
                 continue;
             }
             if dropped.get(name).is_some_and(|s| s.contains(&f.name.v)) {
                 continue;
             }
-            let (Some(from), Some(to)) = (&f.from, &f.to) else { continue };
+            let (Some(from), Some(to)) = (&f.from, &f.to) else {
+                continue;
+            };
             if !ns.is_endpoint(&from.v) || !ns.is_endpoint(&to.v) {
                 continue;
             }
@@ -310,7 +351,9 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
             if !ns.is_endpoint(&e.from.v) || !ns.is_endpoint(&e.to.v) {
                 continue;
             }
-            let Some(service) = ns.service(&e.service, diags) else { continue };
+            let Some(service) = ns.service(&e.service, diags) else {
+                continue;
+            };
             if service.traffic.len() != 1 {
                 diags.push(Diagnostic::error(
                     e.service.loc.clone(),
@@ -318,7 +361,12 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
                         "an expectation tests one service token, but `{}` stands for {} ({})",
                         e.service.v,
                         service.traffic.len(),
-                        service.traffic.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+                        service
+                            .traffic
+                            .iter()
+                            .map(|t| t.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
                 continue;
@@ -350,7 +398,10 @@ pub(crate) fn merge(docs: &[RawDoc], today: time::Date, diags: &mut Diags) -> BT
         );
     }
     for f in gflow_list.iter().chain(rflows.values().flatten()) {
-        if flow_ok.get(&(*f as *const RawFlow)).copied().unwrap_or(false)
+        if flow_ok
+            .get(&(*f as *const RawFlow))
+            .copied()
+            .unwrap_or(false)
             && !applied.contains(&f.name.v)
             && !diags.iter().any(|d| d.is_error())
         {
@@ -430,16 +481,26 @@ impl<'a> Ns<'a> {
     /// Resolve a service reference: a service name, else a token.
     fn service(&self, s: &Sp<String>, diags: &mut Diags) -> Option<ServiceRef> {
         if let Some(t) = self.services.get(&s.v) {
-            return Some(ServiceRef { text: s.v.clone(), traffic: t.clone() });
+            return Some(ServiceRef {
+                text: s.v.clone(),
+                traffic: t.clone(),
+            });
         }
         match Traffic::parse(&s.v) {
-            Ok(t) => Some(ServiceRef { text: s.v.clone(), traffic: vec![t] }),
+            Ok(t) => Some(ServiceRef {
+                text: s.v.clone(),
+                traffic: vec![t],
+            }),
             Err(e) => {
                 if s.v.contains('/') || s.v.parse::<u32>().is_ok() {
-                    diags.push(Diagnostic::error(s.loc.clone(), format!("invalid service `{}`: {e}", s.v)));
+                    diags.push(Diagnostic::error(
+                        s.loc.clone(),
+                        format!("invalid service `{}`: {e}", s.v),
+                    ));
                 } else {
                     let names: Vec<&str> = self.services.keys().map(String::as_str).collect();
-                    let mut d = Diagnostic::error(s.loc.clone(), format!("unknown service `{}`", s.v));
+                    let mut d =
+                        Diagnostic::error(s.loc.clone(), format!("unknown service `{}`", s.v));
                     if let Some(x) = super::load::did_you_mean(&s.v, names.iter().copied()) {
                         d = d.with_note(format!("did you mean `{x}`?"));
                     }
@@ -464,8 +525,15 @@ impl<'a> Ns<'a> {
         let mut new_groups: BTreeMap<String, &'a RawGroup> = BTreeMap::new();
         let mut locs: BTreeMap<String, Loc> = BTreeMap::new();
         let mut kinds: BTreeMap<String, &str> = BTreeMap::new();
-        let mut claim = |name: &Sp<String>, kind: &'static str, this: &Self, diags: &mut Diags| -> bool {
-            let prev = locs.get(&name.v).cloned().or_else(|| this.first_loc(&name.v));
+        let mut claim = |name: &Sp<String>,
+                         kind: &'static str,
+                         this: &Self,
+                         diags: &mut Diags|
+         -> bool {
+            let prev = locs
+                .get(&name.v)
+                .cloned()
+                .or_else(|| this.first_loc(&name.v));
             let prev_kind = kinds.get(&name.v).copied().or_else(|| {
                 if this.networks.contains_key(&name.v) {
                     Some("network")
@@ -522,8 +590,18 @@ impl<'a> Ns<'a> {
                 }
             }
         }
-        let group_names: BTreeSet<String> = self.groups.keys().chain(new_groups.keys()).cloned().collect();
-        let net_names: BTreeSet<String> = self.networks.keys().chain(new_nets.keys()).cloned().collect();
+        let group_names: BTreeSet<String> = self
+            .groups
+            .keys()
+            .chain(new_groups.keys())
+            .cloned()
+            .collect();
+        let net_names: BTreeSet<String> = self
+            .networks
+            .keys()
+            .chain(new_nets.keys())
+            .cloned()
+            .collect();
 
         // networks
         let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -555,7 +633,15 @@ impl<'a> Ns<'a> {
         }
         let new_edges: BTreeMap<String, Vec<String>> = edges
             .iter()
-            .map(|(k, v)| (k.clone(), v.iter().filter(|x| new_nets.contains_key(*x)).cloned().collect()))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.iter()
+                        .filter(|x| new_nets.contains_key(*x))
+                        .cloned()
+                        .collect(),
+                )
+            })
             .collect();
         for cyc in find_cycles(&new_edges) {
             diags.push(Diagnostic::error(
@@ -577,7 +663,9 @@ impl<'a> Ns<'a> {
             if let Some(b) = base.get(name) {
                 return b.addrs.clone();
             }
-            let Some(n) = new.get(name) else { return AddrSet::empty() };
+            let Some(n) = new.get(name) else {
+                return AddrSet::empty();
+            };
             if stack.iter().any(|s| s == name) {
                 return AddrSet::empty();
             }
@@ -614,14 +702,22 @@ impl<'a> Ns<'a> {
         }
 
         // services
-        let svc_names: BTreeSet<String> = self.services.keys().chain(new_svcs.keys()).cloned().collect();
+        let svc_names: BTreeSet<String> = self
+            .services
+            .keys()
+            .chain(new_svcs.keys())
+            .cloned()
+            .collect();
         let mut sedges: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut tokens: BTreeMap<String, Vec<Traffic>> = BTreeMap::new();
         for (name, s) in &new_svcs {
             let mut refs = Vec::new();
             let mut toks = Vec::new();
             if s.items.is_empty() {
-                diags.push(Diagnostic::error(s.name.loc.clone(), format!("service `{name}` is empty")));
+                diags.push(Diagnostic::error(
+                    s.name.loc.clone(),
+                    format!("service `{name}` is empty"),
+                ));
             }
             for it in &s.items {
                 if svc_names.contains(&it.v) {
@@ -635,7 +731,15 @@ impl<'a> Ns<'a> {
         }
         let new_sedges: BTreeMap<String, Vec<String>> = sedges
             .iter()
-            .map(|(k, v)| (k.clone(), v.iter().filter(|x| new_svcs.contains_key(*x)).cloned().collect()))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.iter()
+                        .filter(|x| new_svcs.contains_key(*x))
+                        .cloned()
+                        .collect(),
+                )
+            })
             .collect();
         for cyc in find_cycles(&new_sedges) {
             diags.push(Diagnostic::error(
@@ -661,7 +765,8 @@ impl<'a> Ns<'a> {
             acc.sort();
             acc.dedup();
             self.services.insert(name.clone(), acc);
-            self.service_locs.insert(name.clone(), new_svcs[name].name.loc.clone());
+            self.service_locs
+                .insert(name.clone(), new_svcs[name].name.loc.clone());
         }
 
         // groups
@@ -681,7 +786,10 @@ impl<'a> Ns<'a> {
                         ));
                     } else {
                         let c: Vec<&str> = group_names.iter().map(String::as_str).collect();
-                        let mut d = Diagnostic::error(r.loc.clone(), format!("unknown group `{}` in `includes` of group `{name}`", r.v));
+                        let mut d = Diagnostic::error(
+                            r.loc.clone(),
+                            format!("unknown group `{}` in `includes` of group `{name}`", r.v),
+                        );
                         if let Some(s) = super::load::did_you_mean(&r.v, c) {
                             d = d.with_note(format!("did you mean `{s}`?"));
                         }
@@ -738,8 +846,15 @@ impl<'a> Ns<'a> {
         }
         for cyc in find_cycles(&gedges) {
             let g = new_groups[&cyc[0]];
-            let loc = g.includes.as_ref().map(|i| i.loc.clone()).unwrap_or(g.name.loc.clone());
-            diags.push(Diagnostic::error(loc, format!("group include cycle: {}", cyc.join(" -> "))));
+            let loc = g
+                .includes
+                .as_ref()
+                .map(|i| i.loc.clone())
+                .unwrap_or(g.name.loc.clone());
+            diags.push(Diagnostic::error(
+                loc,
+                format!("group include cycle: {}", cyc.join(" -> ")),
+            ));
         }
         self.groups.extend(new_groups);
     }
@@ -763,7 +878,12 @@ pub(crate) fn find_cycles(edges: &BTreeMap<String, Vec<String>>) -> Vec<Vec<Stri
                 1 => {
                     let i = stack.iter().position(|s| s == m).expect("on stack");
                     let mut cyc: Vec<String> = stack[i..].to_vec();
-                    let min = cyc.iter().enumerate().min_by(|a, b| a.1.cmp(b.1)).map(|x| x.0).unwrap_or(0);
+                    let min = cyc
+                        .iter()
+                        .enumerate()
+                        .min_by(|a, b| a.1.cmp(b.1))
+                        .map(|x| x.0)
+                        .unwrap_or(0);
                     cyc.rotate_left(min);
                     cyc.push(cyc[0].clone());
                     out.insert(cyc);

@@ -187,7 +187,11 @@ mod tests {
                 if p.is_dir() {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "yaml") {
-                    let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+                    let rel = p
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
                     out.push((rel, std::fs::read_to_string(&p).unwrap()));
                 }
             }
@@ -220,7 +224,11 @@ mod tests {
     #[test]
     fn example_loads_from_memory_like_from_disk() {
         let mem = load_files(&example(), &opts()).unwrap();
-        let disk = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("intents"), &opts()).unwrap();
+        let disk = load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("intents"),
+            &opts(),
+        )
+        .unwrap();
         assert_eq!(mem.intent.digest, disk.intent.digest);
         assert_eq!(normalized(&mem.intent), normalized(&disk.intent));
     }

@@ -907,6 +907,93 @@ pub(crate) fn find_cycles(edges: &BTreeMap<String, Vec<String>>) -> Vec<Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intent::{load_files, LoadOptions};
+
+    const BASE: &str = "version: 1
+deployments:
+  us: { aws: { account: \"1\", region: r, vpc: v, cidr: 10.1.0.0/16 } }
+  eu: { gcp: { project: p, network: n, cidr: 10.2.0.0/16 } }
+networks:
+  internet: [0.0.0.0/0]
+groups:
+  web: {}
+  api: {}
+flows:
+  - { name: web-in, from: internet, to: web, services: [tcp/443] }
+  - { name: api-in, from: web, to: api, services: [tcp/8080], deployments: [eu] }
+  - { name: g, action: deny, from: internet, to: api, services: [any], guardrail: true }
+  - { name: to-report, from: api, to: reporting, services: [tcp/9000] }
+";
+
+    fn run(extra: &[(&str, &str)]) -> Result<crate::intent::Loaded, crate::diag::Diagnostics> {
+        let mut files = vec![("a.yaml".to_string(), BASE.to_string())];
+        files.extend(extra.iter().map(|(p, t)| (p.to_string(), t.to_string())));
+        load_files(
+            &files,
+            &LoadOptions {
+                today: time::macros::date!(2026 - 01 - 01),
+            },
+        )
+    }
+
+    fn names(l: &crate::intent::Loaded, d: &str) -> Vec<String> {
+        l.intent.deployments[d]
+            .flows
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn region_groups_restrictions_and_drops() {
+        let l = run(&[
+            ("regions/us/r.yaml", "version: 1\ngroups:\n  reporting: {}\ndrop: [web-in]\n"),
+            ("regions/eu/r.yaml", "version: 1\nflows:\n  - { name: eu-only, from: web, to: api, services: [tcp/1] }\n"),
+        ])
+        .unwrap_or_else(|d| panic!("{d}"));
+        assert!(l.warnings.is_empty(), "{}", l.warnings);
+        // us: web-in dropped, api-in restricted to eu, to-report applies (reporting exists)
+        assert_eq!(names(&l, "us"), ["g", "to-report"]);
+        // eu: no `reporting` group, so to-report does not apply; region flows come last
+        assert_eq!(names(&l, "eu"), ["web-in", "api-in", "g", "eu-only"]);
+    }
+
+    #[test]
+    fn a_name_unknown_everywhere_is_an_error() {
+        let d = run(&[]).unwrap_err().to_string();
+        assert!(
+            d.contains("a.yaml:14:39: unknown group or network `reporting`"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_region_cannot_redefine_a_global_flow() {
+        let d = run(&[
+            ("regions/us/r.yaml", "version: 1\ngroups:\n  reporting: {}\nflows:\n  - { name: web-in, from: internet, to: web, services: [tcp/80] }\n"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            d.contains("regions/us/r.yaml:5:13: duplicate flow `web-in`"),
+            "{d}"
+        );
+        assert!(d.contains("first defined at a.yaml:11:13"), "{d}");
+    }
+
+    #[test]
+    fn a_flow_that_never_applies_is_a_warning() {
+        let l = run(&[(
+            "regions/eu/r.yaml",
+            "version: 1\ngroups:\n  reporting: {}\ndrop: [api-in, to-report]\n",
+        )])
+        .unwrap();
+        let w = l.warnings.to_string();
+        assert!(
+            w.starts_with("warning: a.yaml:12:13: flow `api-in` applies in no deployment"),
+            "{w}"
+        );
+    }
 
     #[test]
     fn cycles_are_named_from_their_smallest_member() {

@@ -90,37 +90,13 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
             format!("no intent files (*.yaml) at the root of {}", dir.display()),
         ));
     }
-    let mut hasher = Sha256::new();
-    for f in files.iter().filter(|f| !load::is_placeholder(f)) {
-        let p = f.rel.to_string_lossy().replace('\\', "/");
-        hasher.update((p.len() as u64).to_le_bytes());
-        hasher.update(p.as_bytes());
-        hasher.update((f.text.len() as u64).to_le_bytes());
-        hasher.update(f.text.as_bytes());
-    }
-    let digest = hex(&hasher.finalize());
-    let docs: Vec<load::RawDoc> = files
-        .iter()
-        .map(|f| load::parse_file(f, &mut diags))
-        .collect();
-    let deployments = merge::merge(&docs, opts.today, &mut diags);
-    let diags = Diagnostics(diags).sorted();
-    if diags.has_errors() {
-        return Err(diags);
-    }
-    Ok(Loaded {
-        intent: Intent {
-            digest,
-            deployments,
-        },
-        warnings: diags,
-    })
+    finish(files, diags, opts)
 }
 
 /// Load from in-memory files (`(path relative to the intents dir, text)`), for tests and
 /// tools. Paths under `regions/<d>/` are region overrides.
 pub fn load_files(files: &[(String, String)], opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
-    let mut diags = Vec::new();
+    let diags = Vec::new();
     let mut src: Vec<load::SourceFile> = files
         .iter()
         .map(|(p, t)| {
@@ -134,8 +110,17 @@ pub fn load_files(files: &[(String, String)], opts: &LoadOptions) -> Result<Load
         })
         .collect();
     src.sort_by(|a, b| a.rel.cmp(&b.rel));
+    finish(src, diags, opts)
+}
+
+/// Digest, parse, merge, sort the diagnostics.
+fn finish(
+    files: Vec<load::SourceFile>,
+    mut diags: Vec<Diagnostic>,
+    opts: &LoadOptions,
+) -> Result<Loaded, Diagnostics> {
     let mut hasher = Sha256::new();
-    for f in &src {
+    for f in files.iter().filter(|f| !load::is_placeholder(f)) {
         let p = f.rel.to_string_lossy().replace('\\', "/");
         hasher.update((p.len() as u64).to_le_bytes());
         hasher.update(p.as_bytes());
@@ -143,7 +128,7 @@ pub fn load_files(files: &[(String, String)], opts: &LoadOptions) -> Result<Load
         hasher.update(f.text.as_bytes());
     }
     let digest = hex(&hasher.finalize());
-    let docs: Vec<load::RawDoc> = src
+    let docs: Vec<load::RawDoc> = files
         .iter()
         .map(|f| load::parse_file(f, &mut diags))
         .collect();

@@ -1,0 +1,290 @@
+//! End-to-end: plan -> apply -> plan on the snapshot backend, and every refusal path, run on
+//! a scratch copy of the example estate (intents/ + snapshots/).
+#![cfg(all(feature = "aws", feature = "azure", feature = "gcp"))]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TODAY: &str = "2026-11-22";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn iw(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intentwall"))
+        .current_dir(dir)
+        .env("INTENTWALL_TODAY", TODAY)
+        .env_remove("RUST_LOG")
+        .args(args)
+        .output()
+        .expect("run intentwall")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn scratch() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("intents"), &t.path().join("intents"));
+    copy_dir(&root().join("snapshots"), &t.path().join("snapshots"));
+    t
+}
+
+/// Every file under a directory with its bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn walk(d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    walk(dir, &mut out);
+    out
+}
+
+/// Unmanaged, non-foreign objects of every target, as read (raw JSON), by target and key.
+fn unmanaged(dir: &Path) -> BTreeMap<String, serde_json::Value> {
+    use intentwall::intent::{load, LoadOptions};
+    let intent = load(
+        &dir.join("intents"),
+        &LoadOptions {
+            today: time::macros::date!(2026 - 11 - 22),
+        },
+    )
+    .unwrap()
+    .intent;
+    let mut out = BTreeMap::new();
+    for dep in intent.deployments.values() {
+        for &kind in dep.clouds.keys() {
+            let p = intentwall::backend::require(kind).unwrap();
+            let di = dep.resolve(kind).unwrap();
+            let obs = intentwall::backend::snapshot::read(&dir.join("snapshots"), p, &di).unwrap();
+            for o in obs.state.objects.iter().filter(|o| !o.managed) {
+                out.insert(
+                    format!("{}/{}/{}", dep.name, kind, o.key),
+                    o.raw.clone().unwrap_or(serde_json::Value::Null),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn plan_on_the_example_shows_changes_and_a_proven_simulation() {
+    let t = scratch();
+    let o = iw(t.path(), &["plan"]);
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 2, "stdout:\n{out}\nstderr:\n{}", text(&o.stderr));
+    assert!(out.contains("simulation: proven"), "{out}");
+    assert!(!out.contains("MISMATCH"), "{out}");
+    assert!(out.contains("Plan: "), "{out}");
+}
+
+#[test]
+fn plan_apply_plan_converges_and_keeps_unmanaged_rules() {
+    let t = scratch();
+    let before = unmanaged(t.path());
+    assert!(!before.is_empty(), "the example snapshots carry unmanaged rules");
+    let o = iw(t.path(), &["plan", "--out", "plan.json"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 0, "stdout {}\nstderr {}", text(&o.stdout), text(&o.stderr));
+    assert!(text(&o.stdout).contains("Applied"), "{}", text(&o.stdout));
+    let o = iw(t.path(), &["plan"]);
+    assert_eq!(code(&o), 0, "second plan must be empty:\n{}", text(&o.stdout));
+    assert_eq!(unmanaged(t.path()), before, "unmanaged rules changed");
+    // idempotent: applying again changes nothing, not even bytes
+    let snap = files(&t.path().join("snapshots"));
+    let o = iw(t.path(), &["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(files(&t.path().join("snapshots")), snap);
+}
+
+#[test]
+fn stale_plan_is_refused_and_nothing_changes() {
+    let t = scratch();
+    let o = iw(t.path(), &["plan", "--out", "plan.json"]);
+    assert_eq!(code(&o), 2);
+    // someone changes one target's state after planning
+    let victim = t.path().join("snapshots/eu/azure.json");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(&victim, &bytes).unwrap();
+    let snap = files(&t.path().join("snapshots"));
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("stale plan"), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("eu/azure"), "{}", text(&o.stderr));
+    assert_eq!(files(&t.path().join("snapshots")), snap, "a stale apply wrote something");
+}
+
+#[test]
+fn changed_intents_make_a_plan_stale() {
+    let t = scratch();
+    assert_eq!(code(&iw(t.path(), &["plan", "--out", "plan.json"])), 2);
+    let f = t.path().join("intents/expect.yaml");
+    let mut s = std::fs::read_to_string(&f).unwrap();
+    s.push_str("\n# reviewed\n");
+    std::fs::write(&f, s).unwrap();
+    let snap = files(&t.path().join("snapshots"));
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("intents changed"), "{}", text(&o.stderr));
+    assert_eq!(files(&t.path().join("snapshots")), snap);
+}
+
+#[test]
+fn emitted_state_reads_back_with_an_empty_diff() {
+    let t = scratch();
+    let o = iw(t.path(), &["plan", "--emit", "emitted"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let o = iw(t.path(), &["plan", "--snapshots", "emitted"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("no changes"));
+}
+
+#[test]
+fn corrupt_snapshot_is_an_error_naming_the_position_and_nothing_is_written() {
+    let t = scratch();
+    let victim = t.path().join("snapshots/us/gcp.json");
+    std::fs::write(&victim, "[\n  {\"name\": \"x\",,}\n]\n").unwrap();
+    let snap = files(&t.path().join("snapshots"));
+    for args in [
+        vec!["plan", "--out", "plan.json", "--emit", "emitted"],
+        vec!["apply", "--auto-approve"],
+    ] {
+        let o = iw(t.path(), &args);
+        assert_eq!(code(&o), 1, "{args:?}: {}", text(&o.stdout));
+        let err = text(&o.stderr);
+        assert!(err.contains("snapshots/us/gcp.json:2:"), "{err}");
+        assert!(!t.path().join("plan.json").exists());
+        assert!(!t.path().join("emitted").exists());
+        assert_eq!(files(&t.path().join("snapshots")), snap);
+    }
+}
+
+#[test]
+fn blast_radius_guard_refuses_and_force_overrides() {
+    let t = scratch();
+    let snap = files(&t.path().join("snapshots"));
+    let o = iw(t.path(), &["apply", "--auto-approve", "--max-deletes", "0"]);
+    assert_eq!(code(&o), 3, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("--max-deletes"), "{}", text(&o.stdout));
+    // refused targets are untouched; others (with no deletions) may have been applied
+    let after = files(&t.path().join("snapshots"));
+    let refused: Vec<&str> = text(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("Refused"))
+        .map(|_| "x")
+        .collect();
+    assert!(!refused.is_empty());
+    assert_ne!(after.len(), 0);
+    let _ = snap;
+    let o = iw(
+        t.path(),
+        &["apply", "--auto-approve", "--max-deletes", "0", "--force"],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stdout));
+    assert_eq!(code(&iw(t.path(), &["plan"])), 0);
+}
+
+#[test]
+fn missing_snapshot_is_a_new_target() {
+    let t = scratch();
+    std::fs::remove_file(t.path().join("snapshots/ap/aws.json")).unwrap();
+    let o = iw(t.path(), &["plan", "--deployment", "ap"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("no recorded state"));
+    assert_eq!(code(&iw(t.path(), &["apply", "--auto-approve"])), 0);
+    assert!(t.path().join("snapshots/ap/aws.json").exists());
+    assert_eq!(code(&iw(t.path(), &["plan"])), 0);
+}
+
+#[test]
+fn plan_json_is_versioned_and_carries_fingerprints() {
+    let t = scratch();
+    let o = iw(t.path(), &["plan", "--format", "json"]);
+    assert_eq!(code(&o), 2);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert!(v["intent_digest"].as_str().unwrap().starts_with("sha256:"));
+    let targets = v["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 9);
+    for t in targets {
+        assert!(t["fingerprint"].as_str().unwrap().starts_with("sha256:"));
+        assert!(t["simulation"]["classes"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn a_plan_file_of_another_version_is_refused() {
+    let t = scratch();
+    std::fs::write(t.path().join("plan.json"), "{\"format_version\": 99}").unwrap();
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("format_version 99"));
+    std::fs::write(t.path().join("plan.json"), "{ not json").unwrap();
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("plan.json:1:"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn an_unmanaged_rule_that_outranks_ours_is_a_conflict_unless_pruned() {
+    let t = scratch();
+    let victim = t.path().join("snapshots/us/gcp.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&victim).unwrap()).unwrap();
+    let list = match doc.as_array_mut() {
+        Some(l) => l,
+        None => doc["items"].as_array_mut().unwrap(),
+    };
+    let network = list
+        .iter()
+        .find_map(|r| r["network"].as_str().map(String::from))
+        .unwrap();
+    list.push(serde_json::json!({
+        "name": "hand-made-ssh-anywhere",
+        "network": network,
+        "direction": "INGRESS",
+        "priority": 0,
+        "sourceRanges": ["0.0.0.0/0"],
+        "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}],
+        "description": "added by hand during an incident"
+    }));
+    std::fs::write(&victim, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let o = iw(t.path(), &["plan", "--deployment", "us"]);
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 3, "{out}");
+    assert!(out.contains("[conflict]"), "{out}");
+    assert!(out.contains("hand-made-ssh-anywhere"), "{out}");
+    let o = iw(t.path(), &["plan", "--deployment", "us", "--prune-unmanaged"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("hand-made-ssh-anywhere"));
+}

@@ -1,0 +1,672 @@
+//! Reading and writing `aws ec2 describe-security-groups` documents.
+//!
+//! A document is cut into one `security-group` container per SG, one `sg-rule` per peer of
+//! every `IpPermission` (AWS stores one rule per CIDR / SG / prefix list), and one
+//! `prefix-list` container per entry of the optional top-level `ManagedPrefixLists`.
+//! Rendering puts the atoms back together: rules with equal non-peer fields share one
+//! `IpPermission`, as the CLI prints them, and objects read from a document are written from
+//! their `raw` JSON unchanged.
+
+use crate::model::*;
+use intentwall_contract::net::canonical_cidr;
+use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+const PEER_LISTS: [&str; 4] = [
+    "IpRanges",
+    "Ipv6Ranges",
+    "PrefixListIds",
+    "UserIdGroupPairs",
+];
+
+fn err(msg: String) -> SnapshotError {
+    SnapshotError::msg(msg)
+}
+
+fn opt_str<'a>(
+    o: &'a Map<String, Value>,
+    k: &str,
+    what: &str,
+) -> Result<Option<&'a str>, SnapshotError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(v) => Err(err(format!("{what}: `{k}` must be a string, found {v}"))),
+    }
+}
+
+fn opt_int(o: &Map<String, Value>, k: &str, what: &str) -> Result<Option<i64>, SnapshotError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| err(format!("{what}: `{k}` must be an integer, found {n}"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| err(format!("{what}: `{k}` must be an integer, found \"{s}\""))),
+        Some(v) => Err(err(format!("{what}: `{k}` must be an integer, found {v}"))),
+    }
+}
+
+fn opt_list<'a>(
+    o: &'a Map<String, Value>,
+    k: &str,
+    what: &str,
+) -> Result<&'a [Value], SnapshotError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(v) => Err(err(format!(
+            "{what}: `{k}` must be a list, found {}",
+            kind_of(v)
+        ))),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn as_obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, SnapshotError> {
+    v.as_object()
+        .ok_or_else(|| err(format!("{what}: expected an object, found {}", kind_of(v))))
+}
+
+/// Tags as a sorted canonical list, plus a lookup.
+fn tags(o: &Map<String, Value>, what: &str) -> Result<BTreeMap<String, String>, SnapshotError> {
+    let mut out = BTreeMap::new();
+    for (i, t) in opt_list(o, "Tags", what)?.iter().enumerate() {
+        let w = format!("{what}, Tags[{i}]");
+        let t = as_obj(t, &w)?;
+        let k = opt_str(t, "Key", &w)?.ok_or_else(|| err(format!("{w}: `Key` is missing")))?;
+        let v = opt_str(t, "Value", &w)?.unwrap_or("");
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// Canonical JSON of a tag map.
+pub fn tags_json(t: &BTreeMap<String, String>) -> Value {
+    Value::Array(
+        t.iter()
+            .map(|(k, v)| serde_json::json!({"Key": k, "Value": v}))
+            .collect(),
+    )
+}
+
+fn is_managed(t: &BTreeMap<String, String>) -> bool {
+    t.get(TAG_MANAGED_KEY).map(String::as_str) == Some(TAG_MANAGED_VALUE)
+}
+
+fn trimmed(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+struct SgInfo {
+    name: String,
+    key: String,
+    ours: bool,
+    managed: bool,
+}
+
+/// Parse a document; see the module docs.
+pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, SnapshotError> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| SnapshotError::json(&e))?;
+    let (sgs, pls, envelope): (&[Value], &[Value], Option<String>) = match &doc {
+        Value::Array(a) => (a, &[], Some("list".into())),
+        Value::Object(o) => {
+            if !o.contains_key("SecurityGroups") && !o.contains_key("ManagedPrefixLists") {
+                return Err(err(
+                    "not a describe-security-groups document: expected {\"SecurityGroups\": [...]}"
+                        .into(),
+                ));
+            }
+            (
+                opt_list(o, "SecurityGroups", "document")?,
+                opt_list(o, "ManagedPrefixLists", "document")?,
+                None,
+            )
+        }
+        v => {
+            return Err(err(format!(
+                "not a describe-security-groups document: expected an object, found {}",
+                kind_of(v)
+            )))
+        }
+    };
+    let vpc = intent.setting("vpc");
+    let mut objects: Vec<NativeObject> = Vec::new();
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+
+    // prefix lists first (rules resolve their ids), emitted after the groups
+    let mut pl_names: BTreeMap<String, String> = BTreeMap::new();
+    let mut pl_objects = Vec::new();
+    for (i, pl) in pls.iter().enumerate() {
+        let what0 = format!("ManagedPrefixLists[{i}]");
+        let o = as_obj(pl, &what0)?;
+        let id = opt_str(o, "PrefixListId", &what0)?;
+        let name = opt_str(o, "PrefixListName", &what0)?;
+        let what = format!("{what0} ({})", name.or(id).unwrap_or("?"));
+        let label = name.or(id).ok_or_else(|| {
+            err(format!(
+                "{what}: `PrefixListName` and `PrefixListId` are both missing"
+            ))
+        })?;
+        if let (Some(id), Some(n)) = (id, name) {
+            pl_names.insert(id.to_string(), n.to_string());
+        }
+        let t = tags(o, &what)?;
+        let mut entries = Vec::new();
+        for (j, e) in opt_list(o, "Entries", &what)?.iter().enumerate() {
+            let w = format!("{what}, Entries[{j}]");
+            let e = as_obj(e, &w)?;
+            let c =
+                opt_str(e, "Cidr", &w)?.ok_or_else(|| err(format!("{w}: `Cidr` is missing")))?;
+            let c = canonical_cidr(c).ok_or_else(|| err(format!("{w}: `{c}` is not a CIDR")))?;
+            let mut m = Map::new();
+            m.insert("Cidr".into(), c.into());
+            if let Some(d) = trimmed(opt_str(e, "Description", &w)?) {
+                m.insert("Description".into(), d.into());
+            }
+            entries.push(Value::Object(m));
+        }
+        entries.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        entries.dedup();
+        let mut body = Map::new();
+        body.insert("PrefixListName".into(), label.into());
+        if let Some(id) = id {
+            body.insert("PrefixListId".into(), id.into());
+        }
+        if let Some(af) = opt_str(o, "AddressFamily", &what)? {
+            body.insert("AddressFamily".into(), af.into());
+        }
+        if let Some(m) = opt_int(o, "MaxEntries", &what)? {
+            body.insert("MaxEntries".into(), m.into());
+        }
+        body.insert("Entries".into(), Value::Array(entries));
+        body.insert("Tags".into(), tags_json(&t));
+        let managed = is_managed(&t);
+        let mut key = format!("pl:{label}");
+        if keys.contains(&key) {
+            key = format!("{key}#{i}");
+        }
+        keys.insert(key.clone());
+        pl_objects.push(NativeObject {
+            kind: KIND_PL.into(),
+            key,
+            parent: None,
+            container: true,
+            managed,
+            // a prefix list no workload of ours is: kept, never pruned (rules still read it)
+            foreign: !managed,
+            flow: None,
+            body: Value::Object(body),
+            raw: Some(pl.clone()),
+            summary: format!("prefix list {label}"),
+        });
+    }
+
+    // pass 1: groups
+    let mut infos: Vec<SgInfo> = Vec::new();
+    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, sg) in sgs.iter().enumerate() {
+        let what0 = format!("SecurityGroups[{i}]");
+        let o = as_obj(sg, &what0)?;
+        let id = opt_str(o, "GroupId", &what0)?;
+        let name = opt_str(o, "GroupName", &what0)?;
+        let what = format!("{what0} ({})", name.or(id).unwrap_or("?"));
+        let name = name.ok_or_else(|| err(format!("{what}: `GroupName` is missing")))?;
+        let sg_vpc = opt_str(o, "VpcId", &what)?;
+        let t = tags(o, &what)?;
+        let ours = match (vpc, sg_vpc) {
+            (Some(v), Some(x)) => v == x,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let mut key = if ours {
+            format!("sg:{name}")
+        } else {
+            format!("vpc:{}/sg:{name}", sg_vpc.unwrap_or("none"))
+        };
+        if keys.contains(&key) {
+            key = format!("{key}#{}", id.map(str::to_string).unwrap_or(i.to_string()));
+        }
+        keys.insert(key.clone());
+        if let Some(id) = id {
+            by_id.entry(id.to_string()).or_insert(i);
+        }
+        infos.push(SgInfo {
+            name: name.to_string(),
+            key,
+            ours,
+            managed: is_managed(&t),
+        });
+    }
+
+    // pass 2: containers and rules
+    for (i, sg) in sgs.iter().enumerate() {
+        let o = sg.as_object().expect("checked in pass 1");
+        let info = &infos[i];
+        let what = format!("SecurityGroups[{i}] ({})", info.name);
+        let foreign = !info.ours || !info.managed;
+        let t = tags(o, &what)?;
+        let mut body = Map::new();
+        body.insert("GroupName".into(), info.name.clone().into());
+        body.insert(
+            "Description".into(),
+            opt_str(o, "Description", &what)?
+                .unwrap_or("")
+                .trim()
+                .into(),
+        );
+        if let Some(v) = opt_str(o, "VpcId", &what)? {
+            body.insert("VpcId".into(), v.into());
+        }
+        if let Some(v) = opt_str(o, "GroupId", &what)? {
+            body.insert("GroupId".into(), v.into());
+        }
+        body.insert("Tags".into(), tags_json(&t));
+        let mut raw = o.clone();
+        for d in [Dir::Ingress, Dir::Egress] {
+            if raw.contains_key(d.field()) {
+                raw.insert(d.field().into(), Value::Array(vec![]));
+            }
+        }
+        objects.push(NativeObject {
+            kind: KIND_SG.into(),
+            key: info.key.clone(),
+            parent: None,
+            container: true,
+            managed: info.managed,
+            foreign,
+            flow: None,
+            body: Value::Object(body),
+            raw: Some(Value::Object(raw)),
+            summary: format!(
+                "security group {}{}",
+                info.name,
+                if info.managed {
+                    ""
+                } else {
+                    " (not intentwall's)"
+                }
+            ),
+        });
+        for dir in [Dir::Ingress, Dir::Egress] {
+            for (j, perm) in opt_list(o, dir.field(), &what)?.iter().enumerate() {
+                let w = format!("{what}, {}[{j}]", dir.field());
+                let p = as_obj(perm, &w)?;
+                let proto_text = match p.get("IpProtocol") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    None | Some(Value::Null) => {
+                        return Err(err(format!("{w}: `IpProtocol` is missing")))
+                    }
+                    Some(v) => {
+                        return Err(err(format!(
+                            "{w}: `IpProtocol` must be a string, found {}",
+                            kind_of(v)
+                        )))
+                    }
+                };
+                let proto = Proto::parse(&proto_text).map_err(|e| err(format!("{w}: {e}")))?;
+                let ports = Ports::from_api(
+                    proto,
+                    opt_int(p, "FromPort", &w)?,
+                    opt_int(p, "ToPort", &w)?,
+                )
+                .map_err(|e| err(format!("{w}: {e}")))?;
+                let perm_c = Perm { proto, ports };
+                for list in PEER_LISTS {
+                    for (k, entry) in opt_list(p, list, &w)?.iter().enumerate() {
+                        let we = format!("{w}, {list}[{k}]");
+                        let e = as_obj(entry, &we)?;
+                        let peer = read_peer(list, e, &we, &by_id, &infos, &pl_names)?;
+                        let description = trimmed(opt_str(e, "Description", &we)?);
+                        let rule = Rule {
+                            group_name: info.name.clone(),
+                            dir,
+                            perm: perm_c,
+                            peer,
+                            description,
+                        };
+                        let key = rule.key_under(&info.key);
+                        if keys.contains(&key) {
+                            // the same atomic rule written twice (`tcp` and `6`, host bits):
+                            // AWS holds it once
+                            continue;
+                        }
+                        keys.insert(key.clone());
+                        let mut raw = p.clone();
+                        for l in PEER_LISTS {
+                            if l == list {
+                                raw.insert(l.into(), Value::Array(vec![entry.clone()]));
+                            } else if raw.contains_key(l) {
+                                raw.insert(l.into(), Value::Array(vec![]));
+                            }
+                        }
+                        let managed = info.managed
+                            && rule
+                                .description
+                                .as_deref()
+                                .is_some_and(|d| d.starts_with(MARKER));
+                        let flow = if managed {
+                            rule.description
+                                .as_deref()
+                                .map(|d| d[MARKER.len()..].trim().to_string())
+                                .filter(|f| !f.is_empty())
+                        } else {
+                            None
+                        };
+                        objects.push(NativeObject {
+                            kind: KIND_RULE.into(),
+                            key,
+                            parent: Some(info.key.clone()),
+                            container: false,
+                            managed,
+                            foreign,
+                            flow,
+                            body: rule.body(),
+                            raw: Some(Value::Object(raw)),
+                            summary: rule.summary(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    objects.extend(pl_objects);
+    Ok(NativeState { objects, envelope })
+}
+
+fn read_peer(
+    list: &str,
+    e: &Map<String, Value>,
+    what: &str,
+    by_id: &BTreeMap<String, usize>,
+    infos: &[SgInfo],
+    pl_names: &BTreeMap<String, String>,
+) -> Result<Peer, SnapshotError> {
+    let need = |k: &str| -> Result<&str, SnapshotError> {
+        opt_str(e, k, what)?.ok_or_else(|| err(format!("{what}: `{k}` is missing")))
+    };
+    match list {
+        "IpRanges" => {
+            let c = need("CidrIp")?;
+            match canonical_cidr(c) {
+                Some(n) if !n.contains(':') => Ok(Peer::CidrIp(n)),
+                _ => Err(err(format!("{what}: `{c}` is not an IPv4 CIDR"))),
+            }
+        }
+        "Ipv6Ranges" => {
+            let c = need("CidrIpv6")?;
+            match canonical_cidr(c) {
+                Some(n) if n.contains(':') => Ok(Peer::CidrIpv6(n)),
+                _ => Err(err(format!("{what}: `{c}` is not an IPv6 CIDR"))),
+            }
+        }
+        "PrefixListIds" => {
+            let id = need("PrefixListId")?;
+            Ok(match pl_names.get(id) {
+                Some(n) => Peer::PrefixListName(n.clone()),
+                None => Peer::PrefixListId(id.to_string()),
+            })
+        }
+        _ => {
+            let id = opt_str(e, "GroupId", what)?;
+            let name = opt_str(e, "GroupName", what)?;
+            let peering = opt_str(e, "VpcPeeringConnectionId", what)?;
+            match (id, name) {
+                (Some(id), _) => {
+                    if let Some(&ix) = by_id.get(id) {
+                        if infos[ix].ours && peering.is_none() {
+                            return Ok(Peer::GroupName(infos[ix].name.clone()));
+                        }
+                    }
+                    Ok(Peer::GroupId {
+                        id: id.to_string(),
+                        user_id: opt_str(e, "UserId", what)?.map(str::to_string),
+                        vpc_id: opt_str(e, "VpcId", what)?.map(str::to_string),
+                        peering: peering.map(str::to_string),
+                    })
+                }
+                (None, Some(n)) => Ok(Peer::GroupName(n.to_string())),
+                (None, None) => Err(err(format!(
+                    "{what}: `GroupId` is missing from a security group reference"
+                ))),
+            }
+        }
+    }
+}
+
+fn permission_from_body(
+    rule: &Rule,
+    ids: &BTreeMap<String, String>,
+    pl_ids: &BTreeMap<String, String>,
+) -> Map<String, Value> {
+    let mut p = Map::new();
+    if let Some((a, _)) = rule.perm.ports.api() {
+        p.insert("FromPort".into(), a.into());
+    }
+    p.insert("IpProtocol".into(), rule.perm.proto.api_text().into());
+    for l in PEER_LISTS {
+        p.insert(l.into(), Value::Array(vec![]));
+    }
+    if let Some((_, b)) = rule.perm.ports.api() {
+        p.insert("ToPort".into(), b.into());
+    }
+    let mut e = Map::new();
+    let list = match &rule.peer {
+        Peer::CidrIp(c) => {
+            e.insert("CidrIp".into(), c.clone().into());
+            "IpRanges"
+        }
+        Peer::CidrIpv6(c) => {
+            e.insert("CidrIpv6".into(), c.clone().into());
+            "Ipv6Ranges"
+        }
+        Peer::PrefixListName(n) => {
+            e.insert(
+                "PrefixListId".into(),
+                pl_ids.get(n).cloned().unwrap_or_else(|| n.clone()).into(),
+            );
+            "PrefixListIds"
+        }
+        Peer::PrefixListId(i) => {
+            e.insert("PrefixListId".into(), i.clone().into());
+            "PrefixListIds"
+        }
+        Peer::GroupName(n) => {
+            match ids.get(n) {
+                Some(id) => e.insert("GroupId".into(), id.clone().into()),
+                None => e.insert("GroupName".into(), n.clone().into()),
+            };
+            "UserIdGroupPairs"
+        }
+        Peer::GroupId {
+            id,
+            user_id,
+            vpc_id,
+            peering,
+        } => {
+            e.insert("GroupId".into(), id.clone().into());
+            if let Some(u) = user_id {
+                e.insert("UserId".into(), u.clone().into());
+            }
+            if let Some(v) = vpc_id {
+                e.insert("VpcId".into(), v.clone().into());
+            }
+            if let Some(x) = peering {
+                e.insert("VpcPeeringConnectionId".into(), x.clone().into());
+            }
+            "UserIdGroupPairs"
+        }
+    };
+    if let Some(d) = &rule.description {
+        e.insert("Description".into(), d.clone().into());
+    }
+    p.insert(list.into(), Value::Array(vec![Value::Object(e)]));
+    p
+}
+
+fn sg_from_body(body: &Value) -> Map<String, Value> {
+    let b = body.as_object().cloned().unwrap_or_default();
+    let mut o = Map::new();
+    for k in ["Description", "GroupId", "GroupName"] {
+        if let Some(v) = b.get(k) {
+            o.insert(k.into(), v.clone());
+        }
+    }
+    o.insert("IpPermissions".into(), Value::Array(vec![]));
+    o.insert("IpPermissionsEgress".into(), Value::Array(vec![]));
+    if let Some(t) = b
+        .get("Tags")
+        .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        o.insert("Tags".into(), t.clone());
+    }
+    if let Some(v) = b.get("VpcId") {
+        o.insert("VpcId".into(), v.clone());
+    }
+    o
+}
+
+fn pl_from_body(body: &Value) -> Value {
+    let b = body.as_object().cloned().unwrap_or_default();
+    let mut o = Map::new();
+    for k in [
+        "AddressFamily",
+        "Entries",
+        "MaxEntries",
+        "PrefixListId",
+        "PrefixListName",
+        "Tags",
+    ] {
+        if let Some(v) = b.get(k) {
+            o.insert(k.into(), v.clone());
+        }
+    }
+    Value::Object(o)
+}
+
+/// Write a state as a document (pretty JSON, trailing newline).
+pub fn render(state: &NativeState) -> String {
+    let mut sgs: Vec<Map<String, Value>> = Vec::new();
+    let mut sg_index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut pl_ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut pls: Vec<Value> = Vec::new();
+    for o in &state.objects {
+        if o.kind == KIND_SG {
+            let m = match &o.raw {
+                Some(Value::Object(r)) => r.clone(),
+                _ => sg_from_body(&o.body),
+            };
+            if o.key.starts_with("sg:") {
+                if let (Some(n), Some(id)) = (
+                    o.body.get("GroupName").and_then(Value::as_str),
+                    o.body.get("GroupId").and_then(Value::as_str),
+                ) {
+                    ids.insert(n.to_string(), id.to_string());
+                }
+            }
+            sg_index.insert(o.key.clone(), sgs.len());
+            sgs.push(m);
+        } else if o.kind == KIND_PL {
+            if let (Some(n), Some(id)) = (
+                o.body.get("PrefixListName").and_then(Value::as_str),
+                o.body.get("PrefixListId").and_then(Value::as_str),
+            ) {
+                pl_ids.insert(n.to_string(), id.to_string());
+            }
+            pls.push(o.raw.clone().unwrap_or_else(|| pl_from_body(&o.body)));
+        }
+    }
+    for o in state.objects.iter().filter(|o| o.kind == KIND_RULE) {
+        let parent = o.parent.clone().unwrap_or_default();
+        let group_name = parent.rsplit("sg:").next().unwrap_or("").to_string();
+        let Some(rule) = Rule::from_body(&group_name, &o.body) else {
+            continue;
+        };
+        let ix = match sg_index.get(&parent) {
+            Some(&ix) => ix,
+            None => {
+                let mut m = Map::new();
+                m.insert("GroupName".into(), group_name.clone().into());
+                sg_index.insert(parent.clone(), sgs.len());
+                sgs.push(m);
+                sgs.len() - 1
+            }
+        };
+        let perm = match &o.raw {
+            Some(Value::Object(r)) => r.clone(),
+            _ => permission_from_body(&rule, &ids, &pl_ids),
+        };
+        let sg = &mut sgs[ix];
+        let field = rule.dir.field();
+        let list = sg
+            .entry(field.to_string())
+            .or_insert_with(|| Value::Array(vec![]));
+        if !list.is_array() {
+            *list = Value::Array(vec![]);
+        }
+        let list = list.as_array_mut().expect("made an array");
+        let strip = |m: &Map<String, Value>| {
+            let mut m = m.clone();
+            for l in PEER_LISTS {
+                m.remove(l);
+            }
+            m
+        };
+        let head = strip(&perm);
+        let existing = list
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .find(|p| strip(p) == head);
+        match existing {
+            Some(p) => {
+                for l in PEER_LISTS {
+                    if let Some(Value::Array(add)) = perm.get(l) {
+                        if add.is_empty() && p.contains_key(l) {
+                            continue;
+                        }
+                        let tgt = p
+                            .entry(l.to_string())
+                            .or_insert_with(|| Value::Array(vec![]));
+                        if let Value::Array(t) = tgt {
+                            t.extend(add.iter().cloned());
+                        }
+                    }
+                }
+            }
+            None => list.push(Value::Object(perm)),
+        }
+    }
+    let sgs: Vec<Value> = sgs.into_iter().map(Value::Object).collect();
+    let doc = if state.envelope.as_deref() == Some("list") && pls.is_empty() {
+        Value::Array(sgs)
+    } else {
+        let mut top = Map::new();
+        top.insert("SecurityGroups".into(), Value::Array(sgs));
+        if !pls.is_empty() {
+            top.insert("ManagedPrefixLists".into(), Value::Array(pls));
+        }
+        Value::Object(top)
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}

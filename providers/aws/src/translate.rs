@@ -1,0 +1,546 @@
+//! Intent -> Security Groups.
+//!
+//! One SG `iw-<group>` per leaf group. Ingress rules sit on the destination group's SG
+//! (group sources as SG references, network sources as CIDRs); egress is allow-all for IPv4
+//! and IPv6 unless the group is `egress: restricted`, then only its declared flows.
+//!
+//! AWS has no deny: a deny flow is compiled by CIDR subtraction from the CIDR-peered allows
+//! of the same SG and direction, per traffic class. Where that cannot be exact (an SG
+//! reference cannot be narrowed; "all protocols except tcp/22" needs a rule per protocol),
+//! an inexpressible finding names the deny flow and the allows stay as they are.
+
+use crate::model::*;
+use crate::snapshot::tags_json;
+use intentwall_contract::traffic::{proto, Traffic};
+use intentwall_contract::{
+    Action, AddrSet, DeploymentIntent, Endpoint, Finding, FindingKind, NativeObject, NativeState,
+    ProviderKind, Translation,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Pseudo flow name in the description of the allow-all egress of an unrestricted group.
+pub const DEFAULT_EGRESS: &str = "egress-default";
+
+#[derive(Debug, Clone)]
+struct CidrPiece {
+    addrs: AddrSet,
+    traffic: Traffic,
+    flows: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct RefPiece {
+    group: String,
+    traffic: Traffic,
+    flows: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct DenyCut {
+    /// The deny's peer is this group (its members).
+    group: Option<String>,
+    /// Addresses the deny's peer covers exactly: a network, or a group's declared addresses.
+    addrs: Option<AddrSet>,
+    traffic: Traffic,
+    flow: String,
+}
+
+/// Do two packet sets share a packet?
+pub fn t_overlap(a: &Traffic, b: &Traffic) -> bool {
+    match (a.proto, b.proto) {
+        (None, _) | (_, None) => true,
+        (Some(x), Some(y)) if x != y => false,
+        (Some(p), _) if proto::has_ports(p) => a.ports.overlaps(&b.ports),
+        (Some(p), _) if proto::is_icmp(p) => match (a.icmp_type, b.icmp_type) {
+            (Some(x), Some(y)) if x != y => false,
+            (Some(_), Some(_)) => match (a.icmp_code, b.icmp_code) {
+                (Some(x), Some(y)) => x == y,
+                _ => true,
+            },
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// Is `t` a subset of `u`?
+pub fn t_covers(u: &Traffic, t: &Traffic) -> bool {
+    match (u.proto, t.proto) {
+        (None, _) => true,
+        (_, None) => false,
+        (Some(x), Some(y)) if x != y => false,
+        (Some(p), _) if proto::has_ports(p) => t.ports.is_subset(&u.ports),
+        (Some(p), _) if proto::is_icmp(p) => match u.icmp_type {
+            None => true,
+            Some(ut) => {
+                t.icmp_type == Some(ut) && (u.icmp_code.is_none() || t.icmp_code == u.icmp_code)
+            }
+        },
+        _ => true,
+    }
+}
+
+/// `t \ u` as packet sets AWS can write, or `None` when AWS cannot (all protocols but some,
+/// ICMP but some types, SCTP but some ports).
+pub fn t_sub(t: &Traffic, u: &Traffic) -> Option<Vec<Traffic>> {
+    if !t_overlap(t, u) {
+        return Some(vec![t.clone()]);
+    }
+    if t_covers(u, t) {
+        return Some(vec![]);
+    }
+    match (t.proto, u.proto) {
+        (Some(p), Some(q)) if p == q && (p == proto::TCP || p == proto::UDP) => {
+            let rest = t.ports.subtract(&u.ports);
+            Some(if rest.is_empty() {
+                vec![]
+            } else {
+                vec![Traffic::ports(p, rest)]
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The AWS protocol/ports that write exactly this packet set, or why none can.
+pub fn atomize(t: &Traffic) -> Result<Vec<Perm>, String> {
+    match t.proto {
+        None => Ok(vec![Perm {
+            proto: Proto::All,
+            ports: Ports::None,
+        }]),
+        Some(p) if p == proto::TCP || p == proto::UDP => Ok(t
+            .ports
+            .ranges()
+            .iter()
+            .map(|&(a, b)| Perm {
+                proto: Proto::from_number(p),
+                ports: Ports::Range(a, b),
+            })
+            .collect()),
+        Some(p) if proto::is_icmp(p) => {
+            let (ty, code) = match t.icmp_type {
+                None => (-1, -1),
+                Some(ty) => (ty as i16, t.icmp_code.map_or(-1, |c| c as i16)),
+            };
+            Ok(vec![Perm {
+                proto: Proto::from_number(p),
+                ports: Ports::Icmp(ty, code),
+            }])
+        }
+        Some(p) if proto::has_ports(p) && !t.ports.is_full() => Err(format!(
+            "AWS security groups ignore ports for protocol {} (only tcp and udp rules select ports): `{t}` would allow every port",
+            proto::name(p)
+        )),
+        Some(p) => Ok(vec![Perm {
+            proto: Proto::Num(p),
+            ports: Ports::None,
+        }]),
+    }
+}
+
+struct Tx<'a> {
+    intent: &'a DeploymentIntent,
+    findings: BTreeSet<Finding>,
+}
+
+impl Tx<'_> {
+    fn finding(&mut self, kind: FindingKind, flow: &str, message: String) {
+        self.findings.insert(Finding {
+            kind,
+            deployment: self.intent.deployment.clone(),
+            provider: Some(ProviderKind::Aws),
+            flow: Some(flow.to_string()),
+            message,
+        });
+    }
+
+    /// Tokens of an allow flow AWS can write; a finding for each it cannot.
+    fn writable(&mut self, flow: &str, traffic: &[Traffic]) -> Vec<Traffic> {
+        let mut out = Vec::new();
+        for t in traffic {
+            match atomize(t) {
+                Ok(_) => out.push(t.clone()),
+                Err(e) => self.finding(FindingKind::Inexpressible, flow, e),
+            }
+        }
+        out
+    }
+
+    fn inputs(&mut self, g: &str, dir: Dir) -> (Vec<CidrPiece>, Vec<RefPiece>, Vec<DenyCut>) {
+        let intent = self.intent;
+        let restricted = intent.groups.get(g).is_some_and(|x| x.egress_restricted);
+        let mut cidr = Vec::new();
+        let mut refs = Vec::new();
+        let mut denies = Vec::new();
+        if dir == Dir::Egress && !restricted {
+            cidr.push(CidrPiece {
+                addrs: AddrSet::any(),
+                traffic: Traffic::any(),
+                flows: [DEFAULT_EGRESS.to_string()].into(),
+            });
+        }
+        for f in &intent.flows {
+            // the local end of this SG and direction, and the peer
+            let (local, peer) = match dir {
+                Dir::Ingress => (&f.to, &f.from),
+                Dir::Egress => (&f.from, &f.to),
+            };
+            if local.group() != Some(g) {
+                continue;
+            }
+            match f.action {
+                Action::Allow => {
+                    if dir == Dir::Egress && !restricted {
+                        continue; // covered by allow-all
+                    }
+                    let traffic = self.writable(&f.name, &f.traffic);
+                    for t in traffic {
+                        let flows: BTreeSet<String> = [f.name.clone()].into();
+                        match peer {
+                            Endpoint::Group(h) => refs.push(RefPiece {
+                                group: h.clone(),
+                                traffic: t,
+                                flows,
+                            }),
+                            Endpoint::Network { addrs, .. } => cidr.push(CidrPiece {
+                                addrs: addrs.clone(),
+                                traffic: t,
+                                flows,
+                            }),
+                        }
+                    }
+                }
+                Action::Deny => {
+                    // a deny to a group is enforced at that group's ingress only
+                    if dir == Dir::Egress && peer.group().is_some() {
+                        continue;
+                    }
+                    for t in &f.traffic {
+                        denies.push(match peer {
+                            Endpoint::Group(h) => DenyCut {
+                                group: Some(h.clone()),
+                                addrs: intent.groups.get(h).and_then(|x| x.addresses.clone()),
+                                traffic: t.clone(),
+                                flow: f.name.clone(),
+                            },
+                            Endpoint::Network { addrs, .. } => DenyCut {
+                                group: None,
+                                addrs: Some(addrs.clone()),
+                                traffic: t.clone(),
+                                flow: f.name.clone(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        (cidr, refs, denies)
+    }
+
+    fn apply_denies(
+        &mut self,
+        sg: &str,
+        mut cidr: Vec<CidrPiece>,
+        refs: &[RefPiece],
+        denies: &[DenyCut],
+    ) -> Vec<CidrPiece> {
+        let intent = self.intent;
+        for d in denies {
+            for r in refs {
+                if !t_overlap(&r.traffic, &d.traffic) {
+                    continue;
+                }
+                let allows = r.flows.iter().cloned().collect::<Vec<_>>().join(", ");
+                if d.group.as_deref() == Some(r.group.as_str()) {
+                    self.finding(
+                        FindingKind::Inexpressible,
+                        &d.flow,
+                        format!(
+                            "AWS security groups cannot deny: `{}` overlaps the allow `{allows}` from group `{}` on {sg}, which is an SG reference to iw-{} and cannot be narrowed",
+                            d.traffic, r.group, r.group
+                        ),
+                    );
+                } else if d.group.is_none()
+                    && d.addrs
+                        .as_ref()
+                        .is_some_and(|a| a.overlaps(&intent.member_space(&r.group)))
+                {
+                    self.finding(
+                        FindingKind::Inexpressible,
+                        &d.flow,
+                        format!(
+                            "AWS security groups cannot deny: the denied addresses overlap where members of group `{}` live, and {sg} admits them by SG reference (allow `{allows}`, `{}`)",
+                            r.group, d.traffic
+                        ),
+                    );
+                }
+            }
+            let mut next = Vec::new();
+            for p in cidr {
+                if !t_overlap(&p.traffic, &d.traffic) {
+                    next.push(p);
+                    continue;
+                }
+                let Some(a) = &d.addrs else {
+                    let g = d.group.clone().unwrap_or_default();
+                    if p.addrs.overlaps(&intent.member_space(&g)) {
+                        let allows = p.flows.iter().cloned().collect::<Vec<_>>().join(", ");
+                        self.finding(
+                            FindingKind::Inexpressible,
+                            &d.flow,
+                            format!(
+                                "AWS security groups cannot deny: group `{g}` declares no `addresses` here, and the CIDR allow `{allows}` on {sg} covers where its members may live; declare the group's addresses so the deny can be subtracted"
+                            ),
+                        );
+                    }
+                    next.push(p);
+                    continue;
+                };
+                if !p.addrs.overlaps(a) {
+                    next.push(p);
+                    continue;
+                }
+                match t_sub(&p.traffic, &d.traffic) {
+                    None => {
+                        let allows = p.flows.iter().cloned().collect::<Vec<_>>().join(", ");
+                        self.finding(
+                            FindingKind::Inexpressible,
+                            &d.flow,
+                            format!(
+                                "AWS security groups cannot deny: `{}` minus `{}` (allow `{allows}` on {sg}) is not writable as a few allow rules",
+                                p.traffic, d.traffic
+                            ),
+                        );
+                        next.push(p);
+                    }
+                    Some(rest) => {
+                        let outside = p.addrs.subtract(a);
+                        let inside = p.addrs.intersect(a);
+                        if !outside.is_empty() {
+                            next.push(CidrPiece {
+                                addrs: outside,
+                                traffic: p.traffic.clone(),
+                                flows: p.flows.clone(),
+                            });
+                        }
+                        for t in rest {
+                            next.push(CidrPiece {
+                                addrs: inside.clone(),
+                                traffic: t,
+                                flows: p.flows.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            cidr = next;
+        }
+        cidr
+    }
+
+    fn compile(&mut self, g: &str, dir: Dir) -> Vec<Rule> {
+        let sg = format!("iw-{g}");
+        let (cidr, refs, denies) = self.inputs(g, dir);
+        let cidr = self.apply_denies(&sg, cidr, &refs, &denies);
+
+        // CIDR peers: merge ports per (addresses, protocol), then addresses per (proto, ports)
+        let mut ported: BTreeMap<(AddrSet, u8), (intentwall_contract::PortSet, BTreeSet<String>)> =
+            BTreeMap::new();
+        let mut by_perm: BTreeMap<Perm, (AddrSet, BTreeSet<String>)> = BTreeMap::new();
+        for p in &cidr {
+            if p.addrs.is_empty() {
+                continue;
+            }
+            match p.traffic.proto {
+                Some(x) if x == proto::TCP || x == proto::UDP => {
+                    let e = ported
+                        .entry((p.addrs.clone(), x))
+                        .or_insert_with(|| (Default::default(), BTreeSet::new()));
+                    e.0 = e.0.union(&p.traffic.ports);
+                    e.1.extend(p.flows.iter().cloned());
+                }
+                _ => {
+                    for perm in atomize(&p.traffic).unwrap_or_default() {
+                        let e = by_perm
+                            .entry(perm)
+                            .or_insert_with(|| (AddrSet::empty(), BTreeSet::new()));
+                        e.0 = e.0.union(&p.addrs);
+                        e.1.extend(p.flows.iter().cloned());
+                    }
+                }
+            }
+        }
+        for ((addrs, x), (ports, flows)) in ported {
+            for perm in atomize(&Traffic::ports(x, ports)).unwrap_or_default() {
+                let e = by_perm
+                    .entry(perm)
+                    .or_insert_with(|| (AddrSet::empty(), BTreeSet::new()));
+                e.0 = e.0.union(&addrs);
+                e.1.extend(flows.iter().cloned());
+            }
+        }
+        let mut rules = Vec::new();
+        let mk = |perm: Perm, peer: Peer, flows: &BTreeSet<String>| Rule {
+            group_name: sg.clone(),
+            dir,
+            perm,
+            peer,
+            description: Some(marker_description(flows.iter().map(String::as_str))),
+        };
+        for (perm, (addrs, flows)) in &by_perm {
+            for n in addrs.v4_prefixes() {
+                rules.push(mk(*perm, Peer::CidrIp(n.to_string()), flows));
+            }
+            for n in addrs.v6_prefixes() {
+                rules.push(mk(*perm, Peer::CidrIpv6(n.to_string()), flows));
+            }
+        }
+
+        // SG references: merge ports per (group, protocol)
+        let mut rported: BTreeMap<(String, u8), (intentwall_contract::PortSet, BTreeSet<String>)> =
+            BTreeMap::new();
+        let mut rperm: BTreeMap<(String, Perm), BTreeSet<String>> = BTreeMap::new();
+        for r in &refs {
+            match r.traffic.proto {
+                Some(x) if x == proto::TCP || x == proto::UDP => {
+                    let e = rported
+                        .entry((r.group.clone(), x))
+                        .or_insert_with(|| (Default::default(), BTreeSet::new()));
+                    e.0 = e.0.union(&r.traffic.ports);
+                    e.1.extend(r.flows.iter().cloned());
+                }
+                _ => {
+                    for perm in atomize(&r.traffic).unwrap_or_default() {
+                        rperm
+                            .entry((r.group.clone(), perm))
+                            .or_default()
+                            .extend(r.flows.iter().cloned());
+                    }
+                }
+            }
+        }
+        for ((h, x), (ports, flows)) in rported {
+            for perm in atomize(&Traffic::ports(x, ports)).unwrap_or_default() {
+                rperm
+                    .entry((h.clone(), perm))
+                    .or_default()
+                    .extend(flows.iter().cloned());
+            }
+        }
+        for ((h, perm), flows) in &rperm {
+            rules.push(mk(*perm, Peer::GroupName(format!("iw-{h}")), flows));
+        }
+
+        // quota: per direction and family; SG references count as IPv4
+        for v6 in [false, true] {
+            let n = rules.iter().filter(|r| r.peer.is_v6() == v6).count();
+            if n <= MAX_RULES {
+                continue;
+            }
+            let mut flows: BTreeSet<String> = rules
+                .iter()
+                .filter(|r| r.peer.is_v6() == v6)
+                .flat_map(|r| {
+                    r.description
+                        .as_deref()
+                        .unwrap_or("")
+                        .trim_start_matches(MARKER)
+                        .split(',')
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|f| self.intent.flows.iter().any(|x| &x.name == f))
+                .collect();
+            flows.extend(denies.iter().map(|d| d.flow.clone()));
+            let fam = if v6 { "IPv6" } else { "IPv4" };
+            for f in flows {
+                self.finding(
+                    FindingKind::Limit,
+                    &f,
+                    format!(
+                        "{sg} needs {n} {fam} {} rules, over the default quota of {MAX_RULES} per direction and family (raise the quota or simplify the intent)",
+                        dir.as_str()
+                    ),
+                );
+            }
+        }
+        rules.sort_by_key(|r| r.key());
+        rules
+    }
+}
+
+/// The SG object of one group.
+pub fn sg_object(intent: &DeploymentIntent, g: &str, observed: &NativeState) -> NativeObject {
+    let name = format!("iw-{g}");
+    let key = format!("sg:{name}");
+    let vpc = intent.setting("vpc");
+    let id = observed
+        .get(&key)
+        .filter(|o| o.kind == KIND_SG && !o.foreign)
+        .and_then(|o| o.body.get("GroupId"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| synthetic_id("sg", &[vpc.unwrap_or(""), &name]));
+    let mut tags = BTreeMap::new();
+    tags.insert(TAG_GROUP.to_string(), g.to_string());
+    tags.insert(TAG_MANAGED_KEY.to_string(), TAG_MANAGED_VALUE.to_string());
+    let mut body = serde_json::Map::new();
+    body.insert("GroupName".into(), name.clone().into());
+    body.insert("Description".into(), format!("intentwall group {g}").into());
+    if let Some(v) = vpc {
+        body.insert("VpcId".into(), v.into());
+    }
+    body.insert("GroupId".into(), id.into());
+    body.insert("Tags".into(), tags_json(&tags));
+    NativeObject {
+        kind: KIND_SG.into(),
+        key,
+        parent: None,
+        container: true,
+        managed: true,
+        foreign: false,
+        flow: None,
+        body: serde_json::Value::Object(body),
+        raw: None,
+        summary: format!("security group {name} (members of group {g})"),
+    }
+}
+
+/// Translate one deployment; see the module docs.
+pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translation {
+    let mut tx = Tx {
+        intent,
+        findings: BTreeSet::new(),
+    };
+    let mut objects = Vec::new();
+    for g in intent.groups.keys() {
+        let sg = sg_object(intent, g, observed);
+        let parent = sg.key.clone();
+        objects.push(sg);
+        for dir in [Dir::Ingress, Dir::Egress] {
+            for r in tx.compile(g, dir) {
+                let flow = r
+                    .description
+                    .as_deref()
+                    .map(|d| d[MARKER.len()..].to_string());
+                objects.push(NativeObject {
+                    kind: KIND_RULE.into(),
+                    key: r.key(),
+                    parent: Some(parent.clone()),
+                    container: false,
+                    managed: true,
+                    foreign: false,
+                    flow,
+                    body: r.body(),
+                    raw: None,
+                    summary: r.summary(),
+                });
+            }
+        }
+    }
+    Translation {
+        objects,
+        findings: tx.findings.into_iter().collect(),
+    }
+}

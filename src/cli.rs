@@ -2,6 +2,7 @@
 
 use crate::report::Format;
 use clap::{Parser, Subcommand, ValueEnum};
+use intentwall_contract::ProviderKind;
 use std::path::PathBuf;
 
 /// Keep cloud firewalls in line with one version-controlled statement of security intent.
@@ -94,6 +95,9 @@ pub enum Command {
         /// Only this deployment.
         #[arg(long)]
         deployment: Option<String>,
+        /// Only this cloud (aws, azure, gcp).
+        #[arg(long, value_parser = parse_provider)]
+        provider: Option<ProviderKind>,
     },
     /// Prove that every cloud's native rules give the intent's verdicts.
     Simulate {
@@ -103,6 +107,9 @@ pub enum Command {
         /// Only this deployment.
         #[arg(long)]
         deployment: Option<String>,
+        /// Only this cloud (aws, azure, gcp).
+        #[arg(long, value_parser = parse_provider)]
+        provider: Option<ProviderKind>,
     },
     /// Apply a plan file, or plan and apply with --auto-approve.
     Apply {
@@ -130,4 +137,8 @@ pub enum Command {
         #[arg(long)]
         provider: Option<String>,
     },
+}
+
+fn parse_provider(s: &str) -> Result<ProviderKind, String> {
+    ProviderKind::parse(s).ok_or_else(|| format!("unknown cloud `{s}` (expected aws, azure or gcp)"))
 }

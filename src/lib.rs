@@ -190,6 +190,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             format,
             prune_unmanaged,
             deployment,
+            provider,
         } => {
             require_snapshots(cli)?;
             let Some(intent) = load(cli)? else {
@@ -201,7 +202,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                     snapshots: cli.snapshots.clone(),
                     prune_unmanaged: *prune_unmanaged,
                     deployment: deployment.clone(),
-                    provider: None,
+                    provider: *provider,
                 },
             )?;
             if let Some(p) = plan_out {
@@ -217,7 +218,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             out(&report::render_plan(&plan, *format))?;
             Ok(plan.exit_code())
         }
-        Command::Simulate { format, deployment } => {
+        Command::Simulate {
+            format,
+            deployment,
+            provider,
+        } => {
             require_snapshots(cli)?;
             let Some(intent) = load(cli)? else {
                 return Ok(EXIT_ERROR);
@@ -228,7 +233,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                     snapshots: cli.snapshots.clone(),
                     prune_unmanaged: false,
                     deployment: deployment.clone(),
-                    provider: None,
+                    provider: *provider,
                 },
             )?;
             let text = match format {

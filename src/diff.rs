@@ -159,3 +159,99 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
         envelope: observed.envelope.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use intentwall_contract::{DeploymentIntent, EvalPolicy, SnapshotError, Translation};
+    use proptest::prelude::*;
+
+    /// A provider stand-in: only `in_place` matters to the diff.
+    struct Plain;
+    impl Provider for Plain {
+        fn kind(&self) -> intentwall_contract::ProviderKind {
+            intentwall_contract::ProviderKind::Gcp
+        }
+        fn translate(&self, _: &DeploymentIntent, _: &NativeState) -> Translation {
+            Translation::default()
+        }
+        fn parse_snapshot(&self, _: &str, _: &DeploymentIntent) -> Result<NativeState, SnapshotError> {
+            Ok(NativeState::default())
+        }
+        fn render_snapshot(&self, _: &NativeState) -> String {
+            String::new()
+        }
+        fn lower(&self, _: &NativeState, _: &DeploymentIntent) -> EvalPolicy {
+            EvalPolicy::default()
+        }
+        fn in_place(&self, b: &NativeObject, a: &NativeObject) -> InPlace {
+            if b.body["direction"] == a.body["direction"] {
+                InPlace::Update
+            } else {
+                InPlace::Replace
+            }
+        }
+    }
+
+    fn obj(key: u8, container: bool, body: u8, dir: bool) -> NativeObject {
+        NativeObject {
+            kind: if container { "box" } else { "rule" }.into(),
+            key: if container { format!("c{key}") } else { format!("c{}/r{key}", key % 3) },
+            parent: (!container).then(|| format!("c{}", key % 3)),
+            container,
+            managed: true,
+            foreign: false,
+            flow: None,
+            body: serde_json::json!({ "v": body, "direction": dir }),
+            raw: None,
+            summary: String::new(),
+        }
+    }
+
+    fn state() -> impl Strategy<Value = NativeState> {
+        proptest::collection::btree_map(
+            (0u8..12, any::<bool>()),
+            (0u8..3, any::<bool>()),
+            0..12,
+        )
+        .prop_map(|m| NativeState {
+            objects: m
+                .into_iter()
+                .map(|((k, c), (b, d))| obj(k, c, b, d))
+                .collect(),
+            envelope: None,
+        })
+    }
+
+    fn bodies(s: &NativeState) -> BTreeMap<String, serde_json::Value> {
+        s.objects.iter().map(|o| (o.key.clone(), o.body.clone())).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn applying_the_diff_reaches_the_desired_state(before in state(), after in state()) {
+            let (changes, unchanged) = diff(&Plain, &before, &after);
+            let reached = apply_changes(&before, &changes);
+            prop_assert_eq!(bodies(&reached), bodies(&after));
+            prop_assert_eq!(changes.len() + unchanged, bodies(&before).keys().chain(bodies(&after).keys()).collect::<std::collections::BTreeSet<_>>().len());
+            // a second diff is empty: idempotent
+            prop_assert!(diff(&Plain, &reached, &after).0.is_empty());
+            // make before break: no create or update after any delete, containers deleted last
+            let ranks: Vec<u8> = changes.iter().map(|c| c.rank()).collect();
+            prop_assert!(ranks.windows(2).all(|w| w[0] <= w[1]));
+        }
+
+        #[test]
+        fn replace_only_when_the_provider_says_so(b in 0u8..3, a in 0u8..3, d1 in any::<bool>(), d2 in any::<bool>()) {
+            let before = NativeState { objects: vec![obj(1, false, b, d1)], envelope: None };
+            let after = NativeState { objects: vec![obj(1, false, a, d2)], envelope: None };
+            let (changes, _) = diff(&Plain, &before, &after);
+            if a == b && d1 == d2 {
+                prop_assert!(changes.is_empty());
+            } else {
+                let want = if d1 == d2 { Action::Update } else { Action::Replace };
+                prop_assert_eq!(changes[0].action, want);
+            }
+        }
+    }
+}

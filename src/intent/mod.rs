@@ -127,7 +127,7 @@ fn finish(
         hasher.update((f.text.len() as u64).to_le_bytes());
         hasher.update(f.text.as_bytes());
     }
-    let digest = hex(&hasher.finalize());
+    let digest = format!("sha256:{}", hex(&hasher.finalize()));
     let docs: Vec<load::RawDoc> = files
         .iter()
         .map(|f| load::parse_file(f, &mut diags))

@@ -149,10 +149,6 @@ pub fn lower_rule(ctx: &Ctx<'_>, r: &AzRule, managed: bool, flow: Option<String>
     };
     pieces
         .into_iter()
-        .filter(|(l, p, _)| {
-            !(l.addrs.is_empty() && l.groups.is_empty())
-                && !(p.addrs.is_empty() && p.groups.is_empty())
-        })
         .map(|(local, peer, traffic)| EvalRule {
             id: id.clone(),
             managed,

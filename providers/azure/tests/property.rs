@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
+use intentwall_azure::AzureProvider;
 use intentwall_contract::check::check_exhaustive;
 use intentwall_contract::oracle::flow_matches;
 use intentwall_contract::{Action, Endpoint, FindingKind, FlowIntent, NativeState, Provider};
-use intentwall_azure::AzureProvider;
 use proptest::prelude::*;
 
 const V4_NETS: &[&str] = &[
@@ -21,9 +21,35 @@ const V4_NETS: &[&str] = &[
     "10.20.0.0/16",
 ];
 const V6_NETS: &[&str] = &["::/0", "2001:db8::/32", "fd00:20::/64", "2001:db8:100::/48"];
-const GROUP_ADDRS: &[&str] = &["10.20.8.0/24", "10.20.9.0/25", "fd00:20:0:8::/64", "192.0.2.0/24"];
-const EXACT_TOKENS: &[&str] = &["tcp/443", "tcp/8000-8099", "udp/53", "tcp", "udp", "any", "esp", "ah", "tcp/80", "udp/1000-2000"];
-const OTHER_TOKENS: &[&str] = &["icmp", "icmpv6", "icmp/8", "icmp/8/0", "icmpv6/128", "gre", "sctp/9899", "ip/47", "sctp"];
+const GROUP_ADDRS: &[&str] = &[
+    "10.20.8.0/24",
+    "10.20.9.0/25",
+    "fd00:20:0:8::/64",
+    "192.0.2.0/24",
+];
+const EXACT_TOKENS: &[&str] = &[
+    "tcp/443",
+    "tcp/8000-8099",
+    "udp/53",
+    "tcp",
+    "udp",
+    "any",
+    "esp",
+    "ah",
+    "tcp/80",
+    "udp/1000-2000",
+];
+const OTHER_TOKENS: &[&str] = &[
+    "icmp",
+    "icmpv6",
+    "icmp/8",
+    "icmp/8/0",
+    "icmpv6/128",
+    "gre",
+    "sctp/9899",
+    "ip/47",
+    "sctp",
+];
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -34,7 +60,13 @@ struct Case {
 fn case() -> impl Strategy<Value = Case> {
     (
         1usize..=5,
-        prop::collection::vec((any::<bool>(), prop::option::weighted(0.25, 0..GROUP_ADDRS.len())), 5),
+        prop::collection::vec(
+            (
+                any::<bool>(),
+                prop::option::weighted(0.25, 0..GROUP_ADDRS.len()),
+            ),
+            5,
+        ),
         prop::collection::vec(
             (
                 prop::collection::vec(0..V4_NETS.len(), 0..3),
@@ -47,7 +79,14 @@ fn case() -> impl Strategy<Value = Case> {
                 0usize..9,
                 0usize..9,
                 prop::bool::weighted(0.25),
-                prop::collection::vec((0..EXACT_TOKENS.len(), 0..OTHER_TOKENS.len(), prop::bool::weighted(0.3)), 1..=3),
+                prop::collection::vec(
+                    (
+                        0..EXACT_TOKENS.len(),
+                        0..OTHER_TOKENS.len(),
+                        prop::bool::weighted(0.3),
+                    ),
+                    1..=3,
+                ),
             ),
             1..=8,
         ),
@@ -82,7 +121,13 @@ fn case() -> impl Strategy<Value = Case> {
                 }
                 let tokens: Vec<&str> = toks
                     .iter()
-                    .map(|&(e, o, other)| if other && !expressible { OTHER_TOKENS[o] } else { EXACT_TOKENS[e] })
+                    .map(|&(e, o, other)| {
+                        if other && !expressible {
+                            OTHER_TOKENS[o]
+                        } else {
+                            EXACT_TOKENS[e]
+                        }
+                    })
                     .collect();
                 let action = if is_deny { Action::Deny } else { Action::Allow };
                 fl.push(flow(&format!("f{i}"), action, from, to, &tokens));
@@ -105,9 +150,13 @@ fn case() -> impl Strategy<Value = Case> {
                 }
             }
             if lb_deny {
-                it.settings.insert("load_balancer_probes".into(), "deny".into());
+                it.settings
+                    .insert("load_balancer_probes".into(), "deny".into());
             }
-            Case { intent: it, expressible }
+            Case {
+                intent: it,
+                expressible,
+            }
         })
 }
 

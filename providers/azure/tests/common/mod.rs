@@ -59,7 +59,13 @@ pub fn net(name: &str, xs: &[&str]) -> Endpoint {
     }
 }
 
-pub fn flow(name: &str, action: Action, from: Endpoint, to: Endpoint, tokens: &[&str]) -> FlowIntent {
+pub fn flow(
+    name: &str,
+    action: Action,
+    from: Endpoint,
+    to: Endpoint,
+    tokens: &[&str],
+) -> FlowIntent {
     FlowIntent {
         name: name.into(),
         action,
@@ -82,7 +88,12 @@ pub fn deny(name: &str, from: Endpoint, to: Endpoint, tokens: &[&str]) -> FlowIn
 pub fn golden() -> DeploymentIntent {
     let internet = || net("internet", &["0.0.0.0/0", "::/0"]);
     let corp = || net("corp", &["203.0.113.0/24", "2001:db8:100::/48"]);
-    let partners = || net("partners", &["203.0.113.0/24", "2001:db8:100::/48", "198.51.100.0/24"]);
+    let partners = || {
+        net(
+            "partners",
+            &["203.0.113.0/24", "2001:db8:100::/48", "198.51.100.0/24"],
+        )
+    };
     intent(
         &[("web", false), ("api", true), ("db", false)],
         vec![

@@ -28,7 +28,10 @@ fn tag_groups(intent: &DeploymentIntent, tags: &[String]) -> BTreeSet<String> {
         .groups
         .values()
         .filter(|g| g.service_account.is_none())
-        .filter(|g| tags.iter().any(|t| *t == crate::translate::group_tag(&g.name)))
+        .filter(|g| {
+            tags.iter()
+                .any(|t| *t == crate::translate::group_tag(&g.name))
+        })
         .map(|g| g.name.clone())
         .collect()
 }
@@ -61,7 +64,12 @@ pub fn entries_traffic(fw: &Firewall) -> Vec<Traffic> {
 /// `sourceRanges` on an egress rule). Exact when the rule targets every instance; with
 /// targets, a group counts only when all the addresses its members can have are inside the
 /// filter (a group only partly inside is left out: documented limitation).
-fn filter_local(local: HostMatch, filter: &AddrSet, intent: &DeploymentIntent, all: bool) -> HostMatch {
+fn filter_local(
+    local: HostMatch,
+    filter: &AddrSet,
+    intent: &DeploymentIntent,
+    all: bool,
+) -> HostMatch {
     if all {
         return HostMatch::addrs(filter.clone());
     }
@@ -91,7 +99,12 @@ pub fn lower_rule(fw: &Firewall, managed: bool, intent: &DeploymentIntent) -> Ev
     let peer = match fw.direction {
         Dir::Ingress => {
             if !fw.destination_ranges.is_empty() {
-                local = filter_local(local, &ranges_set(&fw.destination_ranges), intent, all_targets);
+                local = filter_local(
+                    local,
+                    &ranges_set(&fw.destination_ranges),
+                    intent,
+                    all_targets,
+                );
             }
             if fw.source_ranges.is_empty()
                 && fw.source_tags.is_empty()
@@ -151,10 +164,30 @@ pub fn implied_rules() -> Vec<EvalRule> {
         traffic: vec![Traffic::any()],
     };
     vec![
-        mk("implied-allow-egress-ipv4", Direction::Egress, Action::Allow, AddrSet::any_v4()),
-        mk("implied-allow-egress-ipv6", Direction::Egress, Action::Allow, AddrSet::any_v6()),
-        mk("implied-deny-ingress-ipv4", Direction::Ingress, Action::Deny, AddrSet::any_v4()),
-        mk("implied-deny-ingress-ipv6", Direction::Ingress, Action::Deny, AddrSet::any_v6()),
+        mk(
+            "implied-allow-egress-ipv4",
+            Direction::Egress,
+            Action::Allow,
+            AddrSet::any_v4(),
+        ),
+        mk(
+            "implied-allow-egress-ipv6",
+            Direction::Egress,
+            Action::Allow,
+            AddrSet::any_v6(),
+        ),
+        mk(
+            "implied-deny-ingress-ipv4",
+            Direction::Ingress,
+            Action::Deny,
+            AddrSet::any_v4(),
+        ),
+        mk(
+            "implied-deny-ingress-ipv6",
+            Direction::Ingress,
+            Action::Deny,
+            AddrSet::any_v6(),
+        ),
     ]
 }
 

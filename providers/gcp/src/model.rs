@@ -87,7 +87,8 @@ impl NetworkRef {
             None => t.trim_start_matches('/').to_string(),
         };
         let parts: Vec<&str> = rest.split('/').collect();
-        let bad = || format!("`{text}` is not a network URL (expected projects/P/global/networks/N)");
+        let bad =
+            || format!("`{text}` is not a network URL (expected projects/P/global/networks/N)");
         match parts.as_slice() {
             ["projects", p, "global", "networks", n] if !p.is_empty() && !n.is_empty() => {
                 Ok(NetworkRef {
@@ -336,7 +337,11 @@ pub fn kind_of(v: &Value) -> &'static str {
 impl Firewall {
     /// Read one rule from API JSON. `who` names it in errors (`firewall #3 `x``);
     /// `default_project` completes partial network URLs.
-    pub fn from_json(v: &Value, who: &str, default_project: Option<&str>) -> Result<Firewall, String> {
+    pub fn from_json(
+        v: &Value,
+        who: &str,
+        default_project: Option<&str>,
+    ) -> Result<Firewall, String> {
         let obj = v
             .as_object()
             .ok_or_else(|| format!("{who}: must be an object, found {}", kind_of(v)))?;
@@ -383,7 +388,10 @@ impl Firewall {
                 .filter(|p| *p <= MAX_PRIORITY)
                 .ok_or_else(|| r.err(format!("priority `{s}` is not an integer 0-65535")))?,
             Some(other) => {
-                return Err(r.err(format!("priority must be a number, found {}", kind_of(other))))
+                return Err(r.err(format!(
+                    "priority must be a number, found {}",
+                    kind_of(other)
+                )))
             }
         };
         let mut source_ranges = r.ranges("sourceRanges")?;
@@ -405,18 +413,28 @@ impl Firewall {
             }
             Dir::Egress => {
                 if !source_tags.is_empty() || !source_service_accounts.is_empty() {
-                    return Err(r.err("an EGRESS rule cannot have sourceTags or sourceServiceAccounts"));
+                    return Err(
+                        r.err("an EGRESS rule cannot have sourceTags or sourceServiceAccounts")
+                    );
                 }
                 if destination_ranges.is_empty() {
                     destination_ranges = vec!["0.0.0.0/0".into()];
                 }
             }
         }
-        if !target_service_accounts.is_empty() && (!target_tags.is_empty() || !source_tags.is_empty()) {
-            return Err(r.err("targetServiceAccounts cannot be combined with targetTags or sourceTags"));
+        if !target_service_accounts.is_empty()
+            && (!target_tags.is_empty() || !source_tags.is_empty())
+        {
+            return Err(
+                r.err("targetServiceAccounts cannot be combined with targetTags or sourceTags")
+            );
         }
-        if !source_service_accounts.is_empty() && (!target_tags.is_empty() || !source_tags.is_empty()) {
-            return Err(r.err("sourceServiceAccounts cannot be combined with sourceTags or targetTags"));
+        if !source_service_accounts.is_empty()
+            && (!target_tags.is_empty() || !source_tags.is_empty())
+        {
+            return Err(
+                r.err("sourceServiceAccounts cannot be combined with sourceTags or targetTags")
+            );
         }
         let (action, list_key) = match (obj.get("allowed"), obj.get("denied")) {
             (Some(a), None | Some(Value::Null)) if !a.is_null() => (Act::Allow, "allowed"),
@@ -436,7 +454,10 @@ impl Firewall {
         for (i, it) in items.iter().enumerate() {
             let e = Reader {
                 obj: it.as_object().ok_or_else(|| {
-                    r.err(format!("`{list_key}[{i}]` must be an object, found {}", kind_of(it)))
+                    r.err(format!(
+                        "`{list_key}[{i}]` must be an object, found {}",
+                        kind_of(it)
+                    ))
                 })?,
                 who: format!("{} `{list_key}[{i}]`", r.who),
             };
@@ -463,7 +484,11 @@ impl Firewall {
         }
         let entries = merge_entries(entries);
         let disabled = r.boolean("disabled")?.unwrap_or(false);
-        let description = r.string("description")?.unwrap_or_default().trim().to_string();
+        let description = r
+            .string("description")?
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let log = match obj.get("logConfig") {
             None | Some(Value::Null) => None,
             Some(Value::Object(lc)) => {
@@ -481,7 +506,10 @@ impl Firewall {
                 }
             }
             Some(other) => {
-                return Err(r.err(format!("logConfig must be an object, found {}", kind_of(other))))
+                return Err(r.err(format!(
+                    "logConfig must be an object, found {}",
+                    kind_of(other)
+                )))
             }
         };
         Ok(Firewall {
@@ -579,12 +607,24 @@ impl Firewall {
             Dir::Ingress => {
                 peer.extend(self.source_ranges.iter().cloned());
                 peer.extend(self.source_tags.iter().map(|t| format!("tag:{t}")));
-                peer.extend(self.source_service_accounts.iter().map(|t| format!("sa:{t}")));
+                peer.extend(
+                    self.source_service_accounts
+                        .iter()
+                        .map(|t| format!("sa:{t}")),
+                );
             }
             Dir::Egress => peer.extend(self.destination_ranges.iter().cloned()),
         }
-        let mut targets: Vec<String> = self.target_tags.iter().map(|t| format!("tag:{t}")).collect();
-        targets.extend(self.target_service_accounts.iter().map(|t| format!("sa:{t}")));
+        let mut targets: Vec<String> = self
+            .target_tags
+            .iter()
+            .map(|t| format!("tag:{t}"))
+            .collect();
+        targets.extend(
+            self.target_service_accounts
+                .iter()
+                .map(|t| format!("sa:{t}")),
+        );
         let targets = if targets.is_empty() {
             "all instances".to_string()
         } else {

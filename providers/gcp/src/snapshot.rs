@@ -45,7 +45,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                     )))
                 }
                 None => {
-                    let is_list = o.get("kind").and_then(Value::as_str) == Some("compute#firewallList");
+                    let is_list =
+                        o.get("kind").and_then(Value::as_str) == Some("compute#firewallList");
                     if !is_list {
                         return Err(SnapshotError::msg(
                             "expected a list of firewall rules (`gcloud compute firewall-rules list --format=json`) \

@@ -10,7 +10,9 @@
 //!   from a restricted group to a group needs that group's `addresses`.
 //! - Nothing weaker or stronger than the intent is emitted without a finding naming the flow.
 
-use crate::model::{canonical_ranges, merge_entries, protocol_text, Act, Dir, Entry, Firewall, NetworkRef};
+use crate::model::{
+    canonical_ranges, merge_entries, protocol_text, Act, Dir, Entry, Firewall, NetworkRef,
+};
 use crate::names::{fit, is_valid_name};
 use crate::MARKER;
 use intentwall_contract::traffic::proto;
@@ -48,6 +50,9 @@ enum Ident {
 pub fn group_tag(group: &str) -> String {
     format!("iw-{group}")
 }
+
+/// Target tags and target service accounts of one rule.
+type Targets = (Vec<String>, Vec<String>);
 
 /// The other side of a rule.
 #[derive(Debug, Clone)]
@@ -92,7 +97,10 @@ impl Ctx<'_> {
     }
 
     fn addresses(&self, group: &str) -> Option<AddrSet> {
-        self.intent.groups.get(group).and_then(|g| g.addresses.clone())
+        self.intent
+            .groups
+            .get(group)
+            .and_then(|g| g.addresses.clone())
     }
 
     fn restricted(&self, group: &str) -> bool {
@@ -110,7 +118,7 @@ impl Ctx<'_> {
         dir: Dir,
         act: Act,
         priority: u32,
-        targets: (Vec<String>, Vec<String>),
+        targets: Targets,
         peer: &Peer,
         peer_ranges: Vec<String>,
         entries: Vec<Entry>,
@@ -143,7 +151,15 @@ impl Ctx<'_> {
     }
 
     /// Emit the rules of one leaf flow in one direction, split at the per-rule limits.
-    fn emit(&mut self, flow: &str, dir: Dir, act: Act, target: &Ident, peer: Peer, entries: &[Entry]) {
+    fn emit(
+        &mut self,
+        flow: &str,
+        dir: Dir,
+        act: Act,
+        target: &Ident,
+        peer: Peer,
+        entries: &[Entry],
+    ) {
         let targets = match target {
             Ident::Tag(t) => (vec![t.clone()], vec![]),
             Ident::Sa(s) => (vec![], vec![s.clone()]),
@@ -158,11 +174,19 @@ impl Ctx<'_> {
                 chunks
             }
             Peer::Tags(t) if t.len() > MAX_SOURCE_TAGS => {
-                self.finding(FindingKind::Limit, Some(flow), format!("more than {MAX_SOURCE_TAGS} source tags in one rule"));
+                self.finding(
+                    FindingKind::Limit,
+                    Some(flow),
+                    format!("more than {MAX_SOURCE_TAGS} source tags in one rule"),
+                );
                 return;
             }
             Peer::Sas(s) if s.len() > MAX_SERVICE_ACCOUNTS => {
-                self.finding(FindingKind::Limit, Some(flow), format!("more than {MAX_SERVICE_ACCOUNTS} source service accounts in one rule"));
+                self.finding(
+                    FindingKind::Limit,
+                    Some(flow),
+                    format!("more than {MAX_SERVICE_ACCOUNTS} source service accounts in one rule"),
+                );
                 return;
             }
             _ => vec![Vec::new()],
@@ -178,7 +202,10 @@ impl Ctx<'_> {
                     .entry((flow.to_string(), dir))
                     .and_modify(|n| *n += 1)
                     .or_insert(1);
-                let name = fit(&format!("iw-{}-{flow}-{dir_word}-{n}", self.intent.deployment));
+                let name = fit(&format!(
+                    "iw-{}-{flow}-{dir_word}-{n}",
+                    self.intent.deployment
+                ));
                 let fw = self.rule(
                     name,
                     format!("{MARKER}{flow}"),
@@ -269,7 +296,14 @@ impl Ctx<'_> {
                         // a deny between groups can also be enforced at the source's egress
                         (Action::Deny, Endpoint::Group(s), Some(da)) => {
                             let target = self.ident(s);
-                            self.emit(name, Dir::Egress, Act::Deny, &target, Peer::Ranges(da), &entries);
+                            self.emit(
+                                name,
+                                Dir::Egress,
+                                Act::Deny,
+                                &target,
+                                Peer::Ranges(da),
+                                &entries,
+                            );
                         }
                         _ => self.finding(FindingKind::Inexpressible, Some(name), why),
                     },
@@ -298,7 +332,14 @@ impl Ctx<'_> {
             (Endpoint::Group(s), Endpoint::Network { addrs, .. }) => {
                 if f.action == Action::Deny || self.restricted(s) {
                     let target = self.ident(s);
-                    self.emit(name, Dir::Egress, act, &target, Peer::Ranges(addrs.clone()), &entries);
+                    self.emit(
+                        name,
+                        Dir::Egress,
+                        act,
+                        &target,
+                        Peer::Ranges(addrs.clone()),
+                        &entries,
+                    );
                 }
             }
         }
@@ -358,7 +399,7 @@ impl Ctx<'_> {
             protocol: "all".into(),
             ports: None,
         }];
-        let mut plan: Vec<(Dir, Vec<(Vec<String>, Vec<String>)>)> = Vec::new();
+        let mut plan: Vec<(Dir, Vec<Targets>)> = Vec::new();
         for (dir, t, s) in [(Dir::Ingress, &tags, &sas), (Dir::Egress, &etags, &esas)] {
             let mut targets = Vec::new();
             let tv: Vec<String> = t.iter().cloned().collect();
@@ -398,7 +439,9 @@ impl Ctx<'_> {
 }
 
 /// Protocol entries of a flow's traffic (typed ICMP already filtered out).
-fn traffic_entries<'a>(traffic: impl Iterator<Item = &'a intentwall_contract::Traffic>) -> Vec<Entry> {
+fn traffic_entries<'a>(
+    traffic: impl Iterator<Item = &'a intentwall_contract::Traffic>,
+) -> Vec<Entry> {
     let mut entries = Vec::new();
     for t in traffic {
         match t.proto {

@@ -14,7 +14,10 @@ fn read(text: &str) -> Result<NativeState, intentwall_contract::SnapshotError> {
 }
 
 fn keys_bodies(s: &NativeState) -> Vec<(String, Value)> {
-    s.objects.iter().map(|o| (o.key.clone(), o.body.clone())).collect()
+    s.objects
+        .iter()
+        .map(|o| (o.key.clone(), o.body.clone()))
+        .collect()
 }
 
 /// Every optional field of the Firewall resource, in one document (cartography/forseti shape).
@@ -99,13 +102,19 @@ fn every_optional_field_is_read_into_the_canonical_body() {
     assert_eq!(eg.flow.as_deref(), Some("no-smtp-out"));
     assert_eq!(eg.body["direction"], "EGRESS");
     assert_eq!(eg.body["disabled"], true);
-    assert_eq!(eg.body["network"], NET, "partial URL completed with the project");
+    assert_eq!(
+        eg.body["network"], NET,
+        "partial URL completed with the project"
+    );
     assert_eq!(eg.body["destinationRanges"], json!(["198.51.100.0/24"]));
     let sa = &s.objects[2];
     assert_eq!(sa.body["network"], NET);
     assert_eq!(sa.body["priority"], 1000);
     assert_eq!(sa.body["direction"], "INGRESS");
-    assert!(sa.body.get("sourceRanges").is_none(), "a source SA is a source: nothing filled in");
+    assert!(
+        sa.body.get("sourceRanges").is_none(),
+        "a source SA is a source: nothing filled in"
+    );
     for o in &s.objects {
         for k in ["id", "creationTimestamp", "selfLink", "kind"] {
             assert!(o.body.get(k).is_none(), "{k} is cloud-assigned");
@@ -130,14 +139,22 @@ fn bare_list_and_firewall_list_envelopes_read_alike_and_keep_their_shape() {
     let out_a: Value = serde_json::from_str(&GcpProvider.render_snapshot(&a)).unwrap();
     let out_b: Value = serde_json::from_str(&GcpProvider.render_snapshot(&b)).unwrap();
     assert_eq!(out_a, rules, "bare list written back unchanged");
-    assert_eq!(out_b, list, "FirewallList written back unchanged, kind/id/selfLink kept");
+    assert_eq!(
+        out_b, list,
+        "FirewallList written back unchanged, kind/id/selfLink kept"
+    );
     let keys: Vec<&String> = out_b.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["kind", "id", "items", "selfLink"], "field order kept");
+    assert_eq!(
+        keys,
+        ["kind", "id", "items", "selfLink"],
+        "field order kept"
+    );
 }
 
 #[test]
 fn an_empty_firewall_list_without_items_is_an_empty_state() {
-    let s = read(r#"{"kind": "compute#firewallList", "id": "projects/p/global/firewalls"}"#).unwrap();
+    let s =
+        read(r#"{"kind": "compute#firewallList", "id": "projects/p/global/firewalls"}"#).unwrap();
     assert!(s.objects.is_empty());
     let out = GcpProvider.render_snapshot(&s);
     assert!(!out.contains("items"));
@@ -203,8 +220,14 @@ fn equivalent_spellings_give_identical_keys_and_bodies() {
     }]"#;
     let (sa, sb) = (read(a).unwrap(), read(b).unwrap());
     assert_eq!(keys_bodies(&sa), keys_bodies(&sb));
-    assert_eq!(sa.objects[0].body["sourceRanges"], json!(["198.51.100.7/32", "203.0.113.0/24", "2001:db8:100::/48"]));
-    assert_eq!(sa.objects[0].body["allowed"], json!([{"IPProtocol": "tcp", "ports": ["80-81", "443", "8080-8090"]}, {"IPProtocol": "udp"}]));
+    assert_eq!(
+        sa.objects[0].body["sourceRanges"],
+        json!(["198.51.100.7/32", "203.0.113.0/24", "2001:db8:100::/48"])
+    );
+    assert_eq!(
+        sa.objects[0].body["allowed"],
+        json!([{"IPProtocol": "tcp", "ports": ["80-81", "443", "8080-8090"]}, {"IPProtocol": "udp"}])
+    );
     assert!(sa.objects[0].managed);
 }
 
@@ -214,7 +237,11 @@ fn omitted_ingress_source_is_filled_with_ipv4_any_as_the_api_does() {
     let b = read(r#"[{"name": "r", "network": "prod-us", "sourceRanges": ["0.0.0.0/0"], "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}]"#).unwrap();
     assert_eq!(keys_bodies(&a), keys_bodies(&b));
     let c = read(r#"[{"name": "r", "network": "prod-us", "sourceRanges": ["0.0.0.0/0", "::/0"], "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]}]"#).unwrap();
-    assert_ne!(keys_bodies(&a), keys_bodies(&c), "omitted != both families (magic-modules#12612)");
+    assert_ne!(
+        keys_bodies(&a),
+        keys_bodies(&c),
+        "omitted != both families (magic-modules#12612)"
+    );
 }
 
 #[test]
@@ -223,7 +250,8 @@ fn logging_enabled_without_metadata_means_include_all() {
     let b = read(r#"[{"name": "r", "network": "prod-us", "logConfig": {"enable": true, "metadata": "INCLUDE_ALL_METADATA"}, "allowed": [{"IPProtocol": "all"}]}]"#).unwrap();
     assert_eq!(keys_bodies(&a), keys_bodies(&b));
     let c = read(r#"[{"name": "r", "network": "prod-us", "logConfig": {"enable": false, "metadata": "INCLUDE_ALL_METADATA"}, "allowed": [{"IPProtocol": "all"}]}]"#).unwrap();
-    let d = read(r#"[{"name": "r", "network": "prod-us", "allowed": [{"IPProtocol": "all"}]}]"#).unwrap();
+    let d = read(r#"[{"name": "r", "network": "prod-us", "allowed": [{"IPProtocol": "all"}]}]"#)
+        .unwrap();
     assert_eq!(keys_bodies(&c), keys_bodies(&d));
 }
 
@@ -250,25 +278,76 @@ fn wrong_shapes_are_errors_that_name_the_object() {
         (r#"{"name": "r"}"#, &["FirewallList"]),
         (r#"{"items": {"name": "r"}}"#, &["items", "an object"]),
         (r#"[42]"#, &["firewall #1", "object", "a number"]),
-        (r#"[{"allowed": [{"IPProtocol": "tcp"}]}]"#, &["firewall #1", "`name` is missing"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "priority": 70000}]"#, &["firewall #1 `r`", "priority"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "priority": -1}]"#, &["`r`", "priority"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "direction": "SIDEWAYS"}]"#, &["`r`", "SIDEWAYS"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "sourceRanges": ["10.0.0.0/33"]}]"#, &["`r`", "10.0.0.0/33", "sourceRanges"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "sourceRanges": "10.0.0.0/8"}]"#, &["`r`", "sourceRanges", "list"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "bogus"}]}]"#, &["`r`", "allowed[0]", "bogus"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "icmp", "ports": ["8"]}]}]"#, &["`r`", "ports", "icmp"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp", "ports": ["90-80"]}]}]"#, &["`r`", "reversed"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp", "ports": ["70000"]}]}]"#, &["`r`", "70000"]),
-        (r#"[{"name": "r", "allowed": [{"ports": ["1"]}]}]"#, &["`r`", "IPProtocol"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "denied": [{"IPProtocol": "tcp"}]}]"#, &["`r`", "both"]),
+        (
+            r#"[{"allowed": [{"IPProtocol": "tcp"}]}]"#,
+            &["firewall #1", "`name` is missing"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "priority": 70000}]"#,
+            &["firewall #1 `r`", "priority"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "priority": -1}]"#,
+            &["`r`", "priority"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "direction": "SIDEWAYS"}]"#,
+            &["`r`", "SIDEWAYS"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "sourceRanges": ["10.0.0.0/33"]}]"#,
+            &["`r`", "10.0.0.0/33", "sourceRanges"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "sourceRanges": "10.0.0.0/8"}]"#,
+            &["`r`", "sourceRanges", "list"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "bogus"}]}]"#,
+            &["`r`", "allowed[0]", "bogus"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "icmp", "ports": ["8"]}]}]"#,
+            &["`r`", "ports", "icmp"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp", "ports": ["90-80"]}]}]"#,
+            &["`r`", "reversed"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp", "ports": ["70000"]}]}]"#,
+            &["`r`", "70000"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"ports": ["1"]}]}]"#,
+            &["`r`", "IPProtocol"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}], "denied": [{"IPProtocol": "tcp"}]}]"#,
+            &["`r`", "both"],
+        ),
         (r#"[{"name": "r"}]"#, &["`r`", "neither"]),
         (r#"[{"name": "r", "allowed": []}]"#, &["`r`", "empty"]),
-        (r#"[{"name": "r", "direction": "EGRESS", "sourceTags": ["a"], "allowed": [{"IPProtocol": "tcp"}]}]"#, &["`r`", "EGRESS", "sourceTags"]),
-        (r#"[{"name": "r", "targetTags": ["a"], "targetServiceAccounts": ["x@y"], "allowed": [{"IPProtocol": "tcp"}]}]"#, &["`r`", "targetServiceAccounts"]),
-        (r#"[{"name": "r", "network": "a/b/c/d", "allowed": [{"IPProtocol": "tcp"}]}]"#, &["`r`", "network URL"]),
-        (r#"[{"name": "r", "disabled": "no", "allowed": [{"IPProtocol": "tcp"}]}]"#, &["`r`", "disabled"]),
-        (r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}]}, {"name": "r", "allowed": [{"IPProtocol": "udp"}]}]"#, &["firewall #2 `r`", "twice"]),
+        (
+            r#"[{"name": "r", "direction": "EGRESS", "sourceTags": ["a"], "allowed": [{"IPProtocol": "tcp"}]}]"#,
+            &["`r`", "EGRESS", "sourceTags"],
+        ),
+        (
+            r#"[{"name": "r", "targetTags": ["a"], "targetServiceAccounts": ["x@y"], "allowed": [{"IPProtocol": "tcp"}]}]"#,
+            &["`r`", "targetServiceAccounts"],
+        ),
+        (
+            r#"[{"name": "r", "network": "a/b/c/d", "allowed": [{"IPProtocol": "tcp"}]}]"#,
+            &["`r`", "network URL"],
+        ),
+        (
+            r#"[{"name": "r", "disabled": "no", "allowed": [{"IPProtocol": "tcp"}]}]"#,
+            &["`r`", "disabled"],
+        ),
+        (
+            r#"[{"name": "r", "allowed": [{"IPProtocol": "tcp"}]}, {"name": "r", "allowed": [{"IPProtocol": "udp"}]}]"#,
+            &["firewall #2 `r`", "twice"],
+        ),
     ];
     for (doc, needles) in cases {
         let m = err(doc);
@@ -287,8 +366,20 @@ fn ownership_needs_both_the_iw_name_and_the_description_marker() {
         {"name": "iw-us-default-deny-in-v4-1", "description": "intentwall: default deny", "denied": [{"IPProtocol": "all"}], "network": "prod-us"}
     ]"#;
     let s = read(doc).unwrap();
-    let m: Vec<(bool, Option<&str>)> = s.objects.iter().map(|o| (o.managed, o.flow.as_deref())).collect();
-    assert_eq!(m, [(true, Some("a")), (false, None), (false, None), (true, None)]);
+    let m: Vec<(bool, Option<&str>)> = s
+        .objects
+        .iter()
+        .map(|o| (o.managed, o.flow.as_deref()))
+        .collect();
+    assert_eq!(
+        m,
+        [
+            (true, Some("a")),
+            (false, None),
+            (false, None),
+            (true, None)
+        ]
+    );
 }
 
 #[test]

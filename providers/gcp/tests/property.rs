@@ -68,7 +68,11 @@ fn group_spec() -> impl Strategy<Value = GroupSpec> {
         prop::option::weighted(0.4, any::<bool>()),
         prop::bool::weighted(0.25),
     )
-        .prop_map(|(restricted, addr, sa)| GroupSpec { restricted, addr, sa })
+        .prop_map(|(restricted, addr, sa)| GroupSpec {
+            restricted,
+            addr,
+            sa,
+        })
 }
 
 fn flow_spec() -> impl Strategy<Value = FlowSpec> {
@@ -78,7 +82,12 @@ fn flow_spec() -> impl Strategy<Value = FlowSpec> {
         prop::bool::weighted(0.25),
         prop::collection::vec(0usize..TOKENS.len(), 1..4),
     )
-        .prop_map(|(from, to, deny, tokens)| FlowSpec { from, to, deny, tokens })
+        .prop_map(|(from, to, deny, tokens)| FlowSpec {
+            from,
+            to,
+            deny,
+            tokens,
+        })
 }
 
 /// `typed`: keep typed ICMP tokens (inexpressible on GCP); otherwise they become untyped.
@@ -103,9 +112,8 @@ fn build(
                     addrs(&[&v4])
                 }
             });
-            gi.service_account = s
-                .sa
-                .then(|| format!("{}@acme-prod-us.iam.gserviceaccount.com", GROUPS[i]));
+            gi.service_account =
+                s.sa.then(|| format!("{}@acme-prod-us.iam.gserviceaccount.com", GROUPS[i]));
             gi
         })
         .collect();
@@ -164,9 +172,8 @@ fn expressible(intent: &DeploymentIntent) -> bool {
             (Endpoint::Group(s), Endpoint::Group(d)) => {
                 let ingress_ok = sa(s) == sa(d) || has_addr(s);
                 let ingress_ok = ingress_ok || (f.action == Action::Deny && has_addr(d));
-                let egress_ok = f.action == Action::Deny
-                    || !intent.groups[s].egress_restricted
-                    || has_addr(d);
+                let egress_ok =
+                    f.action == Action::Deny || !intent.groups[s].egress_restricted || has_addr(d);
                 ingress_ok && egress_ok
             }
             _ => true,
@@ -182,7 +189,9 @@ fn run(intent: &DeploymentIntent, expect_exact: bool) -> Result<(), TestCaseErro
         envelope: None,
     };
     let text = p.render_snapshot(&state);
-    let reparsed = p.parse_snapshot(&text, intent).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let reparsed = p
+        .parse_snapshot(&text, intent)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(reparsed.objects.len(), state.objects.len());
     for (a, b) in state.objects.iter().zip(&reparsed.objects) {
         prop_assert_eq!(&a.key, &b.key);
@@ -194,7 +203,11 @@ fn run(intent: &DeploymentIntent, expect_exact: bool) -> Result<(), TestCaseErro
     let pol = p.lower(&reparsed, intent);
     let r = check_exhaustive(intent, &p.platform_allowances(intent), &pol, 10);
     if expect_exact {
-        prop_assert!(t.findings.is_empty(), "expressible intent got findings: {:#?}", t.findings);
+        prop_assert!(
+            t.findings.is_empty(),
+            "expressible intent got findings: {:#?}",
+            t.findings
+        );
         prop_assert!(
             r.mismatch_count == 0,
             "{} mismatches, e.g. {:#?}\nrules: {text}",

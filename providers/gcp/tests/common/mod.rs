@@ -51,7 +51,13 @@ pub fn net(name: &str, xs: &[&str]) -> Endpoint {
     }
 }
 
-pub fn flow(name: &str, action: Action, from: Endpoint, to: Endpoint, tokens: &[&str]) -> FlowIntent {
+pub fn flow(
+    name: &str,
+    action: Action,
+    from: Endpoint,
+    to: Endpoint,
+    tokens: &[&str],
+) -> FlowIntent {
     FlowIntent {
         name: name.into(),
         action,
@@ -85,4 +91,5 @@ pub fn probe(src: Host, dst: Host, packet: Packet) -> Probe {
 }
 
 /// The project's network URL, as the API prints it.
-pub const NET: &str = "https://www.googleapis.com/compute/v1/projects/acme-prod-us/global/networks/prod-us";
+pub const NET: &str =
+    "https://www.googleapis.com/compute/v1/projects/acme-prod-us/global/networks/prod-us";

@@ -102,6 +102,20 @@ pub fn t_sub(t: &Traffic, u: &Traffic) -> Option<Vec<Traffic>> {
     }
 }
 
+/// `t ∩ u`, for the pairs [`t_sub`] can write (one covers the other, or same tcp/udp).
+fn t_intersect(t: &Traffic, u: &Traffic) -> Traffic {
+    if t_covers(u, t) {
+        return t.clone();
+    }
+    if t_covers(t, u) {
+        return u.clone();
+    }
+    match t.proto {
+        Some(p) => Traffic::ports(p, t.ports.intersect(&u.ports)),
+        None => u.clone(),
+    }
+}
+
 /// The AWS protocol/ports that write exactly this packet set, or why none can.
 pub fn atomize(t: &Traffic) -> Result<Vec<Perm>, String> {
     match t.proto {
@@ -137,6 +151,77 @@ pub fn atomize(t: &Traffic) -> Result<Vec<Perm>, String> {
             ports: Ports::None,
         }]),
     }
+}
+
+type Flows = BTreeSet<String>;
+
+/// Merge CIDR pieces into (protocol/ports -> addresses): ports are merged per address set and
+/// address sets per protocol/ports, alternately, until nothing changes. The result depends
+/// only on the pieces as sets, never on flow order.
+fn merge_cidr(cidr: &[CidrPiece]) -> BTreeMap<Perm, (AddrSet, Flows)> {
+    // (addresses, traffic) pairs; ported traffic kept as one PortSet per protocol
+    let mut items: Vec<(AddrSet, Traffic, Flows)> = cidr
+        .iter()
+        .filter(|p| !p.addrs.is_empty())
+        .map(|p| (p.addrs.clone(), p.traffic.clone(), p.flows.clone()))
+        .collect();
+    let is_ported = |t: &Traffic| t.proto.is_some_and(|x| x == proto::TCP || x == proto::UDP);
+    for _ in 0..4 {
+        // ports per (addresses, protocol)
+        let mut by_addr: BTreeMap<(AddrSet, u8), (intentwall_contract::PortSet, Flows)> =
+            BTreeMap::new();
+        let mut other: BTreeMap<(AddrSet, Traffic), Flows> = BTreeMap::new();
+        for (a, t, f) in &items {
+            if is_ported(t) {
+                let e = by_addr
+                    .entry((a.clone(), t.proto.unwrap_or(0)))
+                    .or_default();
+                e.0 = e.0.union(&t.ports);
+                e.1.extend(f.iter().cloned());
+            } else {
+                other
+                    .entry((a.clone(), t.clone()))
+                    .or_default()
+                    .extend(f.iter().cloned());
+            }
+        }
+        // addresses per (protocol, one port range)
+        let mut by_perm: BTreeMap<Traffic, (AddrSet, Flows)> = BTreeMap::new();
+        for ((a, x), (ports, f)) in by_addr {
+            for &(lo, hi) in ports.ranges() {
+                let t = Traffic::ports(x, intentwall_contract::PortSet::range(lo, hi));
+                let e = by_perm
+                    .entry(t)
+                    .or_insert_with(|| (AddrSet::empty(), Flows::new()));
+                e.0 = e.0.union(&a);
+                e.1.extend(f.iter().cloned());
+            }
+        }
+        for ((a, t), f) in other {
+            let e = by_perm
+                .entry(t)
+                .or_insert_with(|| (AddrSet::empty(), Flows::new()));
+            e.0 = e.0.union(&a);
+            e.1.extend(f);
+        }
+        let next: Vec<(AddrSet, Traffic, Flows)> =
+            by_perm.into_iter().map(|(t, (a, f))| (a, t, f)).collect();
+        if next == items {
+            break;
+        }
+        items = next;
+    }
+    let mut out: BTreeMap<Perm, (AddrSet, Flows)> = BTreeMap::new();
+    for (a, t, f) in items {
+        for perm in atomize(&t).unwrap_or_default() {
+            let e = out
+                .entry(perm)
+                .or_insert_with(|| (AddrSet::empty(), Flows::new()));
+            e.0 = e.0.union(&a);
+            e.1.extend(f.iter().cloned());
+        }
+    }
+    out
 }
 
 struct Tx<'a> {
@@ -315,19 +400,20 @@ impl Tx<'_> {
                         next.push(p);
                     }
                     Some(rest) => {
-                        let outside = p.addrs.subtract(a);
-                        let inside = p.addrs.intersect(a);
-                        if !outside.is_empty() {
+                        // the rest of the traffic from all of the allow's addresses, the
+                        // denied traffic only from outside the deny's addresses
+                        for t in rest {
                             next.push(CidrPiece {
-                                addrs: outside,
-                                traffic: p.traffic.clone(),
+                                addrs: p.addrs.clone(),
+                                traffic: t,
                                 flows: p.flows.clone(),
                             });
                         }
-                        for t in rest {
+                        let outside = p.addrs.subtract(a);
+                        if !outside.is_empty() {
                             next.push(CidrPiece {
-                                addrs: inside.clone(),
-                                traffic: t,
+                                addrs: outside,
+                                traffic: t_intersect(&p.traffic, &d.traffic),
                                 flows: p.flows.clone(),
                             });
                         }
@@ -344,42 +430,7 @@ impl Tx<'_> {
         let (cidr, refs, denies) = self.inputs(g, dir);
         let cidr = self.apply_denies(&sg, cidr, &refs, &denies);
 
-        // CIDR peers: merge ports per (addresses, protocol), then addresses per (proto, ports)
-        let mut ported: BTreeMap<(AddrSet, u8), (intentwall_contract::PortSet, BTreeSet<String>)> =
-            BTreeMap::new();
-        let mut by_perm: BTreeMap<Perm, (AddrSet, BTreeSet<String>)> = BTreeMap::new();
-        for p in &cidr {
-            if p.addrs.is_empty() {
-                continue;
-            }
-            match p.traffic.proto {
-                Some(x) if x == proto::TCP || x == proto::UDP => {
-                    let e = ported
-                        .entry((p.addrs.clone(), x))
-                        .or_insert_with(|| (Default::default(), BTreeSet::new()));
-                    e.0 = e.0.union(&p.traffic.ports);
-                    e.1.extend(p.flows.iter().cloned());
-                }
-                _ => {
-                    for perm in atomize(&p.traffic).unwrap_or_default() {
-                        let e = by_perm
-                            .entry(perm)
-                            .or_insert_with(|| (AddrSet::empty(), BTreeSet::new()));
-                        e.0 = e.0.union(&p.addrs);
-                        e.1.extend(p.flows.iter().cloned());
-                    }
-                }
-            }
-        }
-        for ((addrs, x), (ports, flows)) in ported {
-            for perm in atomize(&Traffic::ports(x, ports)).unwrap_or_default() {
-                let e = by_perm
-                    .entry(perm)
-                    .or_insert_with(|| (AddrSet::empty(), BTreeSet::new()));
-                e.0 = e.0.union(&addrs);
-                e.1.extend(flows.iter().cloned());
-            }
-        }
+        let by_perm = merge_cidr(&cidr);
         let mut rules = Vec::new();
         let mk = |perm: Perm, peer: Peer, flows: &BTreeSet<String>| Rule {
             group_name: sg.clone(),
@@ -465,7 +516,6 @@ impl Tx<'_> {
                 );
             }
         }
-        rules.sort_by_key(|r| r.key());
         rules
     }
 }

@@ -67,6 +67,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
         }
     };
     let project = intent.setting("project");
+    let own_prefix = crate::translate::name_prefix(&intent.deployment);
     let mut seen = HashSet::new();
     let mut objects = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
@@ -78,7 +79,9 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                 fw.name
             )));
         }
-        let managed = fw.name.starts_with("iw-") && fw.description.starts_with(MARKER);
+        // ours: the marker, and a name of this deployment (names are project-wide, and a
+        // network may be shared by several deployments: their rules are not ours to prune)
+        let managed = fw.name.starts_with(&own_prefix) && fw.description.starts_with(MARKER);
         objects.push(NativeObject {
             kind: crate::KIND.into(),
             key: format!("fw:{}", fw.name),

@@ -46,6 +46,11 @@ enum Ident {
     Sa(String),
 }
 
+/// The name prefix of this deployment's rules: `iw-<deployment>-`.
+pub fn name_prefix(deployment: &str) -> String {
+    format!("iw-{}-", crate::names::sanitize(deployment))
+}
+
 /// The network tag of a group.
 pub fn group_tag(group: &str) -> String {
     format!("iw-{group}")

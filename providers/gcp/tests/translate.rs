@@ -385,3 +385,39 @@ fn deny_from_a_group_to_a_network_is_an_egress_deny() {
     );
     assert_eq!(r.body["targetTags"], serde_json::json!(["iw-web"]));
 }
+
+#[test]
+fn default_network_rules_kept_unmanaged_are_neutralised_by_the_managed_default_deny() {
+    let it = golden();
+    let t = GcpProvider.translate(&it, &NativeState::default());
+    let defaults = r#"[
+      {"name": "default-allow-internal", "priority": 65534, "network": "prod-us", "sourceRanges": ["10.128.0.0/9", "10.30.0.0/16"],
+       "allowed": [{"IPProtocol": "tcp", "ports": ["0-65535"]}, {"IPProtocol": "udp", "ports": ["0-65535"]}, {"IPProtocol": "icmp"}]},
+      {"name": "default-allow-ssh", "priority": 65534, "network": "prod-us", "sourceRanges": ["0.0.0.0/0"], "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]},
+      {"name": "default-allow-rdp", "priority": 65534, "network": "prod-us", "sourceRanges": ["0.0.0.0/0"], "allowed": [{"IPProtocol": "tcp", "ports": ["3389"]}]},
+      {"name": "default-allow-icmp", "priority": 65534, "network": "prod-us", "sourceRanges": ["0.0.0.0/0"], "allowed": [{"IPProtocol": "icmp"}]}
+    ]"#;
+    let mut state = GcpProvider.parse_snapshot(defaults, &it).unwrap();
+    assert!(state.objects.iter().all(|o| !o.managed && !o.foreign));
+    state.objects.extend(t.objects);
+    let text = GcpProvider.render_snapshot(&state);
+    let back = GcpProvider.parse_snapshot(&text, &it).unwrap();
+    let pol = GcpProvider.lower(&back, &it);
+    let r = check_exhaustive(&it, &[], &pol, 3);
+    assert_eq!(r.mismatch_count, 0, "{:#?}", r.mismatches);
+    // without the managed default deny, default-allow-ssh would reach web
+    let without: NativeState = NativeState {
+        objects: back
+            .objects
+            .into_iter()
+            .filter(|o| !o.key.contains("default-deny"))
+            .collect(),
+        envelope: None,
+    };
+    let r = check_exhaustive(&it, &[], &GcpProvider.lower(&without, &it), 3);
+    assert!(r.mismatch_count > 0);
+    assert!(r
+        .mismatches
+        .iter()
+        .all(|m| m.native_allowed && !m.native_rule_managed));
+}

@@ -183,7 +183,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             }
             entries.push(Value::Object(m));
         }
-        entries.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+        entries.sort_by_key(|e| e.to_string());
         entries.dedup();
         let mut body = Map::new();
         body.insert("PrefixListName".into(), label.into());

@@ -205,6 +205,28 @@ pub fn port_set(items: &[String]) -> PortSet {
     PortSet::from_ranges(ranges)
 }
 
+/// An ARM id with the fixed segments in their usual spelling (canonical bodies keep ids
+/// lowercased; Azure compares ids case-insensitively).
+pub fn pretty_id(id: &str) -> String {
+    id.split('/')
+        .map(|seg| {
+            const KNOWN: [&str; 5] = [
+                "subscriptions",
+                "resourceGroups",
+                "providers",
+                "Microsoft.Network",
+                "applicationSecurityGroups",
+            ];
+            KNOWN
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(seg))
+                .map(|k| k.to_string())
+                .unwrap_or_else(|| seg.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Collapse whitespace runs to one space and trim.
 pub fn normalise_description(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -543,7 +565,12 @@ impl AzRule {
                 }
                 m.insert(
                     format!("{which}ApplicationSecurityGroups"),
-                    Value::Array(s.asgs.iter().map(|id| json!({"id": id})).collect()),
+                    Value::Array(
+                        s.asgs
+                            .iter()
+                            .map(|id| json!({ "id": pretty_id(id) }))
+                            .collect(),
+                    ),
                 );
             }
             if ports.len() == 1 {

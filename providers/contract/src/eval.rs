@@ -196,7 +196,9 @@ impl EvalPolicy {
             }
             if let Some((bp, ba, _)) = best {
                 // only a better priority, or a deny at the same priority, can change it
-                if r.priority > bp || (r.priority == bp && !(r.action == Action::Deny && ba == Action::Allow)) {
+                if r.priority > bp
+                    || (r.priority == bp && !(r.action == Action::Deny && ba == Action::Allow))
+                {
                     continue;
                 }
             }
@@ -218,10 +220,18 @@ impl EvalPolicy {
 
     /// Evaluate a probe: egress at a member source, ingress at a member destination.
     pub fn evaluate(&self, p: &Probe) -> Verdict {
-        let egress = p.src.group.as_ref().map(|_| self.decide(Direction::Egress, p));
-        let ingress = p.dst.group.as_ref().map(|_| self.decide(Direction::Ingress, p));
-        let allowed = egress.as_ref().is_none_or(|d| d.allowed)
-            && ingress.as_ref().is_none_or(|d| d.allowed);
+        let egress = p
+            .src
+            .group
+            .as_ref()
+            .map(|_| self.decide(Direction::Egress, p));
+        let ingress = p
+            .dst
+            .group
+            .as_ref()
+            .map(|_| self.decide(Direction::Ingress, p));
+        let allowed =
+            egress.as_ref().is_none_or(|d| d.allowed) && ingress.as_ref().is_none_or(|d| d.allowed);
         Verdict {
             allowed,
             egress,
@@ -283,6 +293,9 @@ mod tests {
         assert!(!pol.evaluate(&probe()).allowed);
         let mut p = probe();
         p.dst.group = None;
-        assert!(pol.evaluate(&p).allowed, "external to external is not ours to judge");
+        assert!(
+            pol.evaluate(&p).allowed,
+            "external to external is not ours to judge"
+        );
     }
 }

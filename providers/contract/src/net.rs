@@ -488,7 +488,10 @@ mod tests {
                 network: "10.0.0.0/24".into()
             }
         );
-        assert_eq!(canonical_cidr("2001:0db8:0000::/48").unwrap(), "2001:db8::/48");
+        assert_eq!(
+            canonical_cidr("2001:0db8:0000::/48").unwrap(),
+            "2001:db8::/48"
+        );
     }
 
     #[test]

@@ -96,3 +96,193 @@ pub fn judge(intent: &DeploymentIntent, allowances: &[FlowIntent], p: &Probe) ->
         reason: "allowed".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check_exhaustive;
+    use crate::eval::{Direction, EvalPolicy, EvalRule, HostMatch};
+    use crate::intent::GroupIntent;
+    use crate::net::AddrSet;
+    use crate::traffic::{Packet, Traffic};
+    use crate::ProviderKind;
+    use std::collections::BTreeMap;
+
+    fn net(s: &str) -> AddrSet {
+        AddrSet::from_net(s.parse().unwrap())
+    }
+
+    fn group(name: &str, restricted: bool) -> (String, GroupIntent) {
+        (
+            name.into(),
+            GroupIntent {
+                name: name.into(),
+                description: None,
+                egress_restricted: restricted,
+                sensitive: false,
+                addresses: None,
+                service_account: None,
+            },
+        )
+    }
+
+    fn flow(name: &str, action: Action, from: Endpoint, to: Endpoint, t: &str) -> FlowIntent {
+        FlowIntent {
+            name: name.into(),
+            action,
+            from,
+            to,
+            traffic: vec![Traffic::parse(t).unwrap()],
+            guardrail: false,
+        }
+    }
+
+    fn intent() -> DeploymentIntent {
+        let internet = Endpoint::Network {
+            name: "internet".into(),
+            addrs: AddrSet::any(),
+        };
+        let corp = Endpoint::Network {
+            name: "corp".into(),
+            addrs: net("203.0.113.0/24"),
+        };
+        DeploymentIntent {
+            deployment: "t".into(),
+            provider: ProviderKind::Gcp,
+            settings: BTreeMap::new(),
+            space: net("10.0.0.0/16"),
+            groups: [group("web", false), group("db", true)]
+                .into_iter()
+                .collect(),
+            flows: vec![
+                flow(
+                    "web-in",
+                    Action::Allow,
+                    internet.clone(),
+                    Endpoint::Group("web".into()),
+                    "tcp/443",
+                ),
+                flow(
+                    "no-corp",
+                    Action::Deny,
+                    corp,
+                    Endpoint::Group("web".into()),
+                    "any",
+                ),
+                flow(
+                    "db-from-web",
+                    Action::Allow,
+                    Endpoint::Group("web".into()),
+                    Endpoint::Group("db".into()),
+                    "tcp/5432",
+                ),
+            ],
+        }
+    }
+
+    fn host(ip: &str, g: Option<&str>) -> Host {
+        Host {
+            ip: ip.parse().unwrap(),
+            group: g.map(String::from),
+        }
+    }
+
+    fn probe(src: Host, dst: Host, port: u16) -> Probe {
+        Probe {
+            src,
+            dst,
+            packet: Packet::ported(6, port),
+        }
+    }
+
+    #[test]
+    fn deny_beats_allow_and_ingress_needs_a_flow_to_the_group() {
+        let i = intent();
+        let web = host("10.0.0.5", Some("web"));
+        assert!(
+            judge(
+                &i,
+                &[],
+                &probe(host("198.51.100.1", None), web.clone(), 443)
+            )
+            .allowed
+        );
+        let v = judge(&i, &[], &probe(host("203.0.113.9", None), web.clone(), 443));
+        assert!(!v.allowed);
+        assert_eq!(v.flows, vec!["no-corp"]);
+        assert!(!judge(&i, &[], &probe(host("198.51.100.1", None), web, 80)).allowed);
+    }
+
+    #[test]
+    fn restricted_egress_needs_a_flow_from_the_group() {
+        let i = intent();
+        let db = host("10.0.0.9", Some("db"));
+        assert!(!judge(&i, &[], &probe(db.clone(), host("198.51.100.1", None), 443)).allowed);
+        // web's egress is open; db ingress from web is declared
+        assert!(judge(&i, &[], &probe(host("10.0.0.5", Some("web")), db, 5432)).allowed);
+    }
+
+    #[test]
+    fn exhaustive_check_finds_exactly_the_missing_rule() {
+        let i = intent();
+        let rule = |dir, action, prio, local: HostMatch, peer: HostMatch, t: &str| EvalRule {
+            id: format!("r{prio}"),
+            managed: true,
+            flow: None,
+            direction: dir,
+            action,
+            priority: prio,
+            local,
+            peer,
+            traffic: vec![Traffic::parse(t).unwrap()],
+        };
+        let mut pol = EvalPolicy {
+            rules: vec![
+                rule(
+                    Direction::Ingress,
+                    Action::Deny,
+                    1,
+                    HostMatch::groups(["web"]),
+                    HostMatch::addrs(net("203.0.113.0/24")),
+                    "any",
+                ),
+                rule(
+                    Direction::Ingress,
+                    Action::Allow,
+                    2,
+                    HostMatch::groups(["web"]),
+                    HostMatch::any(),
+                    "tcp/443",
+                ),
+                rule(
+                    Direction::Ingress,
+                    Action::Allow,
+                    2,
+                    HostMatch::groups(["db"]),
+                    HostMatch::groups(["web"]),
+                    "tcp/5432",
+                ),
+                rule(
+                    Direction::Egress,
+                    Action::Allow,
+                    2,
+                    HostMatch::groups(["web"]),
+                    HostMatch::any(),
+                    "any",
+                ),
+            ],
+        };
+        let r = check_exhaustive(&i, &[], &pol, 5);
+        assert_eq!(r.mismatch_count, 0, "{:?}", r.mismatches.first());
+        assert!(r.classes > 100);
+        // drop the deny: exactly the corp -> web https classes now differ
+        pol.rules.remove(0);
+        let r = check_exhaustive(&i, &[], &pol, 50);
+        assert!(r.mismatch_count > 0);
+        for m in &r.mismatches {
+            assert!(m.native_allowed && !m.oracle.allowed);
+            assert_eq!(m.oracle.flows, vec!["no-corp"]);
+            assert_eq!(m.native_rule.as_deref(), Some("r2"));
+        }
+    }
+}

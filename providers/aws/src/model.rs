@@ -242,6 +242,7 @@ impl fmt::Display for Perm {
         match (self.proto, self.ports) {
             (Proto::All, _) => f.write_str("all traffic"),
             (p, Ports::None) => f.write_str(&p.key_text()),
+            (p, Ports::Range(a, b)) if a == b => write!(f, "{}/{a}", p.key_text()),
             (p, ports) => write!(f, "{}/{}", p.key_text(), ports.key_text()),
         }
     }

@@ -72,6 +72,13 @@ pub fn nsg_name(intent: &DeploymentIntent) -> String {
         .unwrap_or_else(|| format!("nsg-{}", intent.deployment))
 }
 
+/// `load_balancer_probes: deny` (any case) in the placement block.
+pub fn lb_probes_denied(intent: &DeploymentIntent) -> bool {
+    intent
+        .setting("load_balancer_probes")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("deny"))
+}
+
 /// The ARM id of a group's ASG.
 pub fn asg_id(intent: &DeploymentIntent, group: &str) -> String {
     let sub = intent
@@ -125,7 +132,7 @@ impl Provider for AzureProvider {
     }
 
     fn platform_allowances(&self, intent: &DeploymentIntent) -> Vec<FlowIntent> {
-        if intent.setting("load_balancer_probes").map(str::trim) == Some("deny") {
+        if lb_probes_denied(intent) {
             return Vec::new();
         }
         let lb = AddrSet::from_net(LB_PROBE_IP.parse().expect("constant"));

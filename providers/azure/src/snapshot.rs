@@ -337,6 +337,14 @@ pub fn render(state: &NativeState) -> String {
                 } else {
                     "securityRules"
                 };
+                let had_rules = m.contains_key(rk)
+                    || m.get("properties")
+                        .and_then(Value::as_object)
+                        .is_some_and(|p| p.contains_key(rk));
+                if rule_values.is_empty() && !had_rules {
+                    nsgs.push(Value::Object(m));
+                    continue;
+                }
                 match m.get_mut("properties") {
                     Some(Value::Object(p)) if arm => {
                         p.insert(rk.into(), Value::Array(rule_values));

@@ -13,7 +13,7 @@ use crate::model::{canonical_prefix_list, AzRule, Dir, Proto, Side};
 use crate::{asg_id, nsg_key, nsg_name, rule_key, KIND_NSG, KIND_RULE, MARKER};
 use intentwall_contract::traffic::proto;
 use intentwall_contract::{
-    Action, AddrSet, DeploymentIntent, Endpoint, Finding, FindingKind, FlowIntent, NativeObject,
+    Action, DeploymentIntent, Endpoint, Finding, FindingKind, FlowIntent, NativeObject,
     NativeState, PortSet, ProviderKind, Translation,
 };
 use serde_json::json;
@@ -393,7 +393,7 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
         prefixes: vec!["*".into()],
         asgs: vec![],
     };
-    if intent.setting("load_balancer_probes").map(str::trim) != Some("deny") {
+    if !crate::lb_probes_denied(intent) {
         b.baseline(
             "iw-allow-azure-lb-probes",
             Dir::Inbound,
@@ -612,5 +612,4 @@ fn check_limits(b: &mut Builder<'_>, rules: &[(AzRule, Option<String>)], obs: &O
             );
         }
     }
-    let _ = AddrSet::empty;
 }

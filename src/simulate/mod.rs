@@ -91,7 +91,10 @@ pub fn expect_probes(dep: &Deployment, intent: &DeploymentIntent, e: &Expect) ->
                 continue;
             }
             for t in &e.service.traffic {
-                for packet in inside_packets(t) {
+                for packet in inside_packets(t)
+                    .into_iter()
+                    .filter(|p| p.fits_family(s.ip.is_ipv4()))
+                {
                     out.push(Probe {
                         src: s.clone(),
                         dst: d.clone(),

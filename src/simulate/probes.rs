@@ -85,7 +85,10 @@ pub fn derive(intent: &DeploymentIntent) -> Vec<Probe> {
                     continue;
                 }
                 for t in &f.traffic {
-                    for packet in packets_of(t) {
+                    for packet in packets_of(t)
+                        .into_iter()
+                        .filter(|p| p.fits_family(s.ip.is_ipv4()))
+                    {
                         out.insert(Probe {
                             src: s.clone(),
                             dst: d.clone(),

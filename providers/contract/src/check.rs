@@ -209,8 +209,7 @@ pub fn check_exhaustive(
             };
             for packet in &packets {
                 // ICMPv4 only travels over IPv4 and ICMPv6 over IPv6: no other such packet exists
-                let v4 = src.ip.is_ipv4();
-                if (v4 && packet.proto == proto::ICMPV6) || (!v4 && packet.proto == proto::ICMP) {
+                if !packet.fits_family(src.ip.is_ipv4()) {
                     continue;
                 }
                 let probe = Probe {

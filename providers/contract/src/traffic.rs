@@ -98,6 +98,13 @@ impl Packet {
     }
 }
 
+impl Packet {
+    /// False for packets that cannot exist: ICMPv4 over IPv6, or ICMPv6 over IPv4.
+    pub fn fits_family(&self, ipv4: bool) -> bool {
+        !((ipv4 && self.proto == proto::ICMPV6) || (!ipv4 && self.proto == proto::ICMP))
+    }
+}
+
 impl fmt::Display for Packet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if proto::has_ports(self.proto) {

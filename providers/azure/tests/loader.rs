@@ -392,3 +392,18 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+#[test]
+fn asg_ids_differing_in_case_and_order_normalise_to_one_body() {
+    let r = |ids: Vec<String>| {
+        json!([{"name": "nsg-prod-us", "securityRules": [{"name": "r", "access": "Allow", "direction": "Inbound",
+            "priority": 100, "protocol": "Tcp", "sourceApplicationSecurityGroups": ids.iter().map(|i| json!({"id": i})).collect::<Vec<_>>(),
+            "destinationAddressPrefix": "*", "destinationPortRange": "443"}]}])
+    };
+    let a = format!("{SUB}/applicationSecurityGroups/iw-web");
+    let b = format!("{SUB}/applicationSecurityGroups/iw-api");
+    let x = parse(&r(vec![a.clone(), b.clone()]).to_string()).unwrap();
+    let y =
+        parse(&r(vec![b.to_uppercase(), a.to_lowercase(), a.to_uppercase()]).to_string()).unwrap();
+    assert_eq!(kb(&x), kb(&y));
+}

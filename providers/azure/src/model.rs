@@ -277,6 +277,8 @@ fn get_str<'a>(
 ) -> Result<Option<&'a str>, SnapshotError> {
     match f.get(key) {
         None => Ok(None),
+        // an empty singular next to its plural list is how some exports write "unset"
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(rule_err(
             nsg,
@@ -390,6 +392,7 @@ fn ports(f: &Fields<'_>, which: &str, nsg: &str, rule: &str) -> Result<Vec<Strin
     let mut items = Vec::new();
     match f.get(&format!("{which}PortRange")) {
         None => {}
+        Some(Value::String(s)) if s.trim().is_empty() => {}
         Some(Value::String(s)) => items.push(s.clone()),
         Some(Value::Number(n)) => items.push(n.to_string()),
         Some(other) => {

@@ -636,7 +636,8 @@ impl AzRule {
             v.join(",")
         };
         format!(
-            "{} {} {} {} from {} to {} ports {}",
+            "{}: {} {} {} {} from {} to {} ports {}",
+            self.name,
             self.dir.as_str(),
             self.priority,
             crate::access_str(self.access),

@@ -636,7 +636,8 @@ impl Firewall {
             Dir::Egress => (targets, peer),
         };
         format!(
-            "{} {act} {} from {from} to {to} at priority {}{}",
+            "{}: {} {act} {} from {from} to {to} at priority {}{}",
+            self.name,
             self.direction.as_str(),
             traffic.join(","),
             self.priority,

@@ -58,7 +58,12 @@ fn main() {
         let s = &t.simulation;
         classes += s.classes;
         sim_ms += s.millis;
-        let rules = t.after.objects.iter().filter(|o| !o.container && !o.foreign).count();
+        let rules = t
+            .after
+            .objects
+            .iter()
+            .filter(|o| !o.container && !o.foreign)
+            .count();
         println!(
             "{:<6} {:<6} {:>8} {:>9} {:>8} {:>10.0} {:>8}",
             t.deployment,

@@ -140,5 +140,6 @@ pub enum Command {
 }
 
 fn parse_provider(s: &str) -> Result<ProviderKind, String> {
-    ProviderKind::parse(s).ok_or_else(|| format!("unknown cloud `{s}` (expected aws, azure or gcp)"))
+    ProviderKind::parse(s)
+        .ok_or_else(|| format!("unknown cloud `{s}` (expected aws, azure or gcp)"))
 }

@@ -175,7 +175,11 @@ mod tests {
         fn translate(&self, _: &DeploymentIntent, _: &NativeState) -> Translation {
             Translation::default()
         }
-        fn parse_snapshot(&self, _: &str, _: &DeploymentIntent) -> Result<NativeState, SnapshotError> {
+        fn parse_snapshot(
+            &self,
+            _: &str,
+            _: &DeploymentIntent,
+        ) -> Result<NativeState, SnapshotError> {
             Ok(NativeState::default())
         }
         fn render_snapshot(&self, _: &NativeState) -> String {
@@ -196,7 +200,11 @@ mod tests {
     fn obj(key: u8, container: bool, body: u8, dir: bool) -> NativeObject {
         NativeObject {
             kind: if container { "box" } else { "rule" }.into(),
-            key: if container { format!("c{key}") } else { format!("c{}/r{key}", key % 3) },
+            key: if container {
+                format!("c{key}")
+            } else {
+                format!("c{}/r{key}", key % 3)
+            },
             parent: (!container).then(|| format!("c{}", key % 3)),
             container,
             managed: true,
@@ -209,22 +217,21 @@ mod tests {
     }
 
     fn state() -> impl Strategy<Value = NativeState> {
-        proptest::collection::btree_map(
-            (0u8..12, any::<bool>()),
-            (0u8..3, any::<bool>()),
-            0..12,
-        )
-        .prop_map(|m| NativeState {
-            objects: m
-                .into_iter()
-                .map(|((k, c), (b, d))| obj(k, c, b, d))
-                .collect(),
-            envelope: None,
-        })
+        proptest::collection::btree_map((0u8..12, any::<bool>()), (0u8..3, any::<bool>()), 0..12)
+            .prop_map(|m| NativeState {
+                objects: m
+                    .into_iter()
+                    .map(|((k, c), (b, d))| obj(k, c, b, d))
+                    .collect(),
+                envelope: None,
+            })
     }
 
     fn bodies(s: &NativeState) -> BTreeMap<String, serde_json::Value> {
-        s.objects.iter().map(|o| (o.key.clone(), o.body.clone())).collect()
+        s.objects
+            .iter()
+            .map(|o| (o.key.clone(), o.body.clone()))
+            .collect()
     }
 
     proptest! {

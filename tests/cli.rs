@@ -2,6 +2,7 @@
 //! The clock is pinned with INTENTWALL_TODAY so exception expiry never flips these tests.
 
 use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output};
 
 const TODAY: &str = "2026-11-22";
@@ -30,29 +31,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A scratch copy of the example estate (intents + snapshots) to run mutating commands in.
-fn scratch() -> tempfile::TempDir {
-    let t = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("intents"), &t.path().join("intents"));
-    if root().join("snapshots").exists() {
-        copy_dir(&root().join("snapshots"), &t.path().join("snapshots"));
-    }
-    t
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -112,7 +90,10 @@ fn graph_mermaid_renders_every_deployment() {
     for d in ["us", "eu", "ap"] {
         assert!(s.contains(&format!("deployment {d}")), "{d} missing");
     }
-    insta::assert_snapshot!("graph_mermaid_eu", stdout(&iw(&root(), &["graph", "--deployment", "eu"])));
+    insta::assert_snapshot!(
+        "graph_mermaid_eu",
+        stdout(&iw(&root(), &["graph", "--deployment", "eu"]))
+    );
 }
 
 #[test]
@@ -134,12 +115,7 @@ fn graph_dot_is_accepted_by_graphviz() {
         Err(e) => panic!("graphviz `dot` must be installed in CI: {e}"),
     };
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&o.stdout)
-        .unwrap();
+    child.stdin.take().unwrap().write_all(&o.stdout).unwrap();
     let res = child.wait_with_output().unwrap();
     assert!(
         res.status.success(),
@@ -151,7 +127,10 @@ fn graph_dot_is_accepted_by_graphviz() {
 
 #[test]
 fn graph_from_internet_lists_the_blast_radius() {
-    let o = iw(&root(), &["graph", "--from", "internet", "--deployment", "us"]);
+    let o = iw(
+        &root(),
+        &["graph", "--from", "internet", "--deployment", "us"],
+    );
     assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
     insta::assert_snapshot!("blast_radius_us", stdout(&o));
     let o = iw(&root(), &["graph", "--from", "nowhere"]);

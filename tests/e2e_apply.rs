@@ -110,14 +110,28 @@ fn plan_on_the_example_shows_changes_and_a_proven_simulation() {
 fn plan_apply_plan_converges_and_keeps_unmanaged_rules() {
     let t = scratch();
     let before = unmanaged(t.path());
-    assert!(!before.is_empty(), "the example snapshots carry unmanaged rules");
+    assert!(
+        !before.is_empty(),
+        "the example snapshots carry unmanaged rules"
+    );
     let o = iw(t.path(), &["plan", "--out", "plan.json"]);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     let o = iw(t.path(), &["apply", "plan.json"]);
-    assert_eq!(code(&o), 0, "stdout {}\nstderr {}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        code(&o),
+        0,
+        "stdout {}\nstderr {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     assert!(text(&o.stdout).contains("Applied"), "{}", text(&o.stdout));
     let o = iw(t.path(), &["plan"]);
-    assert_eq!(code(&o), 0, "second plan must be empty:\n{}", text(&o.stdout));
+    assert_eq!(
+        code(&o),
+        0,
+        "second plan must be empty:\n{}",
+        text(&o.stdout)
+    );
     assert_eq!(unmanaged(t.path()), before, "unmanaged rules changed");
     // idempotent: applying again changes nothing, not even bytes
     let snap = files(&t.path().join("snapshots"));
@@ -139,9 +153,17 @@ fn stale_plan_is_refused_and_nothing_changes() {
     let snap = files(&t.path().join("snapshots"));
     let o = iw(t.path(), &["apply", "plan.json"]);
     assert_eq!(code(&o), 1, "{}", text(&o.stdout));
-    assert!(text(&o.stderr).contains("stale plan"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("stale plan"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(text(&o.stderr).contains("eu/azure"), "{}", text(&o.stderr));
-    assert_eq!(files(&t.path().join("snapshots")), snap, "a stale apply wrote something");
+    assert_eq!(
+        files(&t.path().join("snapshots")),
+        snap,
+        "a stale apply wrote something"
+    );
 }
 
 #[test]
@@ -155,7 +177,11 @@ fn changed_intents_make_a_plan_stale() {
     let snap = files(&t.path().join("snapshots"));
     let o = iw(t.path(), &["apply", "plan.json"]);
     assert_eq!(code(&o), 1);
-    assert!(text(&o.stderr).contains("intents changed"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("intents changed"),
+        "{}",
+        text(&o.stderr)
+    );
     assert_eq!(files(&t.path().join("snapshots")), snap);
 }
 
@@ -195,7 +221,11 @@ fn blast_radius_guard_refuses_and_force_overrides() {
     let snap = files(&t.path().join("snapshots"));
     let o = iw(t.path(), &["apply", "--auto-approve", "--max-deletes", "0"]);
     assert_eq!(code(&o), 3, "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("--max-deletes"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("--max-deletes"),
+        "{}",
+        text(&o.stdout)
+    );
     // refused targets are untouched; others (with no deletions) may have been applied
     let after = files(&t.path().join("snapshots"));
     let refused: Vec<&str> = text(&o.stdout)
@@ -252,7 +282,11 @@ fn a_plan_file_of_another_version_is_refused() {
     std::fs::write(t.path().join("plan.json"), "{ not json").unwrap();
     let o = iw(t.path(), &["apply", "plan.json"]);
     assert_eq!(code(&o), 1);
-    assert!(text(&o.stderr).contains("plan.json:1:"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("plan.json:1:"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -284,7 +318,10 @@ fn an_unmanaged_rule_that_outranks_ours_is_a_conflict_unless_pruned() {
     assert_eq!(code(&o), 3, "{out}");
     assert!(out.contains("[conflict]"), "{out}");
     assert!(out.contains("hand-made-ssh-anywhere"), "{out}");
-    let o = iw(t.path(), &["plan", "--deployment", "us", "--prune-unmanaged"]);
+    let o = iw(
+        t.path(),
+        &["plan", "--deployment", "us", "--prune-unmanaged"],
+    );
     assert_eq!(code(&o), 2, "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("hand-made-ssh-anywhere"));
 }

@@ -20,10 +20,17 @@ fn example_estate_native_rules() {
     let mut counts = Vec::new();
     for dep in intent.deployments.values() {
         for kind in ProviderKind::ALL {
-            let Some(di) = dep.resolve(kind) else { continue };
+            let Some(di) = dep.resolve(kind) else {
+                continue;
+            };
             let p = intentwall::backend::require(kind).unwrap();
             let t = p.translate(&di, &NativeState::default());
-            assert!(t.findings.is_empty(), "{}/{kind}: {:?}", dep.name, t.findings);
+            assert!(
+                t.findings.is_empty(),
+                "{}/{kind}: {:?}",
+                dep.name,
+                t.findings
+            );
             let rules = t.objects.iter().filter(|o| !o.container).count();
             counts.push(format!(
                 "{}/{kind}: {} flows (expanded {}) -> {rules} native rules",

@@ -245,7 +245,7 @@ pub(crate) fn merge(
             .filter(|(d, _)| {
                 f.deployments
                     .as_ref()
-                    .map_or(true, |ds| ds.iter().any(|x| &x.v == *d))
+                    .is_none_or(|ds| ds.iter().any(|x| &x.v == *d))
             })
             .map(|(_, ns)| ns)
             .chain(std::iter::once(&gns))

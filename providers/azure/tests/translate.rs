@@ -313,12 +313,7 @@ fn inexpressible_tokens_are_findings_never_widened() {
         .filter(|f| f.kind == FindingKind::Inexpressible)
         .filter_map(|f| f.flow.as_deref())
         .collect();
-    for f in [
-        "ping-typed",
-        "gre-in",
-        "sctp-in",
-        "ping-groups",
-    ] {
+    for f in ["ping-typed", "gre-in", "sctp-in", "ping-groups"] {
         assert!(flagged.contains(&f), "{f} not flagged: {:#?}", t.findings);
     }
     // `icmp` from a dual-stack network: ICMPv4 only comes from its IPv4 addresses, so the

@@ -440,11 +440,17 @@ impl Tx<'_> {
             description: Some(marker_description(flows.iter().map(String::as_str))),
         };
         for (perm, (addrs, flows)) in &by_perm {
-            for n in addrs.v4_prefixes() {
-                rules.push(mk(*perm, Peer::CidrIp(n.to_string()), flows));
+            // ICMPv4 never comes from IPv6 addresses, nor ICMPv6 from IPv4 ones: no rule needed
+            let n = perm.proto.number();
+            if n != Some(proto::ICMPV6) {
+                for net in addrs.v4_prefixes() {
+                    rules.push(mk(*perm, Peer::CidrIp(net.to_string()), flows));
+                }
             }
-            for n in addrs.v6_prefixes() {
-                rules.push(mk(*perm, Peer::CidrIpv6(n.to_string()), flows));
+            if n != Some(proto::ICMP) {
+                for net in addrs.v6_prefixes() {
+                    rules.push(mk(*perm, Peer::CidrIpv6(net.to_string()), flows));
+                }
             }
         }
 

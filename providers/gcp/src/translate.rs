@@ -201,7 +201,22 @@ impl Ctx<'_> {
             Dir::Egress => "eg",
         };
         for ranges in peer_chunks {
-            for chunk in chunk_entries(entries) {
+            // ICMPv4 never comes from (or goes to) IPv6 addresses, nor ICMPv6 with IPv4 ones:
+            // a ranged rule of one family carries only that family's ICMP
+            let v6 = ranges.first().map(|r| r.contains(':'));
+            let fam_entries: Vec<Entry> = entries
+                .iter()
+                .filter(|e| match v6 {
+                    Some(true) => e.protocol != "icmp",
+                    Some(false) => e.protocol != "58",
+                    None => true,
+                })
+                .cloned()
+                .collect();
+            if fam_entries.is_empty() {
+                continue;
+            }
+            for chunk in chunk_entries(&fam_entries) {
                 let n = self
                     .counters
                     .entry((flow.to_string(), dir))

@@ -356,56 +356,79 @@ fn node_label(n: &Node) -> String {
     l
 }
 
-/// Find a cycle in a name graph (nesting of groups or networks); returns it as a path that
-/// starts and ends at the same name, e.g. `[a, b, a]`.
-pub fn find_cycle<'a>(edges: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Vec<String>> {
+/// Every cycle of a name graph (nesting of groups, networks or services), one per strongly
+/// connected component (petgraph's Tarjan), each as a path from the component's smallest
+/// name back to it, e.g. `[a, b, a]`, taking the shortest way round. Deterministic: the
+/// same for any definition order.
+pub fn find_cycles(edges: &BTreeMap<String, Vec<String>>) -> Vec<Vec<String>> {
     let mut g: DiGraph<&str, ()> = DiGraph::new();
     let mut idx: BTreeMap<&str, NodeIndex> = BTreeMap::new();
-    for (a, b) in edges {
+    for (a, bs) in edges {
         let x = *idx.entry(a).or_insert_with(|| g.add_node(a));
-        let y = *idx.entry(b).or_insert_with(|| g.add_node(b));
-        g.add_edge(x, y, ());
+        for b in bs {
+            let y = *idx.entry(b).or_insert_with(|| g.add_node(b));
+            g.update_edge(x, y, ());
+        }
     }
-    // strongly connected components of size > 1 (or a self loop) are cycles
+    let mut out = Vec::new();
     for scc in petgraph::algo::tarjan_scc(&g) {
-        let first = scc[0];
-        let is_cycle = scc.len() > 1 || g.contains_edge(first, first);
-        if !is_cycle {
+        let start = *scc.iter().min_by_key(|i| g[**i]).expect("non-empty");
+        if scc.len() == 1 && !g.contains_edge(start, start) {
             continue;
         }
-        // walk inside the component from its smallest name back to it
         let members: std::collections::BTreeSet<NodeIndex> = scc.iter().copied().collect();
-        let start = *scc.iter().min_by_key(|i| g[**i]).expect("non-empty");
-        let mut path = vec![start];
-        let mut cur = start;
-        let mut visited = std::collections::BTreeSet::new();
-        loop {
-            visited.insert(cur);
-            let next = g
-                .neighbors(cur)
-                .filter(|n| members.contains(n))
-                .min_by_key(|n| (if *n == start { 0 } else { 1 }, g[*n]));
-            let Some(n) = next else { break };
-            path.push(n);
-            if n == start || visited.contains(&n) {
-                break;
+        // breadth-first inside the component, neighbours in name order, until back at start
+        let mut parent: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
+        let mut queue = VecDeque::from([start]);
+        let mut last = None;
+        'search: while let Some(n) = queue.pop_front() {
+            let mut next: Vec<NodeIndex> = g.neighbors(n).filter(|m| members.contains(m)).collect();
+            next.sort_by_key(|m| g[*m]);
+            for m in next {
+                if m == start {
+                    last = Some(n);
+                    break 'search;
+                }
+                if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(m) {
+                    e.insert(n);
+                    queue.push_back(m);
+                }
             }
-            cur = n;
         }
-        return Some(path.into_iter().map(|i| g[i].to_string()).collect());
+        let mut path = vec![start];
+        let mut cur = last.expect("a strongly connected component leads back to its start");
+        while cur != start {
+            path.push(cur);
+            cur = parent[&cur];
+        }
+        path.push(start);
+        path.reverse();
+        out.push(path.into_iter().map(|i| g[i].to_string()).collect());
     }
-    None
+    out.sort();
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn edges(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (a, b) in pairs {
+            m.entry(a.to_string()).or_default().push(b.to_string());
+        }
+        m
+    }
+
     #[test]
     fn cycles_are_named_from_the_smallest_member() {
-        let c = find_cycle([("b", "c"), ("c", "a"), ("a", "b"), ("x", "a")]).unwrap();
-        assert_eq!(c, vec!["a", "b", "c", "a"]);
-        assert_eq!(find_cycle([("a", "a")]).unwrap(), vec!["a", "a"]);
-        assert!(find_cycle([("a", "b"), ("b", "c")]).is_none());
+        let c = find_cycles(&edges(&[("b", "c"), ("c", "a"), ("a", "b"), ("x", "a")]));
+        assert_eq!(c, vec![vec!["a", "b", "c", "a"]]);
+        assert_eq!(find_cycles(&edges(&[("a", "a")])), vec![vec!["a", "a"]]);
+        assert!(find_cycles(&edges(&[("a", "b"), ("b", "c")])).is_empty());
+        // two separate cycles, each reported once
+        let c = find_cycles(&edges(&[("a", "b"), ("b", "a"), ("x", "y"), ("y", "x")]));
+        assert_eq!(c.len(), 2);
     }
 }

@@ -643,7 +643,7 @@ impl<'a> Ns<'a> {
                 )
             })
             .collect();
-        for cyc in find_cycles(&new_edges) {
+        for cyc in crate::graph::find_cycles(&new_edges) {
             diags.push(Diagnostic::error(
                 new_nets[&cyc[0]].name.loc.clone(),
                 format!("network include cycle: {}", cyc.join(" -> ")),
@@ -741,7 +741,7 @@ impl<'a> Ns<'a> {
                 )
             })
             .collect();
-        for cyc in find_cycles(&new_sedges) {
+        for cyc in crate::graph::find_cycles(&new_sedges) {
             diags.push(Diagnostic::error(
                 new_svcs[&cyc[0]].name.loc.clone(),
                 format!("service include cycle: {}", cyc.join(" -> ")),
@@ -844,7 +844,7 @@ impl<'a> Ns<'a> {
                 }
             }
         }
-        for cyc in find_cycles(&gedges) {
+        for cyc in crate::graph::find_cycles(&gedges) {
             let g = new_groups[&cyc[0]];
             let loc = g
                 .includes
@@ -858,50 +858,6 @@ impl<'a> Ns<'a> {
         }
         self.groups.extend(new_groups);
     }
-}
-
-/// Every elementary cycle reachable by DFS, each as `[a, b, ..., a]` rotated to start at
-/// its smallest name, deduplicated, sorted: the same for any definition order.
-pub(crate) fn find_cycles(edges: &BTreeMap<String, Vec<String>>) -> Vec<Vec<String>> {
-    fn dfs(
-        n: &str,
-        edges: &BTreeMap<String, Vec<String>>,
-        state: &mut BTreeMap<String, u8>,
-        stack: &mut Vec<String>,
-        out: &mut BTreeSet<Vec<String>>,
-    ) {
-        state.insert(n.to_string(), 1);
-        stack.push(n.to_string());
-        for m in edges.get(n).into_iter().flatten() {
-            match state.get(m.as_str()).copied().unwrap_or(0) {
-                0 => dfs(m, edges, state, stack, out),
-                1 => {
-                    let i = stack.iter().position(|s| s == m).expect("on stack");
-                    let mut cyc: Vec<String> = stack[i..].to_vec();
-                    let min = cyc
-                        .iter()
-                        .enumerate()
-                        .min_by(|a, b| a.1.cmp(b.1))
-                        .map(|x| x.0)
-                        .unwrap_or(0);
-                    cyc.rotate_left(min);
-                    cyc.push(cyc[0].clone());
-                    out.insert(cyc);
-                }
-                _ => {}
-            }
-        }
-        stack.pop();
-        state.insert(n.to_string(), 2);
-    }
-    let mut state = BTreeMap::new();
-    let mut out = BTreeSet::new();
-    for n in edges.keys() {
-        if state.get(n.as_str()).copied().unwrap_or(0) == 0 {
-            dfs(n, edges, &mut state, &mut Vec::new(), &mut out);
-        }
-    }
-    out.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -993,15 +949,5 @@ flows:
             w.starts_with("warning: a.yaml:12:13: flow `api-in` applies in no deployment"),
             "{w}"
         );
-    }
-
-    #[test]
-    fn cycles_are_named_from_their_smallest_member() {
-        let mut e = BTreeMap::new();
-        e.insert("b".to_string(), vec!["a".to_string()]);
-        e.insert("a".to_string(), vec!["c".to_string()]);
-        e.insert("c".to_string(), vec!["b".to_string()]);
-        e.insert("d".to_string(), vec![]);
-        assert_eq!(find_cycles(&e), vec![vec!["a", "c", "b", "a"]]);
     }
 }

@@ -862,7 +862,6 @@ impl<'a> Ns<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::intent::{load_files, LoadOptions};
 
     const BASE: &str = "version: 1

@@ -8,6 +8,7 @@
 //! their `raw` JSON unchanged.
 
 use crate::model::*;
+use intentwall_contract::native::json_kind;
 use intentwall_contract::net::canonical_cidr;
 use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
 use serde_json::{Map, Value};
@@ -62,25 +63,18 @@ fn opt_list<'a>(
         Some(Value::Array(a)) => Ok(a),
         Some(v) => Err(err(format!(
             "{what}: `{k}` must be a list, found {}",
-            kind_of(v)
+            json_kind(v)
         ))),
     }
 }
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn as_obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, SnapshotError> {
-    v.as_object()
-        .ok_or_else(|| err(format!("{what}: expected an object, found {}", kind_of(v))))
+    v.as_object().ok_or_else(|| {
+        err(format!(
+            "{what}: expected an object, found {}",
+            json_kind(v)
+        ))
+    })
 }
 
 /// Tags as a sorted canonical list, plus a lookup.
@@ -143,7 +137,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
         v => {
             return Err(err(format!(
                 "not a describe-security-groups document: expected an object, found {}",
-                kind_of(v)
+                json_kind(v)
             )))
         }
     };
@@ -318,7 +312,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                     Some(v) => {
                         return Err(err(format!(
                             "{w}: `IpProtocol` must be a string, found {}",
-                            kind_of(v)
+                            json_kind(v)
                         )))
                     }
                 };

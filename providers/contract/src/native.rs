@@ -164,6 +164,20 @@ impl SnapshotError {
     }
 }
 
+/// A short word for a JSON value's type (`a list`, `an object`, ...), for loader messages
+/// such as "`IpRanges` must be a list, found a string".
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Marker for an action in text (`allow`/`deny`), shared by renderers.
 pub fn action_word(a: Action) -> &'static str {
     match a {

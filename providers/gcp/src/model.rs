@@ -6,6 +6,7 @@
 //! canonical JSON ([`Firewall::to_json`]). Cloud-assigned fields (`id`, `creationTimestamp`,
 //! `selfLink`, `kind`) are not part of it.
 
+use intentwall_contract::native::json_kind;
 use intentwall_contract::net::{parse_cidr_lenient, PortSet};
 use intentwall_contract::traffic::proto;
 use intentwall_contract::AddrSet;
@@ -276,7 +277,7 @@ impl Reader<'_> {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(self.err(format!(
                 "field `{key}` must be a string, found {}",
-                kind_of(other)
+                json_kind(other)
             ))),
         }
     }
@@ -289,13 +290,13 @@ impl Reader<'_> {
                     Value::String(s) => Ok(s.clone()),
                     other => Err(self.err(format!(
                         "field `{key}` must hold strings, found {}",
-                        kind_of(other)
+                        json_kind(other)
                     ))),
                 })
                 .collect(),
             Some(other) => Err(self.err(format!(
                 "field `{key}` must be a list of strings, found {}",
-                kind_of(other)
+                json_kind(other)
             ))),
         }
     }
@@ -305,7 +306,7 @@ impl Reader<'_> {
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(other) => Err(self.err(format!(
                 "field `{key}` must be true or false, found {}",
-                kind_of(other)
+                json_kind(other)
             ))),
         }
     }
@@ -322,18 +323,6 @@ impl Reader<'_> {
     }
 }
 
-/// A short word for a JSON value's type, for messages.
-pub fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
 impl Firewall {
     /// Read one rule from API JSON. `who` names it in errors (`firewall #3 `x``);
     /// `default_project` completes partial network URLs.
@@ -344,7 +333,7 @@ impl Firewall {
     ) -> Result<Firewall, String> {
         let obj = v
             .as_object()
-            .ok_or_else(|| format!("{who}: must be an object, found {}", kind_of(v)))?;
+            .ok_or_else(|| format!("{who}: must be an object, found {}", json_kind(v)))?;
         let r = Reader {
             obj,
             who: who.to_string(),
@@ -390,7 +379,7 @@ impl Firewall {
             Some(other) => {
                 return Err(r.err(format!(
                     "priority must be a number, found {}",
-                    kind_of(other)
+                    json_kind(other)
                 )))
             }
         };
@@ -456,7 +445,7 @@ impl Firewall {
                 obj: it.as_object().ok_or_else(|| {
                     r.err(format!(
                         "`{list_key}[{i}]` must be an object, found {}",
-                        kind_of(it)
+                        json_kind(it)
                     ))
                 })?,
                 who: format!("{} `{list_key}[{i}]`", r.who),
@@ -508,7 +497,7 @@ impl Firewall {
             Some(other) => {
                 return Err(r.err(format!(
                     "logConfig must be an object, found {}",
-                    kind_of(other)
+                    json_kind(other)
                 )))
             }
         };

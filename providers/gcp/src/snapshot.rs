@@ -2,8 +2,9 @@
 //! the API's `FirewallList` (`{"kind": ..., "id": ..., "items": [...], "selfLink": ...}`).
 //! Written back in the shape read; rules read from a document are written back unchanged.
 
-use crate::model::{kind_of, Firewall, NetworkRef};
+use crate::model::{Firewall, NetworkRef};
 use crate::MARKER;
+use intentwall_contract::native::json_kind;
 use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -41,7 +42,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                 Some(other) => {
                     return Err(SnapshotError::msg(format!(
                         "`items` must be a list of firewall rules, found {}",
-                        kind_of(other)
+                        json_kind(other)
                     )))
                 }
                 None => {
@@ -62,7 +63,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
         other => {
             return Err(SnapshotError::msg(format!(
                 "expected a list of firewall rules or a FirewallList object, found {}",
-                kind_of(&other)
+                json_kind(&other)
             )))
         }
     };

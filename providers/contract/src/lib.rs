@@ -19,6 +19,8 @@ pub mod intent;
 pub mod native;
 pub mod net;
 pub mod oracle;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod traffic;
 
 use serde::{Deserialize, Serialize};

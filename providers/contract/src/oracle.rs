@@ -102,39 +102,14 @@ mod tests {
     use super::*;
     use crate::check::check_exhaustive;
     use crate::eval::{Direction, EvalPolicy, EvalRule, HostMatch};
-    use crate::intent::GroupIntent;
     use crate::net::AddrSet;
-    use crate::traffic::{Packet, Traffic};
+    use crate::testkit::*;
+    use crate::traffic::Traffic;
     use crate::ProviderKind;
     use std::collections::BTreeMap;
 
     fn net(s: &str) -> AddrSet {
-        AddrSet::from_net(s.parse().unwrap())
-    }
-
-    fn group(name: &str, restricted: bool) -> (String, GroupIntent) {
-        (
-            name.into(),
-            GroupIntent {
-                name: name.into(),
-                description: None,
-                egress_restricted: restricted,
-                sensitive: false,
-                addresses: None,
-                service_account: None,
-            },
-        )
-    }
-
-    fn flow(name: &str, action: Action, from: Endpoint, to: Endpoint, t: &str) -> FlowIntent {
-        FlowIntent {
-            name: name.into(),
-            action,
-            from,
-            to,
-            traffic: vec![Traffic::parse(t).unwrap()],
-            guardrail: false,
-        }
+        addrs(&[s])
     }
 
     fn intent() -> DeploymentIntent {
@@ -151,48 +126,27 @@ mod tests {
             provider: ProviderKind::Gcp,
             settings: BTreeMap::new(),
             space: net("10.0.0.0/16"),
-            groups: [group("web", false), group("db", true)]
+            groups: [group("web"), restricted("db")]
                 .into_iter()
+                .map(|g| (g.name.clone(), g))
                 .collect(),
             flows: vec![
-                flow(
-                    "web-in",
-                    Action::Allow,
-                    internet.clone(),
-                    Endpoint::Group("web".into()),
-                    "tcp/443",
-                ),
-                flow(
-                    "no-corp",
-                    Action::Deny,
-                    corp,
-                    Endpoint::Group("web".into()),
-                    "any",
-                ),
-                flow(
-                    "db-from-web",
-                    Action::Allow,
-                    Endpoint::Group("web".into()),
-                    Endpoint::Group("db".into()),
-                    "tcp/5432",
-                ),
+                allow("web-in", internet, g("web"), &["tcp/443"]),
+                deny("no-corp", corp, g("web"), &["any"]),
+                allow("db-from-web", g("web"), g("db"), &["tcp/5432"]),
             ],
         }
     }
 
-    fn host(ip: &str, g: Option<&str>) -> Host {
-        Host {
-            ip: ip.parse().unwrap(),
-            group: g.map(String::from),
+    fn host(ip: &str, grp: Option<&str>) -> Host {
+        match grp {
+            Some(x) => member(x, ip),
+            None => ext(ip),
         }
     }
 
     fn probe(src: Host, dst: Host, port: u16) -> Probe {
-        Probe {
-            src,
-            dst,
-            packet: Packet::ported(6, port),
-        }
+        crate::testkit::probe(src, dst, tcp(port))
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Test helpers: small intents and probes written by hand (tests never read ../shared).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a subset
+
+pub use intentwall_contract::testkit::net as n;
+pub use intentwall_contract::testkit::*;
 
 use intentwall_aws::AwsProvider;
 use intentwall_contract::{
@@ -9,65 +12,6 @@ use intentwall_contract::{
 use std::collections::BTreeMap;
 
 pub const VPC: &str = "vpc-0a1b2c3d";
-
-pub fn addrs(cidrs: &[&str]) -> AddrSet {
-    let nets: Vec<ipnet::IpNet> = cidrs.iter().map(|c| c.parse().unwrap()).collect();
-    AddrSet::from_nets(&nets)
-}
-
-pub fn group(name: &str) -> GroupIntent {
-    GroupIntent {
-        name: name.into(),
-        description: None,
-        egress_restricted: false,
-        sensitive: false,
-        addresses: None,
-        service_account: None,
-    }
-}
-
-pub fn restricted(name: &str) -> GroupIntent {
-    GroupIntent {
-        egress_restricted: true,
-        ..group(name)
-    }
-}
-
-pub fn g(name: &str) -> Endpoint {
-    Endpoint::Group(name.into())
-}
-
-pub fn n(name: &str, cidrs: &[&str]) -> Endpoint {
-    Endpoint::Network {
-        name: name.into(),
-        addrs: addrs(cidrs),
-    }
-}
-
-pub fn flow(
-    name: &str,
-    action: Action,
-    from: Endpoint,
-    to: Endpoint,
-    tokens: &[&str],
-) -> FlowIntent {
-    FlowIntent {
-        name: name.into(),
-        action,
-        from,
-        to,
-        traffic: tokens.iter().map(|t| Traffic::parse(t).unwrap()).collect(),
-        guardrail: false,
-    }
-}
-
-pub fn allow(name: &str, from: Endpoint, to: Endpoint, tokens: &[&str]) -> FlowIntent {
-    flow(name, Action::Allow, from, to, tokens)
-}
-
-pub fn deny(name: &str, from: Endpoint, to: Endpoint, tokens: &[&str]) -> FlowIntent {
-    flow(name, Action::Deny, from, to, tokens)
-}
 
 pub fn intent(groups: Vec<GroupIntent>, flows: Vec<FlowIntent>) -> DeploymentIntent {
     let mut settings = BTreeMap::new();
@@ -93,32 +37,6 @@ pub fn intent(groups: Vec<GroupIntent>, flows: Vec<FlowIntent>) -> DeploymentInt
 /// An intent with the given groups and no flows (enough for parsing and lowering).
 pub fn groups_only(names: &[&str]) -> DeploymentIntent {
     intent(names.iter().map(|n| group(n)).collect(), vec![])
-}
-
-pub fn member(group: &str, ip: &str) -> Host {
-    Host {
-        ip: ip.parse().unwrap(),
-        group: Some(group.into()),
-    }
-}
-
-pub fn ext(ip: &str) -> Host {
-    Host {
-        ip: ip.parse().unwrap(),
-        group: None,
-    }
-}
-
-pub fn tcp(port: u16) -> Packet {
-    Packet::ported(6, port)
-}
-
-pub fn udp(port: u16) -> Packet {
-    Packet::ported(17, port)
-}
-
-pub fn probe(src: Host, dst: Host, packet: Packet) -> Probe {
-    Probe { src, dst, packet }
 }
 
 pub fn parse(doc: &str, intent: &DeploymentIntent) -> NativeState {

@@ -1,15 +1,13 @@
 //! Shared test helpers: small intents built by hand.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a subset
+
+pub use intentwall_contract::testkit::addrs as set;
+pub use intentwall_contract::testkit::*;
 
 use intentwall_contract::{
     Action, AddrSet, DeploymentIntent, Endpoint, FlowIntent, GroupIntent, ProviderKind, Traffic,
 };
 use std::collections::BTreeMap;
-
-pub fn set(xs: &[&str]) -> AddrSet {
-    let nets: Vec<ipnet::IpNet> = xs.iter().map(|x| x.parse().unwrap()).collect();
-    AddrSet::from_nets(&nets)
-}
 
 pub fn intent(groups: &[(&str, bool)], flows: Vec<FlowIntent>) -> DeploymentIntent {
     let mut settings = BTreeMap::new();
@@ -46,42 +44,6 @@ pub fn intent(groups: &[(&str, bool)], flows: Vec<FlowIntent>) -> DeploymentInte
             .collect(),
         flows,
     }
-}
-
-pub fn g(name: &str) -> Endpoint {
-    Endpoint::Group(name.into())
-}
-
-pub fn net(name: &str, xs: &[&str]) -> Endpoint {
-    Endpoint::Network {
-        name: name.into(),
-        addrs: set(xs),
-    }
-}
-
-pub fn flow(
-    name: &str,
-    action: Action,
-    from: Endpoint,
-    to: Endpoint,
-    tokens: &[&str],
-) -> FlowIntent {
-    FlowIntent {
-        name: name.into(),
-        action,
-        from,
-        to,
-        traffic: tokens.iter().map(|t| Traffic::parse(t).unwrap()).collect(),
-        guardrail: false,
-    }
-}
-
-pub fn allow(name: &str, from: Endpoint, to: Endpoint, tokens: &[&str]) -> FlowIntent {
-    flow(name, Action::Allow, from, to, tokens)
-}
-
-pub fn deny(name: &str, from: Endpoint, to: Endpoint, tokens: &[&str]) -> FlowIntent {
-    flow(name, Action::Deny, from, to, tokens)
 }
 
 /// The golden intent of DESIGN.md §1, on Azure.

@@ -41,7 +41,11 @@ fn example_estate_loads_clean() {
     assert!(l.warnings.is_empty(), "{}", l.warnings);
     let i = &l.intent;
     assert!(i.deployments.len() >= 3);
-    assert!(i.digest.starts_with("sha256:") && i.digest.len() == 71, "{}", i.digest);
+    assert!(
+        i.digest.starts_with("sha256:") && i.digest.len() == 71,
+        "{}",
+        i.digest
+    );
     for d in i.deployments.values() {
         assert_eq!(d.clouds.len(), 3, "{}", d.name);
         let leaves = d.groups.values().filter(|g| !g.is_composite()).count();

@@ -1,6 +1,7 @@
 //! The command line (clap derive): global flags and one subcommand per verb (DESIGN.md §4).
 
 use crate::report::Format;
+use crate::simulate::flowlog::FlowFormat;
 use clap::{Parser, Subcommand, ValueEnum};
 use intentwall_contract::ProviderKind;
 use std::path::PathBuf;
@@ -110,6 +111,13 @@ pub enum Command {
         /// Only this cloud (aws, azure, gcp).
         #[arg(long, value_parser = parse_provider)]
         provider: Option<ProviderKind>,
+        /// Replay a flow log: every record must get the intent's verdict from the native rules.
+        #[arg(long, value_name = "FILE")]
+        flows: Option<PathBuf>,
+        /// Format of --flows; default from the extension (.csv; .json/.jsonl: Azure or GCP by
+        /// content; else AWS VPC text).
+        #[arg(long, value_enum, requires = "flows")]
+        flow_format: Option<FlowFormat>,
     },
     /// Apply a plan file, or plan and apply with --auto-approve.
     Apply {
@@ -127,6 +135,13 @@ pub enum Command {
         /// Delete unmanaged rules in managed targets (when planning here).
         #[arg(long)]
         prune_unmanaged: bool,
+    },
+    /// Print the least-privilege policy the job needs on a cloud, scoped to the intents'
+    /// placements (AWS IAM policy JSON, Azure custom role JSON, GCP custom role YAML).
+    Permissions {
+        /// The cloud (aws, azure, gcp).
+        #[arg(value_parser = parse_provider)]
+        cloud: ProviderKind,
     },
     /// Record live state into snapshot files (needs --state live).
     Snapshot {

@@ -25,6 +25,7 @@ pub mod diff;
 pub mod graph;
 pub mod intent;
 pub mod logging;
+pub mod permissions;
 pub mod plan;
 pub mod report;
 pub mod simulate;
@@ -222,12 +223,28 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             format,
             deployment,
             provider,
+            flows,
+            flow_format,
         } => {
             require_snapshots(cli)?;
             let Some(intent) = load(cli)? else {
                 return Ok(EXIT_ERROR);
             };
-            let plan = plan::build(
+            // read and parse the log first: a malformed log fails before any planning
+            let log = match flows {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        anyhow::anyhow!("{}: cannot read flow log: {e}", path.display())
+                    })?;
+                    let fmt = flow_format
+                        .unwrap_or_else(|| simulate::flowlog::FlowFormat::infer(path, &text));
+                    let name = path.display().to_string();
+                    let log = simulate::flowlog::parse(fmt, &name, &text)?;
+                    Some((name, fmt, log))
+                }
+                None => None,
+            };
+            let mut plan = plan::build(
                 &intent,
                 &plan::PlanOptions {
                     snapshots: cli.snapshots.clone(),
@@ -236,9 +253,36 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                     provider: *provider,
                 },
             )?;
-            let text = match format {
-                report::Format::Human => report::human_simulation(&plan),
-                f => report::render_plan(&plan, *f),
+            let replay = match &log {
+                Some((name, fmt, log)) => {
+                    let r = simulate::flowlog::replay(&intent, &plan, name, *fmt, log)?;
+                    tracing::info!(
+                        file = %name, records = r.records, checked = r.checked,
+                        mismatches = r.mismatches, millis = r.millis, "replayed flow log"
+                    );
+                    simulate::flowlog::merge_into(&mut plan, &r);
+                    Some(r)
+                }
+                None => None,
+            };
+            let text = match (format, &replay) {
+                (report::Format::Human, r) => {
+                    let mut t = report::human_simulation(&plan);
+                    if let Some(r) = r {
+                        t.push_str(&report::human_replay(r));
+                    }
+                    t
+                }
+                (report::Format::Json, Some(r)) => {
+                    let mut v = serde_json::to_value(&plan)?;
+                    v["replay"] = serde_json::to_value(r)?;
+                    serde_json::to_string_pretty(&v)? + "\n"
+                }
+                (report::Format::Markdown, Some(r)) => {
+                    report::render_plan(&plan, report::Format::Markdown)
+                        + &report::markdown_replay(r)
+                }
+                (f, _) => report::render_plan(&plan, *f),
             };
             out(&text)?;
             Ok(if plan.blocked() {
@@ -246,6 +290,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             } else {
                 EXIT_OK
             })
+        }
+        Command::Permissions { cloud } => {
+            let Some(intent) = load(cli)? else {
+                return Ok(EXIT_ERROR);
+            };
+            out(&permissions::render(&intent, *cloud)?)?;
+            Ok(EXIT_OK)
         }
         Command::Apply {
             plan: plan_file,

@@ -7,6 +7,7 @@
 //! check for a target and turns disagreements into findings that name the deciding native
 //! rule and the intent flow it contradicts.
 
+pub mod flowlog;
 pub mod probes;
 
 use crate::intent::{Deployment, Expect};

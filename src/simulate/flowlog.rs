@@ -1584,7 +1584,7 @@ mod tests {
         );
         assert_eq!(log.records[1].line, 15);
         assert_eq!(log.records[1].observed, Some(true));
-        assert_eq!(log.records[2].line, 28);
+        assert_eq!(log.records[2].line, 27);
     }
 
     #[test]
@@ -1598,7 +1598,7 @@ mod tests {
         );
         let bad = AZURE.replace("T,I,A\"", "T,I\"");
         let e = parse_azure("a.json", &bad).unwrap_err();
-        assert_eq!(e.line, 28, "{e}");
+        assert_eq!(e.line, 27, "{e}");
         let e = parse_azure("a.json", "{\"records\": [\n  {]}").unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (2, "json"));
         let e = parse_azure("a.json", "[]").unwrap_err();

@@ -232,12 +232,26 @@ fn perr(file: &str, line: usize, field: &str, message: impl Into<String>) -> Par
 
 /// Parse a flow log of a format.
 pub fn parse(format: FlowFormat, file: &str, text: &str) -> Result<FlowLog, ParseError> {
-    match format {
+    let log = match format {
         FlowFormat::AwsVpc => parse_aws(file, text),
         FlowFormat::AzureNsg => parse_azure(file, text),
         FlowFormat::Gcp => parse_gcp(file, text),
         FlowFormat::Csv => parse_csv(file, text),
+    }?;
+    // no packet travels from an IPv4 to an IPv6 address
+    if let Some(r) = log
+        .records
+        .iter()
+        .find(|r| r.src.is_ipv4() != r.dst.is_ipv4())
+    {
+        return Err(perr(
+            file,
+            r.line,
+            "destination address",
+            format!("{} and {} are of different IP families", r.src, r.dst),
+        ));
     }
+    Ok(log)
 }
 
 fn parse_ip(file: &str, line: usize, field: &str, s: &str) -> Result<IpAddr, ParseError> {
@@ -1686,6 +1700,13 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
         .unwrap_err();
         assert_eq!(e.field, "protocol");
         assert!(parse_csv("c.csv", "").is_err());
+        let e = parse(
+            FlowFormat::Csv,
+            "c.csv",
+            "deployment,provider,src,dst,protocol,port\n,,10.0.0.1,2001:db8::1,tcp,1\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (2, "destination address"));
     }
 
     #[test]

@@ -371,20 +371,13 @@ impl Repo {
     /// True when the generator knows every flow to be exactly expressible on every cloud, so
     /// the plan must carry no finding at all (see the provider READMEs for each exclusion).
     fn expressible_everywhere(&self) -> bool {
-        let groupish =
-            |k: FlowKind| matches!(k, FlowKind::AllowGroupToGroup | FlowKind::DenyGroupToGroup);
-        for f in &self.flows {
-            if f.kind == FlowKind::DenyGroupToGroup {
-                return false;
-            }
-            for t in &f.services {
-                match t {
-                    Tok::IcmpTyped(..) | Tok::Icmp6Typed(_) | Tok::Sctp(_) => return false,
-                    // Azure: ICMP between ASGs cannot tell v4 from v6
-                    Tok::Icmp | Tok::Icmp6 if groupish(f.kind) => return false,
-                    _ => {}
-                }
-            }
+        if !self.tokens_expressible_everywhere()
+            || self
+                .flows
+                .iter()
+                .any(|f| f.kind == FlowKind::DenyGroupToGroup)
+        {
+            return false;
         }
         // AWS compiles a deny by subtraction from the allows it overlaps; it cannot subtract
         // from an SG-reference allow, nor "all protocols except X" from an `any` allow.
@@ -423,6 +416,20 @@ impl Repo {
             }
         }
         self.aws_within_quota()
+    }
+
+    /// No typed ICMP, no SCTP (Azure and GCP cannot select them), no ICMP between groups
+    /// (Azure's `Icmp` between ASGs cannot tell v4 from v6).
+    fn tokens_expressible_everywhere(&self) -> bool {
+        let groupish =
+            |k: FlowKind| matches!(k, FlowKind::AllowGroupToGroup | FlowKind::DenyGroupToGroup);
+        self.flows.iter().all(|f| {
+            f.services.iter().all(|t| match t {
+                Tok::IcmpTyped(..) | Tok::Icmp6Typed(_) | Tok::Sctp(_) => false,
+                Tok::Icmp | Tok::Icmp6 => !groupish(f.kind),
+                _ => true,
+            })
+        })
     }
 
     /// A generous over-estimate of the AWS ingress rules per leaf SG and address family
@@ -860,11 +867,19 @@ fn arb_repo() -> impl Strategy<Value = Repo> {
 }
 
 /// A repository whose first deployment is on Azure.
+/// A repository whose first deployment is on Azure, with at least two flows, nothing Azure
+/// cannot express and no guardrail violation: its Azure targets get applied.
 fn arb_repo_on_azure() -> impl Strategy<Value = Repo> {
-    arb_repo().prop_map(|mut r| {
-        r.deps[0].mask |= 2;
-        r
-    })
+    arb_repo()
+        .prop_map(|mut r| {
+            r.deps[0].mask |= 2;
+            r
+        })
+        .prop_filter("Azure target would be blocked", |r| {
+            r.flows.len() >= 2
+                && r.tokens_expressible_everywhere()
+                && r.guardrail_violations().is_empty()
+        })
 }
 
 /// A flow added in the Azure stability property: plain tcp, allow, network or group source.
@@ -931,20 +946,32 @@ fn apply_opts(dir: &Path) -> ApplyOptions {
     }
 }
 
-/// Apply a fresh plan; no target may fail.
+/// Apply a fresh plan (forced, no delete limit): held targets come out blocked, the others
+/// applied (or unchanged when they have no change); exit code 3 iff something was held.
 fn apply_ok(p: &Plan, intent: &Intent, dir: &Path) -> Result<(), TestCaseError> {
     let report = apply::apply(p, intent, &apply_opts(dir))
         .map_err(|e| TestCaseError::fail(format!("apply of a fresh plan failed: {e:#}")))?;
-    for t in &report.targets {
-        prop_assert!(
-            t.outcome != Outcome::Failed && t.outcome != Outcome::Refused,
-            "{}/{}: {:?} {:?}",
-            t.deployment,
-            t.provider,
-            t.outcome,
-            t.reason
+    prop_assert_eq!(report.targets.len(), p.targets.len());
+    for (t, o) in p.targets.iter().zip(&report.targets) {
+        let want = if held(p, t) {
+            Outcome::Blocked
+        } else if t.changes.is_empty() {
+            Outcome::NoChanges
+        } else {
+            Outcome::Applied
+        };
+        prop_assert_eq!(
+            o.outcome,
+            want,
+            "{}/{}: {:?}; {}",
+            o.deployment,
+            o.provider,
+            o.reason,
+            describe(t)
         );
     }
+    let any_held = p.targets.iter().any(|t| held(p, t));
+    prop_assert_eq!(report.exit_code(), if any_held { 3 } else { 0 });
     Ok(())
 }
 
@@ -1019,12 +1046,12 @@ const AWS_LEGACY: &str = "legacy";
 const AZURE_LEGACY: &str = "AllowAzureLoadBalancerHealthProbe";
 const GCP_LEGACY: &str = "legacy-allow-web";
 
-/// One unmanaged, neutral object for deployment `d` on cloud `k`, and the whole snapshot
-/// document holding it, in the cloud CLI's shape.
-fn seed_doc(r: &Repo, d: usize, k: usize) -> Value {
+/// One unmanaged, neutral object for deployment `d` on cloud `k`, as the list the cloud's CLI
+/// prints (the Azure NSG holding the rule, for Azure).
+fn seed_items(r: &Repo, d: usize, k: usize) -> Value {
     let name = DEPLOYMENTS[d];
     match CLOUDS[k] {
-        ProviderKind::Aws => json!({"SecurityGroups": [{
+        ProviderKind::Aws => json!([{
             "Description": "Jenkins controller (pre-intentwall)",
             "GroupId": format!("sg-0abc{d}{k}def0123456789"),
             "GroupName": AWS_LEGACY,
@@ -1040,7 +1067,7 @@ fn seed_doc(r: &Repo, d: usize, k: usize) -> Value {
             "OwnerId": "111122223333",
             "Tags": [{"Key": "team", "Value": "build"}],
             "VpcId": format!("vpc-0{name}{k}")
-        }]}),
+        }]),
         ProviderKind::Azure => {
             let sub = format!("00000000-0000-4000-8000-00000000000{d}");
             let nsg_id = format!(
@@ -1108,12 +1135,45 @@ fn snapshot_path(dir: &Path, d: usize, k: usize) -> PathBuf {
     intentwall::backend::snapshot::path(dir, DEPLOYMENTS[d], CLOUDS[k])
 }
 
-fn seed(r: &Repo, dir: &Path) {
+/// The document around the items: a bare list, or the CLI's object envelope
+/// (`SecurityGroups`, ARM `value`, GCP `FirewallList` with its other fields).
+fn envelope(d: usize, k: usize, items: Value, wrapped: bool) -> Value {
+    let name = DEPLOYMENTS[d];
+    match (CLOUDS[k], wrapped) {
+        (_, false) => items,
+        (ProviderKind::Aws, true) => json!({ "SecurityGroups": items }),
+        (ProviderKind::Azure, true) => json!({ "value": items }),
+        (ProviderKind::Gcp, true) => json!({
+            "kind": "compute#firewallList",
+            "id": format!("projects/proj-{name}/global/firewalls"),
+            "items": items,
+            "selfLink": format!("https://www.googleapis.com/compute/v1/projects/proj-{name}/global/firewalls")
+        }),
+    }
+}
+
+/// The envelope of a document without its object list: what a rewrite must keep.
+fn envelope_shape(doc: &Value) -> Value {
+    match doc {
+        Value::Array(_) => json!("bare list"),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_array())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Seed every target with its neutral unmanaged object; `wrapped` picks the envelope.
+fn seed(r: &Repo, dir: &Path, wrapped: bool) {
     for d in 0..r.deps.len() {
         for (k, _) in r.clouds(d) {
             let p = snapshot_path(dir, d, k);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            let text = serde_json::to_string_pretty(&seed_doc(r, d, k)).unwrap() + "\n";
+            let doc = envelope(d, k, seed_items(r, d, k), wrapped);
+            let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
             std::fs::write(&p, text).unwrap();
         }
     }
@@ -1175,8 +1235,17 @@ fn read_json(p: &Path) -> Value {
 // Properties
 // ---------------------------------------------------------------------------------------------
 
+/// Cases per property: the default keeps the file well under a minute in a debug build on two
+/// cores; `PIPELINE_PROPS_CASES=N` overrides it for a soak run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PIPELINE_PROPS_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
 
     /// 1. Generated valid input always loads; each deployment holds exactly the flows the
     /// generator put in force there; every flow's ends resolve on every cloud.
@@ -1214,7 +1283,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases(96)))]
 
     /// 2. plan (empty state) -> apply -> plan: every target that was not blocked has nothing
     /// left to do; applying once more writes no byte.
@@ -1276,17 +1345,18 @@ proptest! {
     /// 4. One neutral unmanaged object per target survives plan + apply as the same JSON, and
     /// the next plan is empty.
     #[test]
-    fn unmanaged_objects_survive(r in arb_repo()) {
+    fn unmanaged_objects_survive(r in arb_repo(), wrapped in any::<bool>()) {
         let files_in = render(&r);
         let intent = load(&files_in)?;
         let dir = tempfile::tempdir().unwrap();
-        seed(&r, dir.path());
+        seed(&r, dir.path(), wrapped);
         let mut before = BTreeMap::new();
         for d in 0..r.deps.len() {
             for (k, _) in r.clouds(d) {
-                let objs = unmanaged_objects(&read_json(&snapshot_path(dir.path(), d, k)), k);
+                let doc = read_json(&snapshot_path(dir.path(), d, k));
+                let objs = unmanaged_objects(&doc, k);
                 prop_assert!(!objs.is_empty());
-                before.insert((d, k), objs);
+                before.insert((d, k), (envelope_shape(&doc), objs));
             }
         }
         let p1 = plan(&intent, dir.path());
@@ -1299,9 +1369,11 @@ proptest! {
             );
         }
         apply_ok(&p1, &intent, dir.path())?;
-        for ((d, k), objs) in &before {
-            let after = unmanaged_objects(&read_json(&snapshot_path(dir.path(), *d, *k)), *k);
-            prop_assert_eq!(&after, objs, "{}/{}\n{}", DEPLOYMENTS[*d], CLOUDS[*k], show(&files_in));
+        for ((d, k), (shape, objs)) in &before {
+            let doc = read_json(&snapshot_path(dir.path(), *d, *k));
+            let at = format!("{}/{}", DEPLOYMENTS[*d], CLOUDS[*k]);
+            prop_assert_eq!(&envelope_shape(&doc), shape, "envelope of {}\n{}", at, show(&files_in));
+            prop_assert_eq!(&unmanaged_objects(&doc, *k), objs, "{}\n{}", at, show(&files_in));
         }
         let p2 = plan(&intent, dir.path());
         let was_ok = applicable(&p1);
@@ -1356,11 +1428,11 @@ proptest! {
     /// 6. Touching any one snapshot file after planning makes apply refuse the plan as stale,
     /// and nothing is written.
     #[test]
-    fn stale_plans_are_refused(r in arb_repo(), pick in any::<prop::sample::Index>()) {
+    fn stale_plans_are_refused(r in arb_repo(), wrapped in any::<bool>(), pick in any::<prop::sample::Index>()) {
         let files_in = render(&r);
         let intent = load(&files_in)?;
         let dir = tempfile::tempdir().unwrap();
-        seed(&r, dir.path());
+        seed(&r, dir.path(), wrapped);
         let p = plan(&intent, dir.path());
         let snaps: Vec<PathBuf> = files(dir.path()).into_keys().collect();
         let victim = pick.get(&snaps);

@@ -81,6 +81,16 @@ enum Prefix {
         cloud: u8,
         sub: u8,
     },
+    /// An earlier network by name (modulo this network's index); in the first network, a
+    /// fixed documentation prefix.
+    Include(u8),
+}
+
+/// One item of a network as written: a prefix or another network's name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    Prefix(IpNet),
+    Net(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,8 +258,11 @@ impl Repo {
         i as usize % self.networks.len()
     }
 
-    fn prefix(&self, p: &Prefix) -> IpNet {
-        match *p {
+    /// Item of network `net` for a generated prefix.
+    fn item(&self, net: usize, p: &Prefix) -> Item {
+        Item::Prefix(match *p {
+            Prefix::Include(j) if net > 0 => return Item::Net(j as usize % net),
+            Prefix::Include(_) => "198.51.100.0/24".parse().unwrap(),
             Prefix::World4 => "0.0.0.0/0".parse().unwrap(),
             Prefix::World6 => "::/0".parse().unwrap(),
             Prefix::V4(a, l) => {
@@ -262,12 +275,26 @@ impl Repo {
                 let o = Cloud::octet(dep as usize % 2, cloud as usize % 3, 0);
                 IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, o, sub, 0), 24).unwrap())
             }
-        }
+        })
     }
 
-    /// A network's prefixes, truncated and deduplicated, in a stable order.
+    /// A network's items as written: prefixes truncated, duplicates removed, stable order.
+    fn net_items(&self, i: usize) -> Vec<Item> {
+        let set: BTreeSet<Item> = self.networks[i].iter().map(|p| self.item(i, p)).collect();
+        set.into_iter().collect()
+    }
+
+    /// A network's prefixes with included networks expanded (they only name earlier ones).
     fn net_prefixes(&self, i: usize) -> Vec<IpNet> {
-        let set: BTreeSet<IpNet> = self.networks[i].iter().map(|p| self.prefix(p)).collect();
+        let mut set = BTreeSet::new();
+        for it in self.net_items(i) {
+            match it {
+                Item::Prefix(p) => {
+                    set.insert(p);
+                }
+                Item::Net(j) => set.extend(self.net_prefixes(j)),
+            }
+        }
         set.into_iter().collect()
     }
 
@@ -666,8 +693,15 @@ fn render(r: &Repo) -> Vec<(String, String)> {
     }
     s += "networks:\n";
     for i in 0..r.networks.len() {
-        let p: Vec<String> = r.net_prefixes(i).iter().map(|p| p.to_string()).collect();
-        s += &format!("  {}: {}\n", Repo::net_name(i), quoted_list(&p));
+        let items: Vec<String> = r
+            .net_items(i)
+            .iter()
+            .map(|it| match it {
+                Item::Prefix(p) => format!("\"{p}\""),
+                Item::Net(j) => Repo::net_name(*j),
+            })
+            .collect();
+        s += &format!("  {}: [{}]\n", Repo::net_name(i), items.join(", "));
     }
     if r.flows.iter().any(|f| f.named && !f.removed) {
         s += "services:\n";
@@ -773,6 +807,7 @@ fn arb_prefix() -> impl Strategy<Value = Prefix> {
         1 => (any::<u128>(), 1u8..=128).prop_map(|(a, l)| Prefix::V6(a, l)),
         1 => Just(Prefix::World4),
         1 => Just(Prefix::World6),
+        1 => any::<u8>().prop_map(Prefix::Include),
     ]
 }
 
@@ -1245,7 +1280,7 @@ fn cases(default: u32) -> u32 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+    #![proptest_config(ProptestConfig::with_cases(cases(512)))]
 
     /// 1. Generated valid input always loads; each deployment holds exactly the flows the
     /// generator put in force there; every flow's ends resolve on every cloud.
@@ -1261,6 +1296,20 @@ proptest! {
             let clouds: Vec<ProviderKind> = dep.clouds.keys().copied().collect();
             let want: Vec<ProviderKind> = r.clouds(d).iter().map(|(k, _)| CLOUDS[*k]).collect();
             prop_assert_eq!(clouds, want);
+            for i in 0..r.networks.len() {
+                let want = AddrSet::from_nets(&r.net_prefixes(i));
+                prop_assert_eq!(&dep.networks[&Repo::net_name(i)].addrs, &want, "{}", show(&files));
+            }
+            for (i, l) in r.leaves.iter().enumerate() {
+                let g = &dep.groups[LEAVES[i]];
+                prop_assert_eq!((g.sensitive, g.egress_restricted), (l.sensitive, l.restricted));
+            }
+            if r.composite.is_some() {
+                let mut want: Vec<String> =
+                    r.leaves_of(COMPOSITE).iter().map(|&i| LEAVES[i].to_string()).collect();
+                want.sort();
+                prop_assert_eq!(dep.leaves(COMPOSITE), want);
+            }
             for f in &dep.flows {
                 prop_assert!(!dep.endpoints(&f.from).is_empty(), "flow {} from {}", f.name, f.from);
                 prop_assert!(!dep.endpoints(&f.to).is_empty(), "flow {} to {}", f.name, f.to);
@@ -1283,7 +1332,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(96)))]
+    #![proptest_config(ProptestConfig::with_cases(cases(160)))]
 
     /// 2. plan (empty state) -> apply -> plan: every target that was not blocked has nothing
     /// left to do; applying once more writes no byte.

@@ -6,14 +6,17 @@
 //! 1. loading generated valid input never fails, the effective flows per deployment are the
 //!    ones the generator meant (restrictions, drops), and every flow resolves;
 //! 2. convergence: plan -> apply -> plan is empty for every target that was not blocked, and a
-//!    further apply writes no byte;
+//!    further apply writes no byte; also from another random intent's applied state (2b);
+//!    blocked targets (own findings, or a guardrail finding of their deployment) are not
+//!    written and make apply exit 3;
 //! 3. proof or finding: every target is proven (no mismatch, no failed `expect`) or blocked by
 //!    an inexpressible/limit finding; intents the generator knows to be expressible everywhere
-//!    give no finding at all;
-//! 4. unmanaged objects (one neutral, hand-made object per target, in the cloud CLI's shape)
-//!    come out of apply byte-for-byte equal as JSON values, and the next plan is empty;
+//!    give no finding at all; the guardrail findings are exactly the predicted ones;
+//! 4. unmanaged objects (one neutral, hand-made object per target, in the cloud CLI's shape,
+//!    bare or in its envelope) come out of apply as equal JSON values, the envelope is kept,
+//!    and the next plan is empty;
 //! 5. Azure priorities are stable: adding an allow flow gives only creates, removing a flow
-//!    only deletes;
+//!    only deletes (and the grown intent converges once applied);
 //! 6. a plan whose snapshot files changed after planning is refused and writes nothing.
 //!
 //! The generator is a plain data model (`Repo`) rendered to YAML by small functions; every
@@ -1362,6 +1365,29 @@ proptest! {
         prop_assert!(files(dir.path()) == before, "second apply wrote bytes\n{}", show(&files_in));
     }
 
+    /// 2b. Convergence from another intent's applied state: apply repository A, then plan and
+    /// apply repository B over it (its rules replace A's in place, deletions forced), and B's
+    /// next plan is empty wherever it was applied.
+    #[test]
+    fn converges_from_another_intents_state(a in arb_repo(), b in arb_repo()) {
+        let dir = tempfile::tempdir().unwrap();
+        let intent_a = load(&render(&a))?;
+        apply_ok(&plan(&intent_a, dir.path()), &intent_a, dir.path())?;
+        let files_b = render(&b);
+        let intent_b = load(&files_b)?;
+        let p1 = plan(&intent_b, dir.path());
+        apply_ok(&p1, &intent_b, dir.path())?;
+        let p2 = plan(&intent_b, dir.path());
+        let was_ok = applicable(&p1);
+        for t in p2.targets.iter().filter(|t| was_ok.contains(&target_id(t))) {
+            prop_assert!(
+                t.changes.is_empty(),
+                "not converged: {}\nA:\n{}\nB:\n{}",
+                describe(t), show(&render(&a)), show(&files_b)
+            );
+        }
+    }
+
     /// 3. Every target is proven (0 mismatches, 0 failed expectations) or blocked by an
     /// inexpressible/limit finding; intents expressible everywhere give no finding at all.
     #[test]
@@ -1472,6 +1498,18 @@ proptest! {
         let files_shrunk = render(&shrunk);
         let p3 = plan(&load(&files_shrunk)?, dir.path());
         only(Action::Delete, &p3, "removing a flow", &files_shrunk)?;
+
+        // and the grown intent converges from the applied one
+        let grown_intent = load(&files_grown)?;
+        apply_ok(&p2, &grown_intent, dir.path())?;
+        let p4 = plan(&grown_intent, dir.path());
+        let was_ok = applicable(&p2);
+        for t in p4.targets.iter().filter(|t| was_ok.contains(&target_id(t))) {
+            prop_assert!(
+                t.changes.is_empty(),
+                "not converged after growing: {}\n{}", describe(t), show(&files_grown)
+            );
+        }
     }
 
     /// 6. Touching any one snapshot file after planning makes apply refuse the plan as stale,

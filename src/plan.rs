@@ -271,10 +271,16 @@ pub fn build(intent: &Intent, opts: &PlanOptions) -> anyhow::Result<Plan> {
     if !errors.is_empty() {
         anyhow::bail!("{}", errors.join("\n"));
     }
-    let guardrails = crate::intent::guardrails::check(intent)
+    let guardrails: Vec<Finding> = crate::intent::guardrails::check(intent)
         .into_iter()
         .filter(|f| opts.deployment.as_ref().is_none_or(|d| d == &f.deployment))
         .collect();
+    // a guardrail blocks every target of its deployment
+    for t in &mut targets {
+        if guardrails.iter().any(|f| f.deployment == t.deployment) {
+            t.blocked = true;
+        }
+    }
     Ok(Plan {
         format_version: FORMAT_VERSION,
         intent_digest: intent.digest.clone(),

@@ -325,3 +325,26 @@ fn an_unmanaged_rule_that_outranks_ours_is_a_conflict_unless_pruned() {
     assert_eq!(code(&o), 2, "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("hand-made-ssh-anywhere"));
 }
+
+#[test]
+fn a_guardrail_violation_blocks_plan_and_apply_of_its_deployment() {
+    let t = scratch();
+    let f = t.path().join("intents/regions/us/open.yaml");
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    std::fs::write(
+        &f,
+        "version: 1\nflows:\n  - { name: db-world-open, from: internet, to: db, services: [tcp/5432] }\n",
+    )
+    .unwrap();
+    let o = iw(t.path(), &["plan", "--deployment", "us"]);
+    assert_eq!(code(&o), 3, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("db-world-open"));
+    let before = files(&t.path().join("snapshots/us"));
+    let o = iw(t.path(), &["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 3, "{}", text(&o.stdout));
+    assert_eq!(
+        files(&t.path().join("snapshots/us")),
+        before,
+        "a blocked deployment was written"
+    );
+}

@@ -90,6 +90,21 @@ fn require_snapshots(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What to plan, from the command line's global flags and a verb's filters.
+fn plan_options(
+    cli: &Cli,
+    prune_unmanaged: bool,
+    deployment: Option<String>,
+    provider: Option<intentwall_contract::ProviderKind>,
+) -> plan::PlanOptions {
+    plan::PlanOptions {
+        snapshots: cli.snapshots.clone(),
+        prune_unmanaged,
+        deployment,
+        provider,
+    }
+}
+
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
@@ -199,12 +214,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             };
             let plan = plan::build(
                 &intent,
-                &plan::PlanOptions {
-                    snapshots: cli.snapshots.clone(),
-                    prune_unmanaged: *prune_unmanaged,
-                    deployment: deployment.clone(),
-                    provider: *provider,
-                },
+                &plan_options(cli, *prune_unmanaged, deployment.clone(), *provider),
             )?;
             if let Some(p) = plan_out {
                 let text = serde_json::to_string_pretty(&plan)? + "\n";
@@ -246,12 +256,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             };
             let mut plan = plan::build(
                 &intent,
-                &plan::PlanOptions {
-                    snapshots: cli.snapshots.clone(),
-                    prune_unmanaged: false,
-                    deployment: deployment.clone(),
-                    provider: *provider,
-                },
+                &plan_options(cli, false, deployment.clone(), *provider),
             )?;
             let replay = match &log {
                 Some((name, fmt, log)) => {
@@ -319,12 +324,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                 None if *auto_approve => {
                     let plan = plan::build(
                         &intent,
-                        &plan::PlanOptions {
-                            snapshots: cli.snapshots.clone(),
-                            prune_unmanaged: *prune_unmanaged,
-                            deployment: None,
-                            provider: None,
-                        },
+                        &plan_options(cli, *prune_unmanaged, None, None),
                     )?;
                     eprint!("{}", report::human_plan(&plan));
                     plan

@@ -1,36 +1,16 @@
 //! End-to-end tests of the binary: exit codes, stdout as data, stderr for people.
 //! The clock is pinned with INTENTWALL_TODAY so exception expiry never flips these tests.
 
-use std::path::{Path, PathBuf};
-
+mod common;
+use common::*;
 use std::process::{Command, Output};
 
-const TODAY: &str = "2026-11-22";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn iw(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intentwall"))
-        .current_dir(dir)
-        .env("INTENTWALL_TODAY", TODAY)
-        .env_remove("RUST_LOG")
-        .args(args)
-        .output()
-        .expect("run intentwall")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
 fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    text(&o.stdout)
 }
 
 fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    text(&o.stderr)
 }
 
 #[test]

@@ -3,69 +3,9 @@
 #![cfg(all(feature = "aws", feature = "azure", feature = "gcp"))]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const TODAY: &str = "2026-11-22";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn iw(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intentwall"))
-        .current_dir(dir)
-        .env("INTENTWALL_TODAY", TODAY)
-        .env_remove("RUST_LOG")
-        .args(args)
-        .output()
-        .expect("run intentwall")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-fn scratch() -> tempfile::TempDir {
-    let t = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("intents"), &t.path().join("intents"));
-    copy_dir(&root().join("snapshots"), &t.path().join("snapshots"));
-    t
-}
-
-/// Every file under a directory with its bytes.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    fn walk(d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    walk(dir, &mut out);
-    out
-}
+use std::path::Path;
+mod common;
+use common::*;
 
 /// Unmanaged, non-foreign objects of every target, as read (raw JSON), by target and key.
 fn unmanaged(dir: &Path) -> BTreeMap<String, serde_json::Value> {

@@ -2,14 +2,9 @@
 //! copy of the example estate (intents/ + snapshots/), the clock pinned like tests/cli.rs.
 #![cfg(all(feature = "aws", feature = "azure", feature = "gcp"))]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const TODAY: &str = "2026-11-22";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
+mod common;
+use common::*;
 
 fn sample(name: &str) -> String {
     root()
@@ -17,44 +12,6 @@ fn sample(name: &str) -> String {
         .join(name)
         .to_string_lossy()
         .into_owned()
-}
-
-fn iw(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intentwall"))
-        .current_dir(dir)
-        .env("INTENTWALL_TODAY", TODAY)
-        .env_remove("RUST_LOG")
-        .args(args)
-        .output()
-        .expect("run intentwall")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-fn scratch() -> tempfile::TempDir {
-    let t = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("intents"), &t.path().join("intents"));
-    copy_dir(&root().join("snapshots"), &t.path().join("snapshots"));
-    t
 }
 
 /// Add an unmanaged, priority-0 GCP allow of tcp/5432 from anywhere to every instance of the

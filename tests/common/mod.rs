@@ -1,0 +1,75 @@
+//! What the end-to-end tests share: running the binary with a pinned clock, reading its
+//! outcome, and scratch copies of the example estate to run mutating commands in.
+#![allow(dead_code)] // each test binary uses a subset
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The clock every test runs at (INTENTWALL_TODAY), so exception expiry never flips a test.
+pub const TODAY: &str = "2026-11-22";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run `intentwall ARGS` in `dir`.
+pub fn iw(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intentwall"))
+        .current_dir(dir)
+        .env("INTENTWALL_TODAY", TODAY)
+        .env_remove("RUST_LOG")
+        .args(args)
+        .output()
+        .expect("run intentwall")
+}
+
+/// The exit code.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+/// Bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Copy a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A scratch copy of the example estate (intents/ + snapshots/).
+pub fn scratch() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("intents"), &t.path().join("intents"));
+    copy_dir(&root().join("snapshots"), &t.path().join("snapshots"));
+    t
+}
+
+/// Every file under a directory with its bytes.
+pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, &mut out);
+    out
+}

@@ -14,30 +14,10 @@ fn sample(name: &str) -> String {
         .into_owned()
 }
 
-/// Add an unmanaged, priority-0 GCP allow of tcp/5432 from anywhere to every instance of the
-/// us network: it widens what the intent allows to `db`.
+/// An unmanaged, priority-0 GCP allow of tcp/5432 from anywhere: it widens what the intent
+/// allows to `db`.
 fn widen_us_gcp(dir: &Path) {
-    let victim = dir.join("snapshots/us/gcp.json");
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&victim).unwrap()).unwrap();
-    let list = match doc.as_array_mut() {
-        Some(l) => l,
-        None => doc["items"].as_array_mut().unwrap(),
-    };
-    let network = list
-        .iter()
-        .find_map(|r| r["network"].as_str().map(String::from))
-        .unwrap();
-    list.push(serde_json::json!({
-        "name": "hand-made-postgres-anywhere",
-        "network": network,
-        "direction": "INGRESS",
-        "priority": 0,
-        "sourceRanges": ["0.0.0.0/0"],
-        "allowed": [{"IPProtocol": "tcp", "ports": ["5432"]}],
-        "description": "opened by hand for a migration"
-    }));
-    std::fs::write(&victim, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    add_unmanaged_gcp_allow(dir, "hand-made-postgres-anywhere", 5432);
 }
 
 #[test]

@@ -73,3 +73,29 @@ pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     walk(dir, &mut out);
     out
 }
+
+/// Add a hand-made (unmanaged) priority-0 GCP ingress allow of `tcp/<port>` from anywhere to
+/// every instance of the `us` network: it outranks intentwall's rules and widens the intent.
+pub fn add_unmanaged_gcp_allow(dir: &Path, name: &str, port: u16) {
+    let victim = dir.join("snapshots/us/gcp.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&victim).unwrap()).unwrap();
+    let list = match doc.as_array_mut() {
+        Some(l) => l,
+        None => doc["items"].as_array_mut().unwrap(),
+    };
+    let network = list
+        .iter()
+        .find_map(|r| r["network"].as_str().map(String::from))
+        .unwrap();
+    list.push(serde_json::json!({
+        "name": name,
+        "network": network,
+        "direction": "INGRESS",
+        "priority": 0,
+        "sourceRanges": ["0.0.0.0/0"],
+        "allowed": [{"IPProtocol": "tcp", "ports": [port.to_string()]}],
+        "description": "added by hand"
+    }));
+    std::fs::write(&victim, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+}

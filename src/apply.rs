@@ -3,8 +3,8 @@
 //! Order of work, for every target of the plan:
 //! 1. **staleness** first, for all targets, before anything is written: the observed state must
 //!    still have the fingerprint the plan recorded, else the whole apply is refused;
-//! 2. **blocked** targets (any finding, or a guardrail finding of their deployment) are
-//!    skipped; the others go on (regions fail independently);
+//! 2. **blocked** targets (plan marks them: any finding, or a guardrail finding of their
+//!    deployment) are skipped; the others go on (regions fail independently);
 //! 3. the **blast-radius guard** refuses a target that would lose more than `max_deletes`
 //!    objects or every managed rule it has, unless forced;
 //! 4. the change set is applied in its make-before-break order and written atomically; each
@@ -156,19 +156,18 @@ pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Resul
             changes: 0,
             reason: None,
         };
-        // a guardrail finding blocks every target of its deployment (DESIGN.md §4, §6)
-        let guardrails = plan
-            .guardrails
-            .iter()
-            .filter(|g| g.deployment == t.deployment)
-            .count();
         if t.blocked {
-            out.outcome = Outcome::Blocked;
-            out.reason = Some(format!("{} finding(s) block this target", t.findings.len()));
-        } else if guardrails > 0 {
+            // plan marks a target blocked for its own findings and for its deployment's
+            // guardrail findings (DESIGN.md §4, §6); apply only reads the flag
+            let guardrails = plan
+                .guardrails
+                .iter()
+                .filter(|g| g.deployment == t.deployment)
+                .count();
             out.outcome = Outcome::Blocked;
             out.reason = Some(format!(
-                "{guardrails} guardrail finding(s) of deployment `{}` block this target",
+                "{} finding(s) and {guardrails} guardrail finding(s) of deployment `{}` block this target",
+                t.findings.len(),
                 t.deployment
             ));
         } else if t.changes.is_empty() {

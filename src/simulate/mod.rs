@@ -187,20 +187,9 @@ pub fn simulate(
             sim.report.mismatches += 1;
             if shown < MISMATCHES_SHOWN {
                 shown += 1;
-                let rule = native
-                    .deciding()
-                    .and_then(|d| d.rule)
-                    .map(|i| &policy.rules[i]);
                 sim.findings.push(mismatch_finding(
                     intent,
-                    &Mismatch {
-                        probe: p,
-                        oracle,
-                        native_allowed: native.allowed,
-                        native_rule: rule.map(|r| r.id.clone()),
-                        native_rule_managed: rule.is_some_and(|r| r.managed),
-                        native_rule_flow: rule.and_then(|r| r.flow.clone()),
-                    },
+                    &Mismatch::new(p, oracle, &native, &policy),
                 ));
             }
         }

@@ -389,16 +389,7 @@ impl Rule {
                 vpc_id,
                 peering,
             } => {
-                peer.insert("GroupId".into(), id.clone().into());
-                if let Some(u) = user_id {
-                    peer.insert("UserId".into(), u.clone().into());
-                }
-                if let Some(v) = vpc_id {
-                    peer.insert("VpcId".into(), v.clone().into());
-                }
-                if let Some(p) = peering {
-                    peer.insert("VpcPeeringConnectionId".into(), p.clone().into());
-                }
+                insert_group_ref(&mut peer, id, user_id, vpc_id, peering);
             }
             Peer::PrefixListName(n) => {
                 peer.insert("PrefixListName".into(), n.clone().into());
@@ -473,6 +464,27 @@ impl Rule {
             self.perm,
             self.peer.human()
         )
+    }
+}
+
+/// Write a reference to a security group outside the document (another VPC, account or a
+/// peering) in the API's field names: shared by canonical bodies and rendered documents.
+pub fn insert_group_ref(
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    id: &str,
+    user_id: &Option<String>,
+    vpc_id: &Option<String>,
+    peering: &Option<String>,
+) {
+    m.insert("GroupId".into(), id.into());
+    for (k, v) in [
+        ("UserId", user_id),
+        ("VpcId", vpc_id),
+        ("VpcPeeringConnectionId", peering),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), v.as_str().into());
+        }
     }
 }
 

@@ -496,16 +496,7 @@ fn permission_from_body(
             vpc_id,
             peering,
         } => {
-            e.insert("GroupId".into(), id.clone().into());
-            if let Some(u) = user_id {
-                e.insert("UserId".into(), u.clone().into());
-            }
-            if let Some(v) = vpc_id {
-                e.insert("VpcId".into(), v.clone().into());
-            }
-            if let Some(x) = peering {
-                e.insert("VpcPeeringConnectionId".into(), x.clone().into());
-            }
+            insert_group_ref(&mut e, id, user_id, vpc_id, peering);
             "UserIdGroupPairs"
         }
     };

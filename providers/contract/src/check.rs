@@ -7,7 +7,7 @@
 //! Host classes are further split by membership (each leaf group, or none), and a member's
 //! address ranges only over where the intent says members live.
 
-use crate::eval::{Direction, EvalPolicy, EvalRule, Host, Probe};
+use crate::eval::{Direction, EvalPolicy, EvalRule, Host, Probe, Verdict};
 use crate::intent::{DeploymentIntent, Endpoint, FlowIntent};
 use crate::net::{AddrSet, Intervals};
 use crate::oracle::{judge, OracleVerdict};
@@ -30,6 +30,25 @@ pub struct Mismatch {
     pub native_rule_managed: bool,
     /// The intent flow behind that rule, if it carries a marker.
     pub native_rule_flow: Option<String>,
+}
+
+impl Mismatch {
+    /// The disagreement between the oracle and the native verdict of `policy` on a probe,
+    /// naming the native rule that decided.
+    pub fn new(probe: Probe, oracle: OracleVerdict, native: &Verdict, policy: &EvalPolicy) -> Self {
+        let rule = native
+            .deciding()
+            .and_then(|d| d.rule)
+            .map(|i| &policy.rules[i]);
+        Mismatch {
+            probe,
+            oracle,
+            native_allowed: native.allowed,
+            native_rule: rule.map(|r| r.id.clone()),
+            native_rule_managed: rule.is_some_and(|r| r.managed),
+            native_rule_flow: rule.and_then(|r| r.flow.clone()),
+        }
+    }
 }
 
 /// Result of an exhaustive check of one target.
@@ -223,18 +242,9 @@ pub fn check_exhaustive(
                 if native.allowed != oracle.allowed {
                     report.mismatch_count += 1;
                     if report.mismatches.len() < keep {
-                        let rule = native
-                            .deciding()
-                            .and_then(|d| d.rule)
-                            .map(|i| &sub.rules[i]);
-                        report.mismatches.push(Mismatch {
-                            probe,
-                            oracle,
-                            native_allowed: native.allowed,
-                            native_rule: rule.map(|r| r.id.clone()),
-                            native_rule_managed: rule.is_some_and(|r| r.managed),
-                            native_rule_flow: rule.and_then(|r| r.flow.clone()),
-                        });
+                        report
+                            .mismatches
+                            .push(Mismatch::new(probe, oracle, &native, &sub));
                     }
                 }
             }

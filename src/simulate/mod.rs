@@ -21,7 +21,8 @@ use intentwall_contract::{
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// How many mismatching classes are named per target (the count is always complete).
+/// How many mismatches are named per target (probes first, then one counterexample per
+/// mismatching region; the count covers all of them, up to the region cap).
 pub const MISMATCHES_SHOWN: usize = 10;
 
 /// Figures of one target's simulation.
@@ -29,9 +30,10 @@ pub const MISMATCHES_SHOWN: usize = 10;
 pub struct SimReport {
     /// Derived probes checked.
     pub probes: u64,
-    /// Equivalence classes checked by the exhaustive pass.
+    /// Equivalence classes of packets the exhaustive pass proves (each class stands for
+    /// every packet in it; the proof is symbolic, see the contract crate's `check` module).
     pub classes: u64,
-    /// Mismatching probes + classes.
+    /// Mismatching probes + mismatching regions of the exhaustive pass.
     pub mismatches: u64,
     /// `expect` cases checked (each case on each host family).
     pub expectations: u64,
@@ -213,7 +215,12 @@ pub fn simulate(
             provider: Some(intent.provider),
             flow: None,
             message: format!(
-                "{} more mismatching classes not shown",
+                "{}{} more mismatching regions not shown",
+                if ex.mismatch_count_capped {
+                    "at least "
+                } else {
+                    ""
+                },
                 ex.mismatch_count - ex.mismatches.len() as u64
             ),
         });

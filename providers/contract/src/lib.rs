@@ -10,15 +10,22 @@
 //! - [`eval`]: the one evaluation algorithm all clouds lower into;
 //! - [`native`]: native state in a neutral envelope, findings, translation results;
 //! - [`oracle`]: DESIGN.md §1 evaluated on the resolved intent;
-//! - [`check`]: the exhaustive equivalence-class comparison of lowered rules and oracle.
+//! - [`bdd`]: decision diagrams, the set representation the check proves with;
+//! - [`check`]: the exhaustive comparison of lowered rules and oracle on every packet,
+//!   symbolic and decomposed by group (its docs give the algorithm and its cost);
+//! - `reference` (feature `testkit`): the enumerating checker it replaced, for differential
+//!   tests only.
 #![deny(missing_docs)]
 
+pub mod bdd;
 pub mod check;
 pub mod eval;
 pub mod intent;
 pub mod native;
 pub mod net;
 pub mod oracle;
+#[cfg(any(test, feature = "testkit"))]
+pub mod reference;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod traffic;

@@ -12,7 +12,7 @@ pub mod probes;
 
 use crate::intent::{Deployment, Expect};
 use intentwall_contract::check::{check_exhaustive, Mismatch};
-use intentwall_contract::oracle::judge;
+use intentwall_contract::oracle::IntentIndex;
 use intentwall_contract::traffic::proto;
 use intentwall_contract::{
     Action, DeploymentIntent, EvalPolicy, Finding, FindingKind, FlowIntent, NativeState, Packet,
@@ -176,15 +176,17 @@ pub fn simulate(
 ) -> Simulation {
     let started = Instant::now();
     let policy: EvalPolicy = provider.lower(state, intent);
+    let index = policy.index();
     let allowances: Vec<FlowIntent> = provider.platform_allowances(intent);
+    let oracle_index = IntentIndex::new(intent, &allowances);
     let mut sim = Simulation::default();
 
     // 1. readable probes derived from the flows
     let mut shown = 0;
     for p in probes::derive(intent) {
         sim.report.probes += 1;
-        let oracle = judge(intent, &allowances, &p);
-        let native = policy.evaluate(&p);
+        let oracle = oracle_index.judge(&p);
+        let native = index.evaluate(&p);
         if oracle.allowed != native.allowed {
             sim.report.mismatches += 1;
             if shown < MISMATCHES_SHOWN {
@@ -251,8 +253,8 @@ pub fn simulate(
         }
         for p in probes {
             sim.report.expectations += 1;
-            let oracle = judge(intent, &allowances, &p);
-            let native = policy.evaluate(&p);
+            let oracle = oracle_index.judge(&p);
+            let native = index.evaluate(&p);
             let mut why = Vec::new();
             if oracle.allowed != want {
                 why.push(format!("the intent gives {}", verdict_word(oracle.allowed)));

@@ -891,6 +891,7 @@ pub fn check_exhaustive(
     }
 
     // 3. regions and counterexamples
+    let index = pol.index();
     let allowances_ok = allowances;
     'outer: for d in diffs {
         let mut set = d.set;
@@ -906,7 +907,7 @@ pub fn check_exhaustive(
             if report.mismatches.len() < keep {
                 let probe = c.probe(&a, d.src, d.dst);
                 let oracle = judge(intent, allowances_ok, &probe);
-                let native = pol.evaluate(&probe);
+                let native = index.evaluate(&probe);
                 debug_assert_ne!(
                     oracle.allowed, native.allowed,
                     "symbolic counterexample {probe} is not one"
@@ -1260,6 +1261,41 @@ mod tests {
                 prop_assert!(m.probe.src.group.is_some() || m.probe.dst.group.is_some());
                 prop_assert_eq!(m.probe.src.ip.is_ipv4(), m.probe.dst.ip.is_ipv4());
                 prop_assert!(m.probe.packet.fits_family(m.probe.src.ip.is_ipv4()));
+            }
+        }
+    }
+
+    proptest! {
+        /// The rule index and the flow index decide every probe exactly as the scans do,
+        /// deciding rule and flows included.
+        #[test]
+        fn indexes_decide_like_the_scans(
+            i in intent(),
+            extra in proptest::collection::vec(random_rule(), 0..6),
+            shuffle in any::<u64>(),
+        ) {
+            let mut pol = faithful(&i, &[]);
+            pol.rules.extend(extra);
+            // move rules around so indices of equal-priority rules interleave
+            let n = pol.rules.len();
+            if n > 1 {
+                pol.rules.swap(shuffle as usize % n, (shuffle >> 32) as usize % n);
+            }
+            let index = pol.index();
+            let allowances = vec![crate::testkit::allow(
+                "lb", crate::testkit::net("lb", &["203.0.113.0/24"]), crate::testkit::g("web"), &["tcp/80"],
+            )];
+            let oracle = crate::oracle::IntentIndex::new(&i, &allowances);
+            let hosts = crate::reference::host_classes(&i, &allowances, &pol);
+            let packets = packet_classes(&traffic_of(&i, &[], &pol));
+            for s in hosts.iter().step_by(3) {
+                for d in hosts.iter().step_by(2) {
+                    for pk in packets.iter().step_by(5) {
+                        let p = Probe { src: s.clone(), dst: d.clone(), packet: *pk };
+                        prop_assert_eq!(index.evaluate(&p), pol.evaluate(&p), "{}", p);
+                        prop_assert_eq!(oracle.judge(&p), judge(&i, &allowances, &p), "{}", p);
+                    }
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::intent::Action;
 use crate::net::AddrSet;
 use crate::traffic::{Packet, Traffic};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -175,6 +175,19 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Combine the sides: egress at a member source, ingress at a member destination.
+    fn of(p: &Probe, decide: impl Fn(Direction) -> Decision) -> Self {
+        let egress = p.src.group.as_ref().map(|_| decide(Direction::Egress));
+        let ingress = p.dst.group.as_ref().map(|_| decide(Direction::Ingress));
+        let allowed =
+            egress.as_ref().is_none_or(|d| d.allowed) && ingress.as_ref().is_none_or(|d| d.allowed);
+        Verdict {
+            allowed,
+            egress,
+            ingress,
+        }
+    }
+
     /// The decision that settled the verdict: the denying one, or else ingress, or egress.
     pub fn deciding(&self) -> Option<&Decision> {
         [self.egress.as_ref(), self.ingress.as_ref()]
@@ -189,8 +202,20 @@ impl Verdict {
 impl EvalPolicy {
     /// Decide one direction for a probe.
     pub fn decide(&self, dir: Direction, p: &Probe) -> Decision {
+        self.decide_among(0..self.rules.len(), dir, p)
+    }
+
+    /// Decide among some rules (ascending indices): lowest priority wins, at equal priority
+    /// a deny beats an allow, and among equals the first rule is the one reported.
+    fn decide_among(
+        &self,
+        candidates: impl Iterator<Item = usize>,
+        dir: Direction,
+        p: &Probe,
+    ) -> Decision {
         let mut best: Option<(u32, Action, usize)> = None;
-        for (i, r) in self.rules.iter().enumerate() {
+        for i in candidates {
+            let r = &self.rules[i];
             if r.direction != dir {
                 continue;
             }
@@ -218,25 +243,95 @@ impl EvalPolicy {
         }
     }
 
+    /// An index of the rules by what their protected side names, for deciding many probes.
+    pub fn index(&self) -> PolicyIndex<'_> {
+        let mut by_group: HashMap<(Direction, &str), Vec<usize>> = HashMap::new();
+        let mut by_addr: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+        for (i, r) in self.rules.iter().enumerate() {
+            for g in &r.local.groups {
+                by_group
+                    .entry((r.direction, g.as_str()))
+                    .or_default()
+                    .push(i);
+            }
+            if !r.local.addrs.is_empty() {
+                by_addr[r.direction as usize].push(i);
+            }
+        }
+        PolicyIndex {
+            policy: self,
+            by_group,
+            by_addr,
+        }
+    }
+
     /// Evaluate a probe: egress at a member source, ingress at a member destination.
     pub fn evaluate(&self, p: &Probe) -> Verdict {
-        let egress = p
-            .src
+        Verdict::of(p, |dir| self.decide(dir, p))
+    }
+}
+
+/// A policy's rules indexed by the group or addresses of their protected side: a probe is
+/// decided by the rules that can protect its hosts instead of a scan of every rule (a
+/// target has tens of thousands of rules at estate scale; a host's side has a few dozen).
+/// Decides exactly as [`EvalPolicy::evaluate`], deciding rule included.
+pub struct PolicyIndex<'p> {
+    policy: &'p EvalPolicy,
+    by_group: HashMap<(Direction, &'p str), Vec<usize>>,
+    /// rules whose protected side names addresses, per direction
+    by_addr: [Vec<usize>; 2],
+}
+
+impl PolicyIndex<'_> {
+    /// The indexed policy.
+    pub fn policy(&self) -> &EvalPolicy {
+        self.policy
+    }
+
+    /// Decide one direction for a probe whose protected host is `local`.
+    pub fn decide(&self, dir: Direction, p: &Probe) -> Decision {
+        let local = match dir {
+            Direction::Ingress => &p.dst,
+            Direction::Egress => &p.src,
+        };
+        let named = local
             .group
-            .as_ref()
-            .map(|_| self.decide(Direction::Egress, p));
-        let ingress = p
-            .dst
-            .group
-            .as_ref()
-            .map(|_| self.decide(Direction::Ingress, p));
-        let allowed =
-            egress.as_ref().is_none_or(|d| d.allowed) && ingress.as_ref().is_none_or(|d| d.allowed);
-        Verdict {
-            allowed,
-            egress,
-            ingress,
-        }
+            .as_deref()
+            .and_then(|g| self.by_group.get(&(dir, g)))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let addr = &self.by_addr[dir as usize];
+        // ascending merge of the two lists, each rule once
+        let (mut i, mut j) = (0, 0);
+        let merged = std::iter::from_fn(move || {
+            let next = match (named.get(i), addr.get(j)) {
+                (Some(&a), Some(&b)) if a == b => {
+                    i += 1;
+                    j += 1;
+                    a
+                }
+                (Some(&a), Some(&b)) if a < b => {
+                    i += 1;
+                    a
+                }
+                (_, Some(&b)) => {
+                    j += 1;
+                    b
+                }
+                (Some(&a), None) => {
+                    i += 1;
+                    a
+                }
+                (None, None) => return None,
+            };
+            Some(next)
+        });
+        self.policy.decide_among(merged, dir, p)
+    }
+
+    /// Evaluate a probe: egress at a member source, ingress at a member destination.
+    pub fn evaluate(&self, p: &Probe) -> Verdict {
+        Verdict::of(p, |dir| self.decide(dir, p))
     }
 }
 

@@ -33,7 +33,9 @@ pub mod traffic;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-pub use eval::{Decision, Direction, EvalPolicy, EvalRule, Host, HostMatch, Probe, Verdict};
+pub use eval::{
+    Decision, Direction, EvalPolicy, EvalRule, Host, HostMatch, PolicyIndex, Probe, Verdict,
+};
 pub use intent::{Action, DeploymentIntent, Endpoint, FlowIntent, GroupIntent};
 pub use native::{
     Finding, FindingKind, InPlace, NativeObject, NativeState, SnapshotError, Translation,

@@ -12,6 +12,7 @@
 
 use crate::eval::{Host, Probe};
 use crate::intent::{Action, DeploymentIntent, Endpoint, FlowIntent};
+use std::collections::HashMap;
 
 /// The intent's verdict on a probe, with the flows that settled it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +50,25 @@ fn names<'a>(fs: impl Iterator<Item = &'a FlowIntent>) -> Vec<String> {
 /// Judge a probe by the intent alone.
 pub fn judge(intent: &DeploymentIntent, allowances: &[FlowIntent], p: &Probe) -> OracleVerdict {
     let all = || intent.flows.iter().chain(allowances.iter());
-    let denies: Vec<&FlowIntent> = all()
-        .filter(|f| f.action == Action::Deny && flow_matches(f, p))
-        .collect();
+    decide(
+        intent,
+        p,
+        all().filter(|f| f.action == Action::Deny),
+        all().filter(|f| f.action == Action::Allow),
+        all().filter(|f| f.action == Action::Allow),
+    )
+}
+
+/// The decision, given candidate deny flows and candidate allow flows from the source's and
+/// to the destination's group (candidates may include flows that do not match).
+fn decide<'f>(
+    intent: &DeploymentIntent,
+    p: &Probe,
+    denies: impl Iterator<Item = &'f FlowIntent>,
+    allows_from: impl Iterator<Item = &'f FlowIntent>,
+    allows_to: impl Iterator<Item = &'f FlowIntent>,
+) -> OracleVerdict {
+    let denies: Vec<&FlowIntent> = denies.filter(|f| flow_matches(f, p)).collect();
     if !denies.is_empty() {
         return OracleVerdict {
             allowed: false,
@@ -59,13 +76,12 @@ pub fn judge(intent: &DeploymentIntent, allowances: &[FlowIntent], p: &Probe) ->
             reason: "a deny flow matches".into(),
         };
     }
-    let allows = || all().filter(|f| f.action == Action::Allow && flow_matches(f, p));
     let mut deciding = Vec::new();
     if let Some(g) = &p.src.group {
         let restricted = intent.groups.get(g).is_some_and(|g| g.egress_restricted);
         if restricted {
-            let from_g: Vec<&FlowIntent> = allows()
-                .filter(|f| f.from.group() == Some(g.as_str()))
+            let from_g: Vec<&FlowIntent> = allows_from
+                .filter(|f| f.from.group() == Some(g.as_str()) && flow_matches(f, p))
                 .collect();
             if from_g.is_empty() {
                 return OracleVerdict {
@@ -78,8 +94,8 @@ pub fn judge(intent: &DeploymentIntent, allowances: &[FlowIntent], p: &Probe) ->
         }
     }
     if let Some(g) = &p.dst.group {
-        let to_g: Vec<&FlowIntent> = allows()
-            .filter(|f| f.to.group() == Some(g.as_str()))
+        let to_g: Vec<&FlowIntent> = allows_to
+            .filter(|f| f.to.group() == Some(g.as_str()) && flow_matches(f, p))
             .collect();
         if to_g.is_empty() {
             return OracleVerdict {
@@ -94,6 +110,72 @@ pub fn judge(intent: &DeploymentIntent, allowances: &[FlowIntent], p: &Probe) ->
         allowed: true,
         flows: names(deciding.into_iter()),
         reason: "allowed".into(),
+    }
+}
+
+/// The flows of a target indexed by the groups they name, so judging one probe looks at the
+/// flows that can decide it rather than at every flow. Judges exactly as [`judge`].
+pub struct IntentIndex<'a> {
+    intent: &'a DeploymentIntent,
+    deny_to_group: HashMap<&'a str, Vec<&'a FlowIntent>>,
+    /// deny flows toward a network: they can match any destination
+    deny_to_net: Vec<&'a FlowIntent>,
+    allow_from: HashMap<&'a str, Vec<&'a FlowIntent>>,
+    allow_to: HashMap<&'a str, Vec<&'a FlowIntent>>,
+}
+
+impl<'a> IntentIndex<'a> {
+    /// Index a target's flows and platform allowances.
+    pub fn new(intent: &'a DeploymentIntent, allowances: &'a [FlowIntent]) -> Self {
+        let mut ix = IntentIndex {
+            intent,
+            deny_to_group: HashMap::new(),
+            deny_to_net: Vec::new(),
+            allow_from: HashMap::new(),
+            allow_to: HashMap::new(),
+        };
+        for f in intent.flows.iter().chain(allowances) {
+            match (f.action, &f.to) {
+                (Action::Deny, Endpoint::Group(g)) => {
+                    ix.deny_to_group.entry(g).or_default().push(f)
+                }
+                (Action::Deny, Endpoint::Network { .. }) => ix.deny_to_net.push(f),
+                (Action::Allow, _) => {
+                    if let Some(g) = f.from.group() {
+                        ix.allow_from.entry(g).or_default().push(f);
+                    }
+                    if let Some(g) = f.to.group() {
+                        ix.allow_to.entry(g).or_default().push(f);
+                    }
+                }
+            }
+        }
+        ix
+    }
+
+    /// Judge a probe by the intent alone.
+    pub fn judge(&self, p: &Probe) -> OracleVerdict {
+        fn of<'m, 'a>(
+            map: &'m HashMap<&'a str, Vec<&'a FlowIntent>>,
+            h: &Host,
+        ) -> &'m [&'a FlowIntent] {
+            h.group
+                .as_deref()
+                .and_then(|g| map.get(g))
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        }
+        let denies = of(&self.deny_to_group, &p.dst)
+            .iter()
+            .chain(&self.deny_to_net)
+            .copied();
+        decide(
+            self.intent,
+            p,
+            denies,
+            of(&self.allow_from, &p.src).iter().copied(),
+            of(&self.allow_to, &p.dst).iter().copied(),
+        )
     }
 }
 

@@ -1,8 +1,15 @@
 //! Change set -> backend, with the guards that make apply safe to run unattended.
 //!
+//! A plan file is untrusted input: anyone who can edit it between review and apply could
+//! otherwise open traffic that was never simulated. So apply never executes what a file
+//! says; it plans again from the intents and the observed state and executes that, and only
+//! when it equals the recorded plan (see [`verify`]).
+//!
 //! Order of work, for every target of the plan:
-//! 1. **staleness** first, for all targets, before anything is written: the observed state must
-//!    still have the fingerprint the plan recorded, else the whole apply is refused;
+//! 1. **staleness** first, for all targets, before anything is written: the intents and the
+//!    observed state must still have the digest and fingerprints the plan recorded, else the
+//!    whole apply is refused; then the **re-derivation**: the fresh plan's changes, blocked
+//!    flags, findings and figures must equal the recorded ones, else the whole apply is refused;
 //! 2. **blocked** targets (plan marks them: any finding, or a guardrail finding of their
 //!    deployment) are skipped; the others go on (regions fail independently);
 //! 3. the **blast-radius guard** refuses a target that would lose more than `max_deletes`
@@ -14,7 +21,7 @@
 use crate::backend::{self, snapshot};
 use crate::diff::{self, Action};
 use crate::intent::Intent;
-use crate::plan::{Plan, TargetPlan};
+use crate::plan::{self, Plan, PlanOptions, TargetPlan};
 use intentwall_contract::ProviderKind;
 use serde::Serialize;
 
@@ -142,7 +149,153 @@ fn guard(t: &TargetPlan, opts: &ApplyOptions) -> Option<String> {
     None
 }
 
-/// Apply a fresh plan to the snapshot backend.
+/// Re-derive a recorded plan: plan again from the intents and the observed state, and return
+/// the fresh targets matching the recorded ones, or why the file cannot be trusted. Everything
+/// that decides what apply does must be equal: the intent digest, each target's fingerprint,
+/// changes (action, key, before and after), blocked flag, findings and rule counts, and the
+/// guardrail findings of the planned deployments. The recorded plan may cover fewer targets
+/// than the intents have (a plan made with `--deployment`/`--provider`).
+pub fn verify(
+    recorded: &Plan,
+    intent: &Intent,
+    snapshots: &std::path::Path,
+) -> anyhow::Result<Plan> {
+    let fresh = plan::build(
+        intent,
+        &PlanOptions {
+            snapshots: snapshots.to_path_buf(),
+            prune_unmanaged: recorded.prune_unmanaged,
+            deployment: None,
+            provider: None,
+        },
+    )?;
+    let refuse = |what: String| -> anyhow::Error {
+        anyhow::anyhow!(
+            "plan file does not match the plan the intents and state give now: {what}; it was \
+             edited or made by another intentwall; nothing was changed, run plan again"
+        )
+    };
+    if recorded.intent_digest != fresh.intent_digest {
+        return Err(refuse("the intent digest differs".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut targets = Vec::new();
+    for r in &recorded.targets {
+        let name = format!("{}/{}", r.deployment, r.provider);
+        if !seen.insert((r.deployment.clone(), r.provider)) {
+            return Err(refuse(format!("target {name} appears twice")));
+        }
+        let Some(f) = fresh
+            .targets
+            .iter()
+            .find(|f| f.deployment == r.deployment && f.provider == r.provider)
+        else {
+            return Err(refuse(format!("the intents have no target {name}")));
+        };
+        if let Some(why) = target_difference(r, f) {
+            return Err(refuse(format!("{name}: {why}")));
+        }
+        targets.push(f.clone());
+    }
+    let deployments: std::collections::BTreeSet<&str> = recorded
+        .targets
+        .iter()
+        .map(|t| t.deployment.as_str())
+        .collect();
+    let guardrails = |p: &Plan| -> Vec<intentwall_contract::Finding> {
+        p.guardrails
+            .iter()
+            .filter(|g| deployments.contains(g.deployment.as_str()))
+            .cloned()
+            .collect()
+    };
+    if guardrails(recorded) != guardrails(&fresh) {
+        return Err(refuse("the guardrail findings differ".into()));
+    }
+    Ok(Plan {
+        targets,
+        guardrails: guardrails(&fresh),
+        ..fresh
+    })
+}
+
+/// The first way a recorded target differs from the fresh one, in words.
+fn target_difference(r: &TargetPlan, f: &TargetPlan) -> Option<String> {
+    if r.fingerprint != f.fingerprint || r.existed != f.existed {
+        return Some("the observed state's fingerprint differs".into());
+    }
+    if r.changes.len() != f.changes.len() {
+        return Some(format!(
+            "{} change(s) recorded, {} planned now",
+            r.changes.len(),
+            f.changes.len()
+        ));
+    }
+    if let Some((i, (a, b))) = r
+        .changes
+        .iter()
+        .zip(&f.changes)
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        return Some(format!(
+            "change #{} (`{}`) differs from the planned `{}` {:?}",
+            i + 1,
+            a.key,
+            b.key,
+            b.action
+        ));
+    }
+    if r.blocked != f.blocked {
+        return Some(format!(
+            "recorded as {}blocked, planned as {}blocked",
+            if r.blocked { "" } else { "not " },
+            if f.blocked { "" } else { "not " }
+        ));
+    }
+    if r.findings != f.findings {
+        return Some("the findings differ".into());
+    }
+    if (r.unchanged, r.managed_rules_before, r.managed_rules_after)
+        != (f.unchanged, f.managed_rules_before, f.managed_rules_after)
+    {
+        return Some("the object counts differ".into());
+    }
+    let (mut rs, mut fs) = (r.simulation.clone(), f.simulation.clone());
+    (rs.millis, fs.millis) = (0, 0);
+    if serde_json::to_value(&rs).ok() != serde_json::to_value(&fs).ok() {
+        return Some("the simulation figures differ".into());
+    }
+    None
+}
+
+/// Apply a recorded plan to the snapshot backend: refused unless fresh and equal to what
+/// planning gives now; what is executed is the fresh plan, never the file's content.
+pub fn apply_recorded(
+    recorded: &Plan,
+    intent: &Intent,
+    opts: &ApplyOptions,
+) -> anyhow::Result<ApplyReport> {
+    // names from the file reach paths: only targets the intents have are looked at
+    for t in &recorded.targets {
+        let known = intent
+            .deployments
+            .get(&t.deployment)
+            .is_some_and(|d| d.clouds.contains_key(&t.provider));
+        if !known {
+            anyhow::bail!(
+                "plan file does not match the intents: they have no target {:?}/{}; nothing was changed, run plan again",
+                t.deployment,
+                t.provider
+            );
+        }
+    }
+    check_fresh(recorded, intent, opts)?;
+    let fresh = verify(recorded, intent, &opts.snapshots)?;
+    apply(&fresh, intent, opts)
+}
+
+/// Apply a plan this process just made to the snapshot backend.
 pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<ApplyReport> {
     check_fresh(plan, intent, opts)?;
     let mut report = ApplyReport {

@@ -314,12 +314,17 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             let Some(intent) = load(cli)? else {
                 return Ok(EXIT_ERROR);
             };
-            let plan = match plan_file {
+            let opts = apply::ApplyOptions {
+                snapshots: cli.snapshots.clone(),
+                max_deletes: *max_deletes,
+                force: *force,
+            };
+            let report = match plan_file {
                 Some(p) => {
                     if *prune_unmanaged {
                         anyhow::bail!("--prune-unmanaged is decided when planning; pass it to `plan`, not to `apply plan.json`");
                     }
-                    plan::Plan::read(p)?
+                    apply::apply_recorded(&plan::Plan::read(p)?, &intent, &opts)?
                 }
                 None if *auto_approve => {
                     let plan = plan::build(
@@ -327,21 +332,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                         &plan_options(cli, *prune_unmanaged, None, None),
                     )?;
                     eprint!("{}", report::human_plan(&plan));
-                    plan
+                    apply::apply(&plan, &intent, &opts)?
                 }
                 None => anyhow::bail!(
                     "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then `intentwall apply plan.json`) or --auto-approve"
                 ),
             };
-            let report = apply::apply(
-                &plan,
-                &intent,
-                &apply::ApplyOptions {
-                    snapshots: cli.snapshots.clone(),
-                    max_deletes: *max_deletes,
-                    force: *force,
-                },
-            )?;
             out(&report::human_apply(&report))?;
             Ok(report.exit_code())
         }

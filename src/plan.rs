@@ -129,8 +129,15 @@ impl Plan {
             ),
             None => anyhow::bail!("{}: not a plan file (no format_version)", path.display()),
         }
-        serde_json::from_value(v)
-            .map_err(|e| anyhow::anyhow!("{}: malformed plan: {e}", path.display()))
+        // parsed again from the text so an error names its line and column
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}:{}:{}: malformed plan: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
     }
 }
 

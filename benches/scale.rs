@@ -11,7 +11,8 @@
 //!   `SCALE_REPLAY_RECORDS` records (default 2,000,000; 0 skips it): replay records/s.
 //!
 //! Wall time is the median of `SCALE_RUNS` runs (default 3); peak memory is the largest
-//! `ru_maxrss` of the runs, from `wait4` (the process and any children it waited for). A run
+//! `ru_maxrss` of the runs, from `wait4` in a small launcher process (the command and any
+//! children it waited for; for aclgen that is its largest process, not their sum). A run
 //! longer than `SCALE_TIMEOUT_S` seconds (default 300) is killed with its process group and
 //! reported as `> timeout`; once a size times out, larger sizes of the same measurement are
 //! not started (they could only take longer). Load average (/proc/loadavg) is printed at the
@@ -56,24 +57,82 @@ struct Run {
     timed_out: bool,
 }
 
-/// Run `cmd` with stdout and stderr to files, killing its process group after `timeout`.
-/// The child is reaped with `wait4`, which returns its own resource usage (peak RSS), where
-/// `getrusage(RUSAGE_CHILDREN)` would only give the maximum over every child so far.
-fn run(cmd: &mut Command, out: &Path, err: &Path, timeout: Duration) -> io::Result<Run> {
-    cmd.stdin(Stdio::null())
-        .stdout(fs::File::create(out)?)
-        .stderr(fs::File::create(err)?)
-        .process_group(0);
-    let start = Instant::now();
-    let child = cmd.spawn()?;
+/// First argument that makes this binary a launcher (see [`launch`]).
+const LAUNCH: &str = "--launch-and-report-rusage";
+
+/// Launcher mode: `scale --launch-and-report-rusage FILE -- PROGRAM ARGS...` runs PROGRAM
+/// with the inherited stdio, reaps it with `wait4`, writes its peak RSS (KiB) to FILE and
+/// exits with its exit code (128 + signal when killed).
+///
+/// Why a launcher: Linux carries the pre-exec address space's high-water mark into the
+/// child's `ru_maxrss`, so a child forked by this bench after it parsed a large plan JSON
+/// would report at least the bench's own peak. Forked from this freshly started, small
+/// process, the command's `ru_maxrss` is its own.
+fn launch(args: &[std::ffi::OsString]) -> i32 {
+    let [file, dashdash, program, rest @ ..] = args else {
+        eprintln!("usage: scale {LAUNCH} FILE -- PROGRAM ARGS...");
+        return 125;
+    };
+    assert_eq!(dashdash, "--");
+    let child = match Command::new(program).args(rest).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot run {}: {e}", program.to_string_lossy());
+            return 127;
+        }
+    };
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; an all-zero value is valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut timed_out = false;
     loop {
         // SAFETY: pid is our own unreaped child; status and ru are valid for writes.
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            eprintln!("wait4: {}", io::Error::last_os_error());
+            return 125;
+        }
+    }
+    let _ = fs::write(file, ru.ru_maxrss.max(0).to_string());
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
+
+/// Run `cmd` (through the launcher) with stdout and stderr to files, killing its process
+/// group after `timeout`. Wall time is the launcher's, which adds one fork and exec.
+fn run(cmd: &Command, out: &Path, err: &Path, timeout: Duration) -> io::Result<Run> {
+    let rss_file = out.with_extension("maxrss");
+    let _ = fs::remove_file(&rss_file);
+    let mut l = Command::new(std::env::current_exe()?);
+    l.arg(LAUNCH)
+        .arg(&rss_file)
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => l.env(k, v),
+            None => l.env_remove(k),
+        };
+    }
+    l.stdin(Stdio::null())
+        .stdout(fs::File::create(out)?)
+        .stderr(fs::File::create(err)?)
+        .process_group(0);
+    let start = Instant::now();
+    let child = l.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    let mut timed_out = false;
+    loop {
+        // SAFETY: pid is our own unreaped child; status is valid for writes.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if r == pid {
             break;
         }
@@ -85,8 +144,8 @@ fn run(cmd: &mut Command, out: &Path, err: &Path, timeout: Duration) -> io::Resu
             return Err(e);
         }
         if !timed_out && start.elapsed() > timeout {
-            // the whole group: aclgen renders in worker processes
-            // SAFETY: plain syscall on the group we created for this child.
+            // the whole group: the launcher, the command, and aclgen's renderer processes
+            // SAFETY: plain syscall on the group created for this child.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
             timed_out = true;
         }
@@ -94,9 +153,13 @@ fn run(cmd: &mut Command, out: &Path, err: &Path, timeout: Duration) -> io::Resu
     }
     let wall = start.elapsed();
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let maxrss_kib = fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     Ok(Run {
         wall,
-        maxrss_kib: ru.ru_maxrss.max(0) as u64,
+        maxrss_kib,
         code,
         timed_out,
     })
@@ -164,7 +227,7 @@ fn measure(
     for i in 0..runs {
         let out = dir.join(format!("{label}.out"));
         let err = dir.join(format!("{label}.err"));
-        let r = match run(&mut make(), &out, &err, timeout) {
+        let r = match run(&make(), &out, &err, timeout) {
             Ok(r) => r,
             Err(e) => return Outcome::Failed(format!("cannot run: {e}")),
         };
@@ -287,7 +350,11 @@ fn ratio(a: &Outcome, b: &Outcome) -> String {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; this harness takes no arguments.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == LAUNCH) {
+        std::process::exit(launch(&args[2..]));
+    }
+    // otherwise `cargo bench` passes `--bench`; the benchmark takes no arguments
     let sizes: Vec<usize> = std::env::var("SCALE_SIZES")
         .unwrap_or_else(|_| "250,1000,2000,8000".into())
         .split(',')
@@ -358,7 +425,7 @@ fn main() {
         };
         // the estate must be valid and free of guardrail findings, or the figures mean nothing
         match run(
-            &mut iw(&["validate"]),
+            &iw(&["validate"]),
             &logs.join("validate.out"),
             &logs.join("validate.err"),
             timeout,
@@ -455,7 +522,7 @@ fn main() {
             );
             let out = logs.join("replay.out");
             let r = run(
-                &mut iw(&[
+                &iw(&[
                     "simulate",
                     "--provider",
                     "aws",

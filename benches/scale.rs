@@ -359,7 +359,11 @@ fn main() {
         .unwrap_or_else(|_| "250,1000,2000,8000".into())
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().expect("SCALE_SIZES: comma-separated flow counts"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("SCALE_SIZES: comma-separated flow counts")
+        })
         .collect();
     let runs: usize = env_or("SCALE_RUNS", 3usize).max(1);
     let timeout = Duration::from_secs(env_or("SCALE_TIMEOUT_S", 300u64));
@@ -405,7 +409,9 @@ fn main() {
         let t = Instant::now();
         let estate = Estate::generate(n, seed);
         estate.write_intents(&intents).expect("write intents");
-        estate.write_aerleon(&aerleon).expect("write aerleon policy");
+        estate
+            .write_aerleon(&aerleon)
+            .expect("write aerleon policy");
         println!(
             "\n== {n} flows: {} (generated in {}, {}; load {load_start})",
             estate.describe(),

@@ -529,10 +529,12 @@ impl Estate {
     /// quarter of those logged in the reply direction), ~15% packets of deny flows, ~25%
     /// random public hosts probing random group members on random ports.
     ///
-    /// Every record is logged `ACCEPT`, which is what the intent says: flow logs carry no
-    /// direction, a record counts as allowed when it is allowed as sent *or* as the reply of an
-    /// allowed flow, and no generated group restricts its egress, so the reply direction of a
-    /// record with a member end is always allowed. The mix still makes the replay do both
+    /// Every record is logged `ACCEPT`, which is what the intent says for nearly all: flow
+    /// logs carry no direction, a record counts as allowed when it is allowed as sent *or* as
+    /// the reply of an allowed flow, and no generated group restricts its egress, so the reply
+    /// direction of a record with one member end is always allowed. (A rare record whose
+    /// source prefix lies inside a placement can have both ends in group ranges; it is then
+    /// reported as drift evidence, which does not block.) The mix still makes the replay do both
     /// halves of the work (~40% of records are denied as sent and allowed only as replies)
     /// without flooding the report with drift evidence.
     pub fn write_aws_flow_log(&self, path: &Path, records: usize, seed: u64) -> io::Result<()> {

@@ -364,11 +364,7 @@ pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Resul
 /// from ("changed under us" otherwise, nothing written), write the state after the changes
 /// inside the snapshot root, read it back and require convergence. Returns the changes
 /// written. Public so the last-moment re-check can be tested without a race.
-pub fn apply_target(
-    t: &TargetPlan,
-    intent: &Intent,
-    opts: &ApplyOptions,
-) -> anyhow::Result<usize> {
+pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<usize> {
     let provider = backend::require(t.provider)?;
     let dep = intent
         .deployments

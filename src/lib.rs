@@ -371,10 +371,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             let report = match plan_file {
                 Some(p) => apply::apply_recorded(&plan::Plan::read(p)?, &intent, &opts)?,
                 None => {
-                    let plan = plan::build(
-                        &intent,
-                        &plan_options(cli, *prune_unmanaged, None, None),
-                    )?;
+                    let plan =
+                        plan::build(&intent, &plan_options(cli, *prune_unmanaged, None, None))?;
                     eprint!("{}", report::human_plan(&plan));
                     apply::apply(&plan, &intent, &opts)?
                 }

@@ -126,11 +126,15 @@ pub fn read_bytes(p: &Path) -> anyhow::Result<Option<Vec<u8>>> {
 }
 
 /// Write a file atomically where the caller named it (a plan file): [`write_inside`] its own
-/// directory, so the same rules hold (exclusive temporary file, no symlink at the file, mode
-/// kept).
+/// directory, which is created if missing (the caller named it), so the same rules hold
+/// (exclusive temporary file, no symlink at the file, mode kept).
 pub fn write_atomic(p: &Path, contents: &[u8]) -> anyhow::Result<()> {
     match p.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => write_inside(dir, p, contents),
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
+            write_inside(dir, p, contents)
+        }
         _ => write_inside(Path::new("."), &Path::new(".").join(p), contents),
     }
 }
@@ -274,4 +278,59 @@ pub fn remove_leftovers(root: &Path) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_make_missing_directories_and_refuse_paths_leaving_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let target = root.join("a/b/aws.json");
+        write_inside(&root, &target, b"[]").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"[]");
+        for bad in [
+            root.join("../x.json"),
+            d.path().join("x.json"),
+            root.clone(),
+        ] {
+            assert!(
+                write_inside(&root, &bad, b"[]").is_err(),
+                "{}",
+                bad.display()
+            );
+        }
+        assert!(!d.path().join("x.json").exists());
+    }
+
+    #[test]
+    fn a_plan_file_in_the_working_directory_or_a_new_one_is_written() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("new/dir/plan.json");
+        write_atomic(&p, b"{}").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+        write_atomic(&p, b"{ }").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{ }");
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["plan.json"], "no temporary file left");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_a_snapshot_is_an_error_not_a_hang() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("aws.json");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_bytes(&p).unwrap_err();
+        assert!(format!("{e:#}").contains("not a regular file"), "{e:#}");
+        assert!(read_bytes(&d.path().join("none.json")).unwrap().is_none());
+    }
 }

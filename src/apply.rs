@@ -14,9 +14,16 @@
 //!    deployment) are skipped; the others go on (regions fail independently);
 //! 3. the **blast-radius guard** refuses a target that would lose more than `max_deletes`
 //!    objects or every managed rule it has, unless forced;
-//! 4. the change set is applied in its make-before-break order and written atomically; each
-//!    mutating change is logged as a structured audit event;
+//! 4. immediately before the write, the target is read again and must still have the
+//!    fingerprint the plan was computed from, else it stops "changed under us" (exit 1) and
+//!    nothing is written to it; then the change set is applied in its make-before-break order
+//!    and written atomically, inside the snapshot root; each mutating change is logged as a
+//!    structured audit event;
 //! 5. **convergence**: the target is read back and must diff empty against what was written.
+//!
+//! The caller holds the snapshot root's lock ([`crate::backend::lock`]) from before planning
+//! to the end, so no other intentwall run writes in between; the fingerprint re-check catches
+//! every other writer (a hand edit, a capture script) up to the last moment.
 
 use crate::backend::{self, snapshot};
 use crate::diff::{self, Action};
@@ -103,10 +110,9 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
     let mut stale = Vec::new();
     for t in &plan.targets {
         let p = snapshot::path(&opts.snapshots, &t.deployment, t.provider);
-        let now = match std::fs::read(&p) {
-            Ok(b) => snapshot::fingerprint(&b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),
-            Err(e) => anyhow::bail!("{}: cannot read snapshot: {e}", p.display()),
+        let now = match snapshot::read_bytes(&p)? {
+            Some(b) => snapshot::fingerprint(&b),
+            None => "absent".into(),
         };
         if now != t.fingerprint {
             stale.push(format!("{}/{} ({})", t.deployment, t.provider, p.display()));
@@ -121,9 +127,19 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
     Ok(())
 }
 
-fn short(d: &str) -> &str {
+/// A fingerprint in words: `absent`, or its short digest.
+fn describe(fingerprint: &str) -> String {
+    if fingerprint == "absent" {
+        "no file".into()
+    } else {
+        format!("state {}", short(fingerprint))
+    }
+}
+
+/// The first 12 characters of a digest (by character: a plan file's digest is untrusted text).
+fn short(d: &str) -> String {
     let d = d.strip_prefix("sha256:").unwrap_or(d);
-    &d[..d.len().min(12)]
+    d.chars().take(12).collect()
 }
 
 fn guard(t: &TargetPlan, opts: &ApplyOptions) -> Option<String> {
@@ -344,7 +360,11 @@ pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Resul
     Ok(report)
 }
 
-fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<usize> {
+/// Apply one target of a fresh plan: re-read it, require the fingerprint the plan was computed
+/// from ("changed under us" otherwise, nothing written), write the state after the changes
+/// inside the snapshot root, read it back and require convergence. Returns the changes
+/// written. Public so the last-moment re-check can be tested without a race.
+pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<usize> {
     let provider = backend::require(t.provider)?;
     let dep = intent
         .deployments
@@ -354,6 +374,15 @@ fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
         .resolve(t.provider)
         .ok_or_else(|| anyhow::anyhow!("deployment `{}` has no {}", t.deployment, t.provider))?;
     let observed = snapshot::read(&opts.snapshots, provider, &di)?;
+    if observed.fingerprint != t.fingerprint {
+        anyhow::bail!(
+            "{} changed under us: the plan was computed from {} but it now holds {}; nothing was \
+             written to this target, run plan again",
+            observed.path.display(),
+            describe(&t.fingerprint),
+            describe(&observed.fingerprint)
+        );
+    }
     let after = diff::apply_changes(&observed.state, &t.changes);
     for c in &t.changes {
         let o = c.object();
@@ -372,7 +401,7 @@ fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
         );
     }
     let text = provider.render_snapshot(&after);
-    snapshot::write_atomic(&observed.path, text.as_bytes())?;
+    snapshot::write_inside(&opts.snapshots, &observed.path, text.as_bytes())?;
     // convergence: what is there now must be exactly what we meant to write
     let reread = snapshot::read(&opts.snapshots, provider, &di)?;
     let (residue, _) = diff::diff(provider, &reread.state, &after);

@@ -38,13 +38,66 @@ impl Rng {
 
 /// Fragments that reach the interesting branches of our parsers faster than random bytes.
 const TOKENS: &[&str] = &[
-    "\n", " ", ":", "- ", "[", "]", "{", "}", ",", "\"", "'", "#", "&a", "*a", "!!str ", "~", "null",
-    "true", "-1", "0", "65535", "65536", "99999999999999999999", "1e309", "NaN", "0.0.0.0/0",
-    "::/0", "10.0.0.5/24", "::ffff:1.2.3.4/120", "tcp/443", "tcp/+443", "icmp/8/0", "any",
-    "../../etc", "\u{0}", "\u{feff}", "\u{202e}", "é", "\t", "\r\n", "version: 1\n",
-    "groups:", "flows:", "from:", "to:", "services:", "addresses:", "includes:", "<<: *a",
-    "\"IpProtocol\"", "\"-1\"", "\"FromPort\"", "\"priority\"", "\"sourceRanges\"", "\"all\"",
-    "\"action\"", "\"create\"", "\"after\"", "\"before\"", "\"format_version\"",
+    "\n",
+    " ",
+    ":",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\"",
+    "'",
+    "#",
+    "&a",
+    "*a",
+    "!!str ",
+    "~",
+    "null",
+    "true",
+    "-1",
+    "0",
+    "65535",
+    "65536",
+    "99999999999999999999",
+    "1e309",
+    "NaN",
+    "0.0.0.0/0",
+    "::/0",
+    "10.0.0.5/24",
+    "::ffff:1.2.3.4/120",
+    "tcp/443",
+    "tcp/+443",
+    "icmp/8/0",
+    "any",
+    "../../etc",
+    "\u{0}",
+    "\u{feff}",
+    "\u{202e}",
+    "é",
+    "\t",
+    "\r\n",
+    "version: 1\n",
+    "groups:",
+    "flows:",
+    "from:",
+    "to:",
+    "services:",
+    "addresses:",
+    "includes:",
+    "<<: *a",
+    "\"IpProtocol\"",
+    "\"-1\"",
+    "\"FromPort\"",
+    "\"priority\"",
+    "\"sourceRanges\"",
+    "\"all\"",
+    "\"action\"",
+    "\"create\"",
+    "\"after\"",
+    "\"before\"",
+    "\"format_version\"",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
@@ -97,8 +150,12 @@ fn mutate(rng: &mut Rng, seed: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
             _ => {
                 // a digit run replaced by an extreme number
                 let i = rng.below(len + 1);
-                let t = ["-1", "0", "4294967296", "340282366920938463463374607431768211456"]
-                    [rng.below(4)];
+                let t = [
+                    "-1",
+                    "0",
+                    "4294967296",
+                    "340282366920938463463374607431768211456",
+                ][rng.below(4)];
                 v.splice(i..i, t.bytes());
             }
         }
@@ -150,7 +207,10 @@ fn fuzz(name: &str, seeds: Vec<Vec<u8>>, check: impl Fn(&[u8])) {
         }
     }
     std::panic::set_hook(prev);
-    eprintln!("fuzz {name}: {tried} inputs in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "fuzz {name}: {tried} inputs in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if let Some((input, msg)) = failure {
         let out = root().join("target/fuzz-failures");
         std::fs::create_dir_all(&out).unwrap();
@@ -167,12 +227,11 @@ fn read(p: &Path) -> Vec<u8> {
 fn example_intent_files() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for f in files(&root().join("intents")) {
-        let rel = f
-            .0
-            .strip_prefix(root().join("intents"))
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let rel =
+            f.0.strip_prefix(root().join("intents"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
         out.push((rel, f.1));
     }
     out

@@ -291,6 +291,45 @@ impl Manager {
         self.and(ge, le)
     }
 
+    /// The unsigned number on `vars` (most significant first, ascending ids) lies in one of
+    /// `ranges` (sorted, disjoint, inclusive). Built top-down by halving the value space, so
+    /// it costs a few nodes per range boundary and bit, with no apply calls: the check builds
+    /// an address set per rule and network, and this is where its time went.
+    pub fn intervals(&mut self, vars: &[u32], ranges: &[(u128, u128)]) -> Bdd {
+        self.intervals_rec(vars, 0, 0, ranges)
+    }
+
+    fn intervals_rec(
+        &mut self,
+        vars: &[u32],
+        depth: usize,
+        base: u128,
+        ranges: &[(u128, u128)],
+    ) -> Bdd {
+        let free = vars.len() - depth; // bits below this node
+        let top = if free >= 128 {
+            u128::MAX
+        } else {
+            base | ((1u128 << free) - 1)
+        };
+        // ranges overlapping [base, top]
+        let from = ranges.partition_point(|&(_, hi)| hi < base);
+        let to = ranges.partition_point(|&(lo, _)| lo <= top);
+        let here = &ranges[from..to.max(from)];
+        match here {
+            [] => return FALSE,
+            [(lo, hi)] if *lo <= base && *hi >= top => return TRUE,
+            _ => {}
+        }
+        if free == 0 {
+            return TRUE; // a single value, overlapped
+        }
+        let mid = base | (1u128 << (free - 1));
+        let lo = self.intervals_rec(vars, depth + 1, base, here);
+        let hi = self.intervals_rec(vars, depth + 1, mid, here);
+        self.mk(vars[depth], lo, hi)
+    }
+
     /// `f` with the variables of `vars` (ascending ids) fixed to the bits of `value`.
     pub fn restrict(&mut self, f: Bdd, vars: &[u32], value: u128) -> Bdd {
         let n = vars.len();
@@ -466,6 +505,31 @@ mod tests {
             } else {
                 prop_assert!(lo > hi);
             }
+        }
+
+        #[test]
+        fn intervals_are_exact(raw in proptest::collection::vec((0u128..256, 0u128..256), 0..6), x in 0u128..256) {
+            let ranges: Vec<(u128, u128)> = {
+                let mut v: Vec<(u128, u128)> = raw.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect();
+                v.sort();
+                let mut out: Vec<(u128, u128)> = Vec::new();
+                for (a, b) in v {
+                    match out.last_mut() {
+                        Some(l) if a <= l.1 + 1 => l.1 = l.1.max(b),
+                        _ => out.push((a, b)),
+                    }
+                }
+                out
+            };
+            let mut m = Manager::new();
+            let vars: Vec<u32> = (0..8).collect();
+            let f = m.intervals(&vars, &ranges);
+            let a: Vec<bool> = (0..8).map(|i| (x >> (7 - i)) & 1 == 1).collect();
+            prop_assert_eq!(m.eval(f, &a), ranges.iter().any(|&(lo, hi)| lo <= x && x <= hi));
+            // canonical: the same set built as a union of ranges is the same node
+            let parts: Vec<Bdd> = ranges.iter().map(|&(lo, hi)| m.range(&vars, lo, hi)).collect();
+            let union = m.or_all(parts);
+            prop_assert_eq!(f, union);
         }
 
         #[test]

@@ -441,24 +441,16 @@ impl<'a> Checker<'a> {
 
     fn build_addrs(&mut self, set: &AddrSet, role: Role) -> Bdd {
         let vars = self.l.ip(role).to_vec();
-        let v4: Vec<Bdd> = set
+        let v4: Vec<(u128, u128)> = set
             .v4
             .ranges()
             .iter()
-            .map(|&(a, b)| self.m.range(&vars[..32], u128::from(a), u128::from(b)))
+            .map(|&(a, b)| (u128::from(a), u128::from(b)))
             .collect();
-        let v6: Vec<Bdd> = set
-            .v6
-            .ranges()
-            .iter()
-            .map(|&(a, b)| self.m.range(&vars, a, b))
-            .collect();
-        let (v4, v6) = (self.m.or_all(v4), self.m.or_all(v6));
-        let f4 = self.m.literal(self.l.family, false);
-        let f6 = self.m.literal(self.l.family, true);
-        let a = self.m.and(f4, v4);
-        let b = self.m.and(f6, v6);
-        self.m.or(a, b)
+        let v4 = self.m.intervals(&vars[..32], &v4);
+        let v6 = self.m.intervals(&vars, set.v6.ranges());
+        // the family is the first variable: no apply needed
+        self.m.mk(self.l.family, v4, v6)
     }
 
     fn addrs(&mut self, set: &'a AddrSet, role: Role) -> Bdd {
@@ -503,13 +495,13 @@ impl<'a> Checker<'a> {
         let port_vars = self.l.port.clone();
         let is_p = self.m.equals(&proto_vars, u128::from(p));
         if proto::has_ports(p) {
-            let parts: Vec<Bdd> = t
+            let ranges: Vec<(u128, u128)> = t
                 .ports
                 .ranges()
                 .iter()
-                .map(|&(a, b)| self.m.range(&port_vars, u128::from(a), u128::from(b)))
+                .map(|&(a, b)| (u128::from(a), u128::from(b)))
                 .collect();
-            let ports = self.m.or_all(parts);
+            let ports = self.m.intervals(&port_vars, &ranges);
             self.m.and(is_p, ports)
         } else if proto::is_icmp(p) {
             let mut r = is_p;

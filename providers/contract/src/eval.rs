@@ -270,6 +270,9 @@ impl EvalPolicy {
             policy: self,
             by_group,
             by_addr,
+            unknown: (0..self.rules.len())
+                .filter(|&i| self.rules[i].unknown.is_some())
+                .collect(),
         }
     }
 
@@ -289,6 +292,8 @@ pub struct PolicyIndex<'p> {
     by_group: HashMap<(Direction, &'p str), Vec<usize>>,
     /// rules whose protected side names addresses, per direction
     by_addr: [Vec<usize>; 2],
+    /// rules whose match is unknown
+    unknown: Vec<usize>,
 }
 
 impl PolicyIndex<'_> {
@@ -356,12 +361,10 @@ impl PolicyIndex<'_> {
     /// more than one distinct verdict as "cannot be decided", never pick one.
     pub fn possible_verdicts(&self, p: &Probe) -> Vec<Verdict> {
         let unknown: Vec<usize> = self
-            .policy
-            .rules
+            .unknown
             .iter()
-            .enumerate()
-            .filter(|(_, r)| r.unknown.is_some() && r.matches(p))
-            .map(|(i, _)| i)
+            .copied()
+            .filter(|&i| self.policy.rules[i].matches(p))
             .collect();
         if unknown.is_empty() {
             return vec![self.evaluate(p)];

@@ -8,7 +8,7 @@
 
 use intentwall_contract::{InPlace, NativeObject, NativeState, Provider};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What happens to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -125,33 +125,100 @@ pub fn diff(
 }
 
 /// Apply a change set to a state, in order: what a backend does, as a pure function. Objects
-/// keep their observed position; new ones go after their parent's last child (or at the end).
+/// keep their observed position; a new one goes right after the last object of its parent
+/// (the parent itself or its last child so far), or at the end when it has no parent there;
+/// an update of a missing object goes at the end.
+///
+/// Linear in objects and changes: observed objects are slots found by key, and each slot
+/// holds the objects created right after it, so nothing is searched or shifted per change
+/// (the vector inserts and rescans this replaced were quadratic in a target's size). Same
+/// result as inserting into the vector one change at a time whenever parents are
+/// containers without parents of their own, as in every provider's state.
 pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState {
-    let mut objects = observed.objects.clone();
+    /// One object, and the objects created directly after it (the latest first in order).
+    struct Slot {
+        obj: Option<NativeObject>,
+        after: Vec<usize>,
+    }
+    let mut slots: Vec<Slot> = observed
+        .objects
+        .iter()
+        .map(|o| Slot {
+            obj: Some(o.clone()),
+            after: Vec::new(),
+        })
+        .collect();
+    // top-level order: the observed objects, then whatever went to the end
+    let mut top: Vec<usize> = (0..slots.len()).collect();
+    // live slots by key (in order), and the last slot that is or belongs to each key
+    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut last_of: HashMap<String, usize> = HashMap::new();
+    for (i, o) in observed.objects.iter().enumerate() {
+        by_key.entry(o.key.clone()).or_default().push(i);
+        last_of.insert(o.key.clone(), i);
+        if let Some(p) = &o.parent {
+            last_of.insert(p.clone(), i);
+        }
+    }
+    let mut at_end = |slots: &mut Vec<Slot>,
+                      by_key: &mut HashMap<String, Vec<usize>>,
+                      last_of: &mut HashMap<String, usize>,
+                      obj: NativeObject| {
+        let i = slots.len();
+        by_key.entry(obj.key.clone()).or_default().push(i);
+        last_of.insert(obj.key.clone(), i);
+        if let Some(p) = &obj.parent {
+            last_of.insert(p.clone(), i);
+        }
+        slots.push(Slot {
+            obj: Some(obj),
+            after: Vec::new(),
+        });
+        top.push(i);
+    };
     for c in changes {
-        match c.action {
-            Action::Create => {
-                let obj = c.after.clone().expect("create has after");
-                let pos = obj
-                    .parent
-                    .as_ref()
-                    .and_then(|p| {
-                        objects
-                            .iter()
-                            .rposition(|o| o.key == *p || o.parent.as_deref() == Some(p))
-                    })
-                    .map(|i| i + 1)
-                    .unwrap_or(objects.len());
-                objects.insert(pos, obj);
-            }
-            Action::Update | Action::Replace => {
-                let obj = c.after.clone().expect("update has after");
-                match objects.iter_mut().find(|o| o.key == c.key) {
-                    Some(slot) => *slot = obj,
-                    None => objects.push(obj),
+        match (c.action, c.after.clone()) {
+            (Action::Delete, _) => {
+                for i in by_key.remove(&c.key).unwrap_or_default() {
+                    slots[i].obj = None;
                 }
             }
-            Action::Delete => objects.retain(|o| o.key != c.key),
+            // a create or update without its object (a malformed plan file) changes nothing
+            (_, None) => {}
+            (Action::Create, Some(obj)) => {
+                match obj.parent.as_ref().and_then(|p| last_of.get(p).copied()) {
+                    Some(a) => {
+                        let i = slots.len();
+                        by_key.entry(obj.key.clone()).or_default().push(i);
+                        last_of.entry(obj.key.clone()).or_insert(i);
+                        if let Some(p) = &obj.parent {
+                            last_of.insert(p.clone(), i);
+                        }
+                        slots.push(Slot {
+                            obj: Some(obj),
+                            after: Vec::new(),
+                        });
+                        slots[a].after.push(i);
+                    }
+                    None => at_end(&mut slots, &mut by_key, &mut last_of, obj),
+                }
+            }
+            (Action::Update | Action::Replace, Some(obj)) => {
+                match by_key.get(&c.key).and_then(|v| v.first()).copied() {
+                    Some(i) => slots[i].obj = Some(obj),
+                    None => at_end(&mut slots, &mut by_key, &mut last_of, obj),
+                }
+            }
+        }
+    }
+    // read out: each slot, then what was created after it, the latest creation first (it
+    // went directly after the slot, in front of the earlier ones)
+    let mut objects = Vec::with_capacity(slots.len());
+    let mut stack: Vec<usize> = top.into_iter().rev().collect();
+    while let Some(i) = stack.pop() {
+        stack.extend(slots[i].after.iter().copied());
+        if let Some(o) = slots[i].obj.take() {
+            objects.push(o);
         }
     }
     NativeState {
@@ -227,6 +294,56 @@ mod tests {
             })
     }
 
+    /// `apply_changes` as it was: one vector insert, search or retain per change.
+    fn apply_by_vector(observed: &NativeState, changes: &[Change]) -> NativeState {
+        let mut objects = observed.objects.clone();
+        for c in changes {
+            match c.action {
+                Action::Create => {
+                    let obj = c.after.clone().expect("create has after");
+                    let pos = obj
+                        .parent
+                        .as_ref()
+                        .and_then(|p| {
+                            objects
+                                .iter()
+                                .rposition(|o| o.key == *p || o.parent.as_deref() == Some(p))
+                        })
+                        .map(|i| i + 1)
+                        .unwrap_or(objects.len());
+                    objects.insert(pos, obj);
+                }
+                Action::Update | Action::Replace => {
+                    let obj = c.after.clone().expect("update has after");
+                    match objects.iter_mut().find(|o| o.key == c.key) {
+                        Some(slot) => *slot = obj,
+                        None => objects.push(obj),
+                    }
+                }
+                Action::Delete => objects.retain(|o| o.key != c.key),
+            }
+        }
+        NativeState {
+            objects,
+            envelope: observed.envelope.clone(),
+        }
+    }
+
+    /// A state as a provider would read it, in any order: containers without parents, rules
+    /// under a container that may or may not be there.
+    fn shuffled_state() -> impl Strategy<Value = NativeState> {
+        (state(), any::<u64>()).prop_map(|(mut s, seed)| {
+            let mut x = seed | 1;
+            for i in (1..s.objects.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.objects.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            s
+        })
+    }
+
     fn bodies(s: &NativeState) -> BTreeMap<String, serde_json::Value> {
         s.objects
             .iter()
@@ -246,6 +363,15 @@ mod tests {
             // make before break: no create or update after any delete, containers deleted last
             let ranks: Vec<u8> = changes.iter().map(|c| c.rank()).collect();
             prop_assert!(ranks.windows(2).all(|w| w[0] <= w[1]));
+        }
+
+        /// The slot-based apply puts every object where the vector inserts put it, for any
+        /// change set the diff makes.
+        #[test]
+        fn apply_by_slots_equals_apply_by_vector(before in shuffled_state(), after in shuffled_state()) {
+            let (changes, _) = diff(&Plain, &before, &after);
+            let keys = |s: &NativeState| s.objects.iter().map(|o| (o.key.clone(), o.body.clone())).collect::<Vec<_>>();
+            prop_assert_eq!(keys(&apply_changes(&before, &changes)), keys(&apply_by_vector(&before, &changes)));
         }
 
         #[test]

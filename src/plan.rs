@@ -150,9 +150,15 @@ pub fn compose(observed: &NativeState, t: &Translation, prune_unmanaged: bool) -
         .filter(|o| !o.container)
         .map(|o| o.key.as_str())
         .collect();
+    let desired_containers: BTreeSet<&str> = t
+        .objects
+        .iter()
+        .filter(|d| d.container)
+        .map(|d| d.key.as_str())
+        .collect();
     let mut objects: Vec<_> = kept
         .iter()
-        .filter(|o| !t.objects.iter().any(|d| d.container && d.key == o.key))
+        .filter(|o| !desired_containers.contains(o.key.as_str()))
         .cloned()
         .collect();
     objects.extend(

@@ -10,7 +10,8 @@
 //! - [`eval`]: the one evaluation algorithm all clouds lower into;
 //! - [`native`]: native state in a neutral envelope, findings, translation results;
 //! - [`oracle`]: DESIGN.md §1 evaluated on the resolved intent;
-//! - [`check`]: the exhaustive equivalence-class comparison of lowered rules and oracle.
+//! - [`check`]: the exhaustive equivalence-class comparison of lowered rules and oracle;
+//! - [`quota`]: the cloud limits a placement may configure, with defaults and maxima.
 #![deny(missing_docs)]
 
 pub mod check;
@@ -19,6 +20,7 @@ pub mod intent;
 pub mod native;
 pub mod net;
 pub mod oracle;
+pub mod quota;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod traffic;

@@ -8,7 +8,7 @@
 
 use intentwall_contract::{InPlace, NativeObject, NativeState, Provider};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// What happens to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -78,12 +78,13 @@ pub fn diff(
     observed: &NativeState,
     desired: &NativeState,
 ) -> (Vec<Change>, usize) {
-    let before: BTreeMap<&str, &NativeObject> = observed
+    // matched by key through hash maps; the final sort gives the order
+    let before: HashMap<&str, &NativeObject> = observed
         .objects
         .iter()
         .map(|o| (o.key.as_str(), o))
         .collect();
-    let after: BTreeMap<&str, &NativeObject> = desired
+    let after: HashMap<&str, &NativeObject> = desired
         .objects
         .iter()
         .map(|o| (o.key.as_str(), o))
@@ -120,7 +121,7 @@ pub fn diff(
             });
         }
     }
-    changes.sort_by(|x, y| x.rank().cmp(&y.rank()).then_with(|| x.key.cmp(&y.key)));
+    changes.sort_unstable_by(|x, y| x.rank().cmp(&y.rank()).then_with(|| x.key.cmp(&y.key)));
     (changes, unchanged)
 }
 
@@ -135,90 +136,103 @@ pub fn diff(
 /// result as inserting into the vector one change at a time whenever parents are
 /// containers without parents of their own, as in every provider's state.
 pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState {
-    /// One object, and the objects created directly after it (the latest first in order).
-    struct Slot {
-        obj: Option<NativeObject>,
+    /// One object (borrowed until the result is built), the next slot holding the same key
+    /// (keys are unique in practice, but a delete removes every object of its key), and the
+    /// objects created directly after it, the latest first in order.
+    struct Slot<'a> {
+        obj: Option<&'a NativeObject>,
+        same_key: Option<usize>,
         after: Vec<usize>,
     }
-    let mut slots: Vec<Slot> = observed
-        .objects
-        .iter()
-        .map(|o| Slot {
-            obj: Some(o.clone()),
-            after: Vec::new(),
-        })
-        .collect();
-    // top-level order: the observed objects, then whatever went to the end
-    let mut top: Vec<usize> = (0..slots.len()).collect();
-    // live slots by key (in order), and the last slot that is or belongs to each key
-    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut last_of: HashMap<String, usize> = HashMap::new();
-    for (i, o) in observed.objects.iter().enumerate() {
-        by_key.entry(o.key.clone()).or_default().push(i);
-        last_of.insert(o.key.clone(), i);
-        if let Some(p) = &o.parent {
-            last_of.insert(p.clone(), i);
+    struct Slots<'a> {
+        slots: Vec<Slot<'a>>,
+        /// Top-level order: the observed objects, then whatever went to the end.
+        top: Vec<usize>,
+        /// First and last slot of each key.
+        by_key: HashMap<&'a str, (usize, usize)>,
+        /// The last slot that is, or belongs to, each key: where a new child goes after.
+        last_of: HashMap<&'a str, usize>,
+    }
+    impl<'a> Slots<'a> {
+        /// Add a slot; `at_end` puts it last of all (it is then the last of its key and
+        /// parent), else the caller places it.
+        fn add(&mut self, obj: &'a NativeObject, at_end: bool) -> usize {
+            let i = self.slots.len();
+            self.slots.push(Slot {
+                obj: Some(obj),
+                same_key: None,
+                after: Vec::new(),
+            });
+            match self.by_key.get_mut(obj.key.as_str()) {
+                Some((_, last)) => {
+                    self.slots[*last].same_key = Some(i);
+                    *last = i;
+                }
+                None => {
+                    self.by_key.insert(&obj.key, (i, i));
+                }
+            }
+            if at_end {
+                self.top.push(i);
+                self.last_of.insert(&obj.key, i);
+            } else {
+                self.last_of.entry(&obj.key).or_insert(i);
+            }
+            if let Some(p) = &obj.parent {
+                self.last_of.insert(p, i);
+            }
+            i
         }
     }
-    let mut at_end = |slots: &mut Vec<Slot>,
-                      by_key: &mut HashMap<String, Vec<usize>>,
-                      last_of: &mut HashMap<String, usize>,
-                      obj: NativeObject| {
-        let i = slots.len();
-        by_key.entry(obj.key.clone()).or_default().push(i);
-        last_of.insert(obj.key.clone(), i);
-        if let Some(p) = &obj.parent {
-            last_of.insert(p.clone(), i);
-        }
-        slots.push(Slot {
-            obj: Some(obj),
-            after: Vec::new(),
-        });
-        top.push(i);
+    let mut st = Slots {
+        slots: Vec::with_capacity(observed.objects.len() + changes.len()),
+        top: Vec::new(),
+        by_key: HashMap::new(),
+        last_of: HashMap::new(),
     };
+    for o in &observed.objects {
+        st.add(o, true);
+    }
     for c in changes {
-        match (c.action, c.after.clone()) {
+        match (c.action, c.after.as_ref()) {
             (Action::Delete, _) => {
-                for i in by_key.remove(&c.key).unwrap_or_default() {
-                    slots[i].obj = None;
+                let mut next = st.by_key.remove(c.key.as_str()).map(|(first, _)| first);
+                while let Some(i) = next {
+                    st.slots[i].obj = None;
+                    next = st.slots[i].same_key;
                 }
             }
             // a create or update without its object (a malformed plan file) changes nothing
             (_, None) => {}
             (Action::Create, Some(obj)) => {
-                match obj.parent.as_ref().and_then(|p| last_of.get(p).copied()) {
+                match obj.parent.as_deref().and_then(|p| st.last_of.get(p).copied()) {
                     Some(a) => {
-                        let i = slots.len();
-                        by_key.entry(obj.key.clone()).or_default().push(i);
-                        last_of.entry(obj.key.clone()).or_insert(i);
-                        if let Some(p) = &obj.parent {
-                            last_of.insert(p.clone(), i);
-                        }
-                        slots.push(Slot {
-                            obj: Some(obj),
-                            after: Vec::new(),
-                        });
-                        slots[a].after.push(i);
+                        let i = st.add(obj, false);
+                        st.slots[a].after.push(i);
                     }
-                    None => at_end(&mut slots, &mut by_key, &mut last_of, obj),
+                    None => {
+                        st.add(obj, true);
+                    }
                 }
             }
             (Action::Update | Action::Replace, Some(obj)) => {
-                match by_key.get(&c.key).and_then(|v| v.first()).copied() {
-                    Some(i) => slots[i].obj = Some(obj),
-                    None => at_end(&mut slots, &mut by_key, &mut last_of, obj),
+                match st.by_key.get(c.key.as_str()).map(|&(first, _)| first) {
+                    Some(i) => st.slots[i].obj = Some(obj),
+                    None => {
+                        st.add(obj, true);
+                    }
                 }
             }
         }
     }
     // read out: each slot, then what was created after it, the latest creation first (it
     // went directly after the slot, in front of the earlier ones)
-    let mut objects = Vec::with_capacity(slots.len());
-    let mut stack: Vec<usize> = top.into_iter().rev().collect();
+    let mut objects = Vec::with_capacity(st.slots.len());
+    let mut stack: Vec<usize> = st.top.iter().rev().copied().collect();
     while let Some(i) = stack.pop() {
-        stack.extend(slots[i].after.iter().copied());
-        if let Some(o) = slots[i].obj.take() {
-            objects.push(o);
+        stack.extend(st.slots[i].after.iter().copied());
+        if let Some(o) = st.slots[i].obj {
+            objects.push(o.clone());
         }
     }
     NativeState {
@@ -232,6 +246,7 @@ mod tests {
     use super::*;
     use intentwall_contract::{DeploymentIntent, EvalPolicy, SnapshotError, Translation};
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     /// A provider stand-in: only `in_place` matters to the diff.
     struct Plain;

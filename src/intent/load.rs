@@ -706,7 +706,9 @@ impl Cx<'_> {
                 continue;
             }
             if k.as_str() == "quotas" {
-                ok &= self.quotas(kind, v, &what, &mut settings);
+                // a bad quota is reported where it is written; the placement itself stays,
+                // so no follow-on "has no placement" errors bury it
+                self.quotas(kind, v, &what, &mut settings);
                 continue;
             }
             let Some(t) = self.text(v, &format!("`{}` of {what}", k.as_str())) else {
@@ -754,23 +756,20 @@ impl Cx<'_> {
     }
 
     /// `quotas:` of a placement: known keys of this cloud, each a whole number from 1 to the
-    /// cloud's maximum, written unquoted. Valid values go to `settings` as
-    /// `quotas.<key>`; returns false when anything was wrong.
+    /// cloud's maximum, written unquoted. Valid values go to `settings` as `quotas.<key>`.
     fn quotas(
         &mut self,
         kind: ProviderKind,
         n: &Node,
         what: &str,
         settings: &mut BTreeMap<String, String>,
-    ) -> bool {
+    ) {
         let what = format!("`quotas` of {what}");
+        // `quotas:` with nothing is no quota; anything else but a mapping is reported by `map`
         let Some(m) = self.map(n, &what) else {
-            // `quotas:` with nothing is no quota; anything else was reported by `map`
-            return matches!(n, Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce());
+            return;
         };
-        let specs = quota::specs(kind);
-        let keys: Vec<&str> = specs.iter().map(|s| s.key).collect();
-        let errors = self.diags.len();
+        let keys: Vec<&str> = quota::specs(kind).iter().map(|s| s.key).collect();
         self.check_keys(m, &keys, &what);
         for (k, v) in m.iter() {
             let Some(spec) = quota::spec(kind, k.as_str()) else {
@@ -798,7 +797,6 @@ impl Cx<'_> {
                 ),
             }
         }
-        self.diags.len() == errors
     }
 
     fn group(&mut self, k: &MarkedScalarNode, v: &Node) -> Option<RawGroup> {

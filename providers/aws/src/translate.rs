@@ -17,7 +17,7 @@ use intentwall_contract::{
     Action, AddrSet, DeploymentIntent, Endpoint, Finding, FindingKind, NativeObject, NativeState,
     ProviderKind, Translation,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Pseudo flow name in the description of the allow-all egress of an unrestricted group.
 pub const DEFAULT_EGRESS: &str = "egress-default";
@@ -474,14 +474,16 @@ impl<'a> Tx<'a> {
 
         let by_perm = merge_cidr(&cidr);
         let mut rules = Vec::new();
-        let mk = |perm: Perm, peer: Peer, flows: &BTreeSet<String>| Rule {
+        let mk = |perm: Perm, peer: Peer, description: &str| Rule {
             group_name: sg.clone(),
             dir,
             perm,
             peer,
-            description: Some(marker_description(flows.iter().map(String::as_str))),
+            description: Some(description.to_string()),
         };
         for (perm, (addrs, flows)) in &by_perm {
+            // one description for all the prefixes of this protocol/ports
+            let flows = &marker_description(flows.iter().map(String::as_str));
             // ICMPv4 never comes from IPv6 addresses, nor ICMPv6 from IPv4 ones: no rule needed
             let n = perm.proto.number();
             if n != Some(proto::ICMPV6) {
@@ -528,6 +530,7 @@ impl<'a> Tx<'a> {
             }
         }
         for ((h, perm), flows) in &rperm {
+            let flows = &marker_description(flows.iter().map(String::as_str));
             rules.push(mk(*perm, Peer::GroupName(format!("iw-{h}")), flows));
         }
 
@@ -538,19 +541,17 @@ impl<'a> Tx<'a> {
             if n <= quota {
                 continue;
             }
-            let mut flows: BTreeSet<String> = rules
+            // many rules share one description: split each distinct one once
+            let descriptions: HashSet<&str> = rules
                 .iter()
                 .filter(|r| r.peer.is_v6() == v6)
-                .flat_map(|r| {
-                    r.description
-                        .as_deref()
-                        .unwrap_or("")
-                        .trim_start_matches(MARKER)
-                        .split(',')
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .filter(|f| self.flow_names.contains(f.as_str()))
+                .map(|r| r.description.as_deref().unwrap_or(""))
+                .collect();
+            let mut flows: BTreeSet<String> = descriptions
+                .into_iter()
+                .flat_map(|d| d.trim_start_matches(MARKER).split(','))
+                .filter(|f| self.flow_names.contains(f))
+                .map(str::to_string)
                 .collect();
             flows.extend(denies.iter().map(|d| d.flow.clone()));
             let fam = if v6 { "IPv6" } else { "IPv4" };

@@ -129,8 +129,28 @@ impl Plan {
             ),
             None => anyhow::bail!("{}: not a plan file (no format_version)", path.display()),
         }
-        serde_json::from_value(v)
-            .map_err(|e| anyhow::anyhow!("{}: malformed plan: {e}", path.display()))
+        let plan: Plan = serde_json::from_value(v)
+            .map_err(|e| anyhow::anyhow!("{}: malformed plan: {e}", path.display()))?;
+        // every change must carry the object its action writes or removes
+        for t in &plan.targets {
+            for c in &t.changes {
+                let (need, has) = match c.action {
+                    Action::Delete => ("before", c.before.is_some()),
+                    _ => ("after", c.after.is_some()),
+                };
+                if !has {
+                    anyhow::bail!(
+                        "{}: malformed plan: change `{}` of {}/{} ({:?}) has no `{need}` object",
+                        path.display(),
+                        c.key,
+                        t.deployment,
+                        t.provider,
+                        c.action
+                    );
+                }
+            }
+        }
+        Ok(plan)
     }
 }
 

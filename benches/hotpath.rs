@@ -57,7 +57,11 @@ fn prefix(r: &mut Rng) -> String {
     } else {
         let len = 12 + r.below(21) as u32; // /12../32
         let a = r.next() as u32;
-        let mask = if len == 32 { u32::MAX } else { !(u32::MAX >> len) };
+        let mask = if len == 32 {
+            u32::MAX
+        } else {
+            !(u32::MAX >> len)
+        };
         format!("{}/{len}", std::net::Ipv4Addr::from(a & mask))
     }
 }

@@ -205,7 +205,11 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
             // a create or update without its object (a malformed plan file) changes nothing
             (_, None) => {}
             (Action::Create, Some(obj)) => {
-                match obj.parent.as_deref().and_then(|p| st.last_of.get(p).copied()) {
+                match obj
+                    .parent
+                    .as_deref()
+                    .and_then(|p| st.last_of.get(p).copied())
+                {
                     Some(a) => {
                         let i = st.add(obj, false);
                         st.slots[a].after.push(i);

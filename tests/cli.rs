@@ -141,7 +141,13 @@ fn placement_quotas_decide_limit_findings() {
         )
     };
     let o = with("5");
-    assert_eq!(code(&o), 3, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        code(&o),
+        3,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     assert!(
         stdout(&o).contains("over quota `rules_per_sg` = 5 (configured)"),
         "{}",
@@ -149,7 +155,13 @@ fn placement_quotas_decide_limit_findings() {
     );
     assert!(stdout(&o).contains("BLOCKED"), "{}", stdout(&o));
     let o = with("1000");
-    assert_eq!(code(&o), 2, "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        code(&o),
+        2,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     assert!(!stdout(&o).contains("rules_per_sg"), "{}", stdout(&o));
     let o = with("1001");
     assert_eq!(code(&o), 1);
@@ -159,7 +171,10 @@ fn placement_quotas_decide_limit_findings() {
         stderr(&o)
     );
     assert_eq!(
-        stderr(&o).lines().filter(|l| l.starts_with("error: ")).count(),
+        stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .count(),
         1,
         "{}",
         stderr(&o)

@@ -236,7 +236,11 @@ fn a_plan_file_whose_change_lacks_its_object_is_refused_not_a_panic() {
     let before = files(&t.path().join("snapshots"));
     let o = iw(t.path(), &["apply", "plan.json"]);
     assert_eq!(code(&o), 1, "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("malformed plan: change `"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("malformed plan: change `"),
+        "{}",
+        text(&o.stderr)
+    );
     assert_eq!(files(&t.path().join("snapshots")), before);
 }
 

@@ -149,7 +149,11 @@ fn quota_above_max() {
     let text = bad("quota_above_max", "intentwall.yaml:5:36");
     // both placements' excesses, and nothing about the valid `rules_per_nsg: 1000`
     assert!(text.contains("error: intentwall.yaml:14:27: "), "{text}");
-    assert_eq!(text.lines().filter(|l| l.starts_with("error: ")).count(), 2, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("error: ")).count(),
+        2,
+        "{text}"
+    );
 }
 #[test]
 fn quota_not_integer() {

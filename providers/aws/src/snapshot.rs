@@ -769,10 +769,21 @@ mod tests {
     /// A permission from a few protocols/ports, its keys in a random order, one peer in a
     /// random list (sometimes with the other lists present and empty).
     fn perm() -> impl Strategy<Value = Map<String, Value>> {
-        (0u8..3, 0u16..3, 0usize..4, 0u8..200, any::<u64>(), any::<bool>(), any::<bool>()).prop_map(
-            |(proto, port, list, peer, order, empties, nested)| {
+        (
+            0u8..3,
+            0u16..3,
+            0usize..4,
+            0u8..200,
+            any::<u64>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(proto, port, list, peer, order, empties, nested)| {
                 let mut fields: Vec<(String, Value)> = vec![
-                    ("IpProtocol".into(), ["tcp", "udp", "-1"][proto as usize].into()),
+                    (
+                        "IpProtocol".into(),
+                        ["tcp", "udp", "-1"][proto as usize].into(),
+                    ),
                     ("FromPort".into(), port.into()),
                     ("ToPort".into(), (port + 1).into()),
                 ];
@@ -781,7 +792,10 @@ mod tests {
                 }
                 for (i, l) in PEER_LISTS.iter().enumerate() {
                     if i == list {
-                        fields.push(((*l).into(), serde_json::json!([{ "CidrIp": format!("10.0.0.{peer}/32") }])));
+                        fields.push((
+                            (*l).into(),
+                            serde_json::json!([{ "CidrIp": format!("10.0.0.{peer}/32") }]),
+                        ));
                     } else if empties {
                         fields.push(((*l).into(), serde_json::json!([])));
                     }
@@ -795,8 +809,7 @@ mod tests {
                     fields.swap(i, (s % (i as u64 + 1)) as usize);
                 }
                 fields.into_iter().collect()
-            },
-        )
+            })
     }
 
     proptest! {

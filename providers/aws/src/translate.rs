@@ -263,7 +263,12 @@ impl<'a> Tx<'a> {
 
     /// [`DeploymentIntent::member_space`] without recomputing the declared addresses.
     fn member_space(&self, group: &str) -> &AddrSet {
-        match self.intent.groups.get(group).and_then(|g| g.addresses.as_ref()) {
+        match self
+            .intent
+            .groups
+            .get(group)
+            .and_then(|g| g.addresses.as_ref())
+        {
             Some(a) => a,
             None => &self.free_space,
         }

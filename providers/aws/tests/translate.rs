@@ -442,8 +442,7 @@ fn the_rule_quota_is_configuration() {
         vec![allow("few", n("few", &small), g("web"), &["tcp/443"])],
     );
     assert!(tr(&i).findings.is_empty());
-    i.settings
-        .insert("quotas.rules_per_sg".into(), "5".into());
+    i.settings.insert("quotas.rules_per_sg".into(), "5".into());
     let t = tr(&i);
     assert_eq!(t.findings.len(), 1, "{:#?}", t.findings);
     assert_eq!(t.findings[0].kind, FindingKind::Limit);

@@ -206,11 +206,9 @@ fn too_many_rules_is_a_limit_finding() {
     let it = intent(&[("web", false)], flows);
     let t = tr(&it, &NativeState::default());
     assert!(
-        t.findings
-            .iter()
-            .any(|f| f.kind == FindingKind::Limit
-                && f.message.contains("over quota `rules_per_nsg` = 1000")
-                && f.message.contains("the cloud's maximum")),
+        t.findings.iter().any(|f| f.kind == FindingKind::Limit
+            && f.message.contains("over quota `rules_per_nsg` = 1000")
+            && f.message.contains("the cloud's maximum")),
         "{:#?}",
         &t.findings[..t.findings.len().min(3)]
     );
@@ -451,7 +449,11 @@ fn the_nsg_quotas_are_configuration() {
     it.settings
         .insert("quotas.prefixes_per_nsg".into(), "10".into());
     let l = limits(&tr(&it, &NativeState::default()));
-    assert!(l.iter().any(|m| m.contains("quota `prefixes_per_nsg` = 10")), "{l:#?}");
+    assert!(
+        l.iter()
+            .any(|m| m.contains("quota `prefixes_per_nsg` = 10")),
+        "{l:#?}"
+    );
     let mut two = intent(
         &[("web", false), ("api", false)],
         vec![allow("x", g("web"), g("api"), &["tcp/1"])],
@@ -460,5 +462,8 @@ fn the_nsg_quotas_are_configuration() {
     two.settings
         .insert("quotas.asgs_per_nsg".into(), "1".into());
     let l = limits(&tr(&two, &NativeState::default()));
-    assert!(l.iter().any(|m| m.contains("quota `asgs_per_nsg` = 1")), "{l:#?}");
+    assert!(
+        l.iter().any(|m| m.contains("quota `asgs_per_nsg` = 1")),
+        "{l:#?}"
+    );
 }

@@ -488,17 +488,17 @@ impl<'a> Tx<'a> {
         };
         for (perm, (addrs, flows)) in &by_perm {
             // one description for all the prefixes of this protocol/ports
-            let flows = &marker_description(flows.iter().map(String::as_str));
+            let desc = &marker_description(flows.iter().map(String::as_str));
             // ICMPv4 never comes from IPv6 addresses, nor ICMPv6 from IPv4 ones: no rule needed
             let n = perm.proto.number();
             if n != Some(proto::ICMPV6) {
                 for net in addrs.v4_prefixes() {
-                    rules.push(mk(*perm, Peer::CidrIp(net.to_string()), flows));
+                    rules.push(mk(*perm, Peer::CidrIp(net.to_string()), desc));
                 }
             }
             if n != Some(proto::ICMP) {
                 for net in addrs.v6_prefixes() {
-                    rules.push(mk(*perm, Peer::CidrIpv6(net.to_string()), flows));
+                    rules.push(mk(*perm, Peer::CidrIpv6(net.to_string()), desc));
                 }
             }
         }
@@ -535,8 +535,8 @@ impl<'a> Tx<'a> {
             }
         }
         for ((h, perm), flows) in &rperm {
-            let flows = &marker_description(flows.iter().map(String::as_str));
-            rules.push(mk(*perm, Peer::GroupName(format!("iw-{h}")), flows));
+            let desc = &marker_description(flows.iter().map(String::as_str));
+            rules.push(mk(*perm, Peer::GroupName(format!("iw-{h}")), desc));
         }
 
         // quota: per direction and family; SG references count as IPv4

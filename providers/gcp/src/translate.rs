@@ -539,43 +539,30 @@ fn chunk_entries(entries: &[Entry], max: usize) -> Vec<Vec<Entry>> {
 pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translation {
     let project = intent.setting("project");
     let net_name = intent.setting("network");
-    let mut findings = BTreeSet::new();
+    let unusable = |message: String| Translation {
+        objects: vec![],
+        findings: vec![Finding {
+            kind: FindingKind::Inexpressible,
+            deployment: intent.deployment.clone(),
+            provider: Some(ProviderKind::Gcp),
+            flow: None,
+            message,
+        }],
+    };
     let network = match net_name {
         Some(n) => match NetworkRef::parse(n) {
             Ok(r) => r.canonical(project),
-            Err(e) => {
-                findings.insert(Finding {
-                    kind: FindingKind::Inexpressible,
-                    deployment: intent.deployment.clone(),
-                    provider: Some(ProviderKind::Gcp),
-                    flow: None,
-                    message: format!("setting `network`: {e}"),
-                });
-                return Translation {
-                    objects: vec![],
-                    findings: findings.into_iter().collect(),
-                };
-            }
+            Err(e) => return unusable(format!("setting `network`: {e}")),
         },
         None => {
-            findings.insert(Finding {
-                kind: FindingKind::Inexpressible,
-                deployment: intent.deployment.clone(),
-                provider: Some(ProviderKind::Gcp),
-                flow: None,
-                message: "the gcp placement has no `network`: nothing to translate into".into(),
-            });
-            return Translation {
-                objects: vec![],
-                findings: findings.into_iter().collect(),
-            };
+            return unusable("the gcp placement has no `network`: nothing to translate into".into())
         }
     };
     let mut ctx = Ctx {
         intent,
         network,
         out: Vec::new(),
-        findings,
+        findings: BTreeSet::new(),
         counters: HashMap::new(),
         limits: Limits::of(intent),
     };

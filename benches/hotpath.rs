@@ -237,7 +237,7 @@ fn main() {
         let desired = compose(&observed, tr.objects, false);
         let compose_ms = ms(t);
         let t = Instant::now();
-        let (changes, unchanged) = diff::diff(provider, &observed, &desired);
+        let (changes, unchanged) = diff::diff_owned(provider, &observed, desired);
         let diff_ms = ms(t);
         let t = Instant::now();
         let after = diff::apply_changes(&observed, &changes);

@@ -8,6 +8,7 @@
 
 use intentwall_contract::{InPlace, NativeObject, NativeState, Provider};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// What happens to one object.
@@ -78,50 +79,94 @@ pub fn diff(
     observed: &NativeState,
     desired: &NativeState,
 ) -> (Vec<Change>, usize) {
-    // matched by key through hash maps; the final sort gives the order
+    changes_between(
+        provider,
+        observed,
+        desired.objects.iter().map(Cow::Borrowed).collect(),
+    )
+}
+
+/// [`diff`] taking the desired state by value: its objects move into the changes instead of
+/// being copied (planning a large target, where every rule may be new).
+pub fn diff_owned(
+    provider: &dyn Provider,
+    observed: &NativeState,
+    desired: NativeState,
+) -> (Vec<Change>, usize) {
+    changes_between(
+        provider,
+        observed,
+        desired.objects.into_iter().map(Cow::Owned).collect(),
+    )
+}
+
+fn changes_between(
+    provider: &dyn Provider,
+    observed: &NativeState,
+    desired: Vec<Cow<'_, NativeObject>>,
+) -> (Vec<Change>, usize) {
+    // matched by key through hash maps (a key given twice counts once, the last); the final
+    // sort gives the order
     let before: HashMap<&str, &NativeObject> = observed
         .objects
         .iter()
         .map(|o| (o.key.as_str(), o))
         .collect();
-    let after: HashMap<&str, &NativeObject> = desired
-        .objects
-        .iter()
-        .map(|o| (o.key.as_str(), o))
-        .collect();
     let mut changes = Vec::new();
+    let last = {
+        let after: HashMap<&str, usize> = desired
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.key.as_str(), i))
+            .collect();
+        for (k, b) in &before {
+            if !after.contains_key(k) {
+                changes.push(Change {
+                    action: Action::Delete,
+                    key: k.to_string(),
+                    before: Some((*b).clone()),
+                    after: None,
+                });
+            }
+        }
+        let mut last = vec![false; desired.len()];
+        for &i in after.values() {
+            last[i] = true;
+        }
+        last
+    };
     let mut unchanged = 0;
-    for (k, a) in &after {
-        match before.get(k) {
+    for (a, last) in desired.into_iter().zip(last) {
+        if !last {
+            continue;
+        }
+        match before.get(a.key.as_str()) {
             None => changes.push(Change {
                 action: Action::Create,
-                key: k.to_string(),
+                key: a.key.clone(),
                 before: None,
-                after: Some((*a).clone()),
+                after: Some(a.into_owned()),
             }),
             Some(b) if b.body == a.body && b.managed == a.managed => unchanged += 1,
             Some(b) => changes.push(Change {
-                action: match provider.in_place(b, a) {
+                action: match provider.in_place(b, &a) {
                     InPlace::Update => Action::Update,
                     InPlace::Replace => Action::Replace,
                 },
-                key: k.to_string(),
+                key: a.key.clone(),
                 before: Some((*b).clone()),
-                after: Some((*a).clone()),
+                after: Some(a.into_owned()),
             }),
         }
     }
-    for (k, b) in &before {
-        if !after.contains_key(k) {
-            changes.push(Change {
-                action: Action::Delete,
-                key: k.to_string(),
-                before: Some((*b).clone()),
-                after: None,
-            });
-        }
-    }
-    changes.sort_unstable_by(|x, y| x.rank().cmp(&y.rank()).then_with(|| x.key.cmp(&y.key)));
+    // a change is large (two objects inline): sort positions, then move each change once
+    let mut order: Vec<usize> = (0..changes.len()).collect();
+    order.sort_unstable_by(|&x, &y| {
+        let (x, y) = (&changes[x], &changes[y]);
+        x.rank().cmp(&y.rank()).then_with(|| x.key.cmp(&y.key))
+    });
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    let changes = order.into_iter().filter_map(|i| slots[i].take()).collect();
     (changes, unchanged)
 }
 
@@ -184,11 +229,12 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
             i
         }
     }
+    let size = observed.objects.len() + changes.len();
     let mut st = Slots {
-        slots: Vec::with_capacity(observed.objects.len() + changes.len()),
-        top: Vec::new(),
-        by_key: HashMap::new(),
-        last_of: HashMap::new(),
+        slots: Vec::with_capacity(size),
+        top: Vec::with_capacity(size),
+        by_key: HashMap::with_capacity(size),
+        last_of: HashMap::with_capacity(size),
     };
     for o in &observed.objects {
         st.add(o, true);
@@ -382,6 +428,12 @@ mod tests {
             // make before break: no create or update after any delete, containers deleted last
             let ranks: Vec<u8> = changes.iter().map(|c| c.rank()).collect();
             prop_assert!(ranks.windows(2).all(|w| w[0] <= w[1]));
+        }
+
+        /// Diffing an owned desired state gives exactly the borrowed diff.
+        #[test]
+        fn diff_owned_equals_diff(before in shuffled_state(), after in shuffled_state()) {
+            prop_assert_eq!(diff_owned(&Plain, &before, after.clone()), diff(&Plain, &before, &after));
         }
 
         /// The slot-based apply puts every object where the vector inserts put it, for any

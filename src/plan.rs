@@ -212,7 +212,7 @@ fn plan_target(
         findings: mut translation_findings,
     } = provider.translate(&intent, &observed.state);
     let desired = compose(&observed.state, desired, opts.prune_unmanaged);
-    let (changes, unchanged) = diff::diff(provider, &observed.state, &desired);
+    let (changes, unchanged) = diff::diff_owned(provider, &observed.state, desired);
     let after = diff::apply_changes(&observed.state, &changes);
     let sim = simulate::simulate(provider, dep, &intent, &after);
     let managed_rules = |s: &NativeState| {

@@ -9,9 +9,9 @@ use crate::backend::{self, snapshot};
 use crate::diff::{self, Action, Change};
 use crate::intent::{Deployment, Intent};
 use crate::simulate::{self, SimReport};
-use intentwall_contract::{Finding, NativeState, ProviderKind, Translation};
+use intentwall_contract::{Finding, NativeObject, NativeState, ProviderKind, Translation};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Version of the plan JSON schema (docs/plan-format.md).
@@ -130,14 +130,34 @@ impl Plan {
             None => anyhow::bail!("{}: not a plan file (no format_version)", path.display()),
         }
         // parsed again from the text so an error names its line and column
-        serde_json::from_str(&text).map_err(|e| {
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "{}:{}:{}: malformed plan: {e}",
                 path.display(),
                 e.line(),
                 e.column()
             )
-        })
+        })?;
+        // every change must carry the object its action writes or removes
+        for t in &plan.targets {
+            for c in &t.changes {
+                let (need, has) = match c.action {
+                    Action::Delete => ("before", c.before.is_some()),
+                    _ => ("after", c.after.is_some()),
+                };
+                if !has {
+                    anyhow::bail!(
+                        "{}: malformed plan: change `{}` of {}/{} ({:?}) has no `{need}` object",
+                        path.display(),
+                        c.key,
+                        t.deployment,
+                        t.provider,
+                        c.action
+                    );
+                }
+            }
+        }
+        Ok(plan)
     }
 }
 
@@ -145,28 +165,37 @@ impl Plan {
 /// object kept as it is (containers and foreign objects always; rules unless pruning). An
 /// unmanaged rule that happens to equal a desired one is left alone rather than adopted; an
 /// unmanaged container the translation needs (an NSG someone made) is adopted.
-pub fn compose(observed: &NativeState, t: &Translation, prune_unmanaged: bool) -> NativeState {
-    let kept: Vec<_> = observed
+///
+/// Takes the translation's objects by value: a large target's rules are moved, not copied.
+pub fn compose(
+    observed: &NativeState,
+    desired: Vec<NativeObject>,
+    prune_unmanaged: bool,
+) -> NativeState {
+    let kept = |o: &&NativeObject| !o.managed && (o.foreign || o.container || !prune_unmanaged);
+    let kept_rules: HashSet<&str> = observed
         .objects
         .iter()
-        .filter(|o| !o.managed && (o.foreign || o.container || !prune_unmanaged))
-        .cloned()
-        .collect();
-    let kept_rules: BTreeSet<&str> = kept
-        .iter()
+        .filter(kept)
         .filter(|o| !o.container)
         .map(|o| o.key.as_str())
         .collect();
-    let mut objects: Vec<_> = kept
+    let desired_containers: HashSet<&str> = desired
         .iter()
-        .filter(|o| !t.objects.iter().any(|d| d.container && d.key == o.key))
+        .filter(|d| d.container)
+        .map(|d| d.key.as_str())
+        .collect();
+    let mut objects: Vec<NativeObject> = observed
+        .objects
+        .iter()
+        .filter(kept)
+        .filter(|o| !desired_containers.contains(o.key.as_str()))
         .cloned()
         .collect();
     objects.extend(
-        t.objects
-            .iter()
-            .filter(|d| !kept_rules.contains(d.key.as_str()))
-            .cloned(),
+        desired
+            .into_iter()
+            .filter(|d| !kept_rules.contains(d.key.as_str())),
     );
     NativeState {
         objects,
@@ -185,9 +214,12 @@ fn plan_target(
         .resolve(kind)
         .ok_or_else(|| anyhow::anyhow!("deployment `{}` has no {kind} placement", dep.name))?;
     let observed = snapshot::read(&opts.snapshots, provider, &intent)?;
-    let translation = provider.translate(&intent, &observed.state);
-    let desired = compose(&observed.state, &translation, opts.prune_unmanaged);
-    let (changes, unchanged) = diff::diff(provider, &observed.state, &desired);
+    let Translation {
+        objects: desired,
+        findings: mut translation_findings,
+    } = provider.translate(&intent, &observed.state);
+    let desired = compose(&observed.state, desired, opts.prune_unmanaged);
+    let (changes, unchanged) = diff::diff_owned(provider, &observed.state, desired);
     let after = diff::apply_changes(&observed.state, &changes);
     let sim = simulate::simulate(provider, dep, &intent, &after);
     let managed_rules = |s: &NativeState| {
@@ -196,8 +228,8 @@ fn plan_target(
             .filter(|o| o.managed && !o.container)
             .count()
     };
-    let mut findings = translation.findings;
-    findings.extend(sim.findings);
+    translation_findings.extend(sim.findings);
+    let findings = translation_findings;
     tracing::info!(
         deployment = %dep.name, provider = %kind, changes = changes.len(),
         probes = sim.report.probes, classes = sim.report.classes,

@@ -116,3 +116,68 @@ fn graph_from_internet_lists_the_blast_radius() {
     let o = iw(&root(), &["graph", "--from", "nowhere"]);
     assert_eq!(code(&o), 1);
 }
+
+/// A quota in a placement reaches the translator: lowered below what the example needs it
+/// blocks the target with a `limit` finding naming the quota and how to raise it; raised, the
+/// same plan goes through. A quota above the cloud's maximum is an intent error.
+#[cfg(feature = "aws")]
+#[test]
+fn placement_quotas_decide_limit_findings() {
+    let t = scratch();
+    let intents = t.path().join("intents/intentwall.yaml");
+    let original = std::fs::read_to_string(&intents).unwrap();
+    let anchor = "      cidr6: \"2001:db8:10::/56\"\n";
+    assert!(original.contains(anchor));
+    let with = |q: &str| {
+        let text = original.replacen(
+            anchor,
+            &format!("{anchor}      quotas: {{ rules_per_sg: {q} }}\n"),
+            1,
+        );
+        std::fs::write(&intents, text).unwrap();
+        iw(
+            t.path(),
+            &["plan", "--deployment", "us", "--provider", "aws"],
+        )
+    };
+    let o = with("5");
+    assert_eq!(
+        code(&o),
+        3,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("over quota `rules_per_sg` = 5 (configured)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("BLOCKED"), "{}", stdout(&o));
+    let o = with("1000");
+    assert_eq!(
+        code(&o),
+        2,
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("rules_per_sg"), "{}", stdout(&o));
+    let o = with("1001");
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("intentwall.yaml:14:31: quota `rules_per_sg` = 1001 is above the cloud's maximum of 1000"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty());
+}

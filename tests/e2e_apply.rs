@@ -216,6 +216,35 @@ fn plan_json_is_versioned_and_carries_fingerprints() {
 }
 
 #[test]
+fn a_plan_file_whose_change_lacks_its_object_is_refused_not_a_panic() {
+    let t = scratch();
+    assert_eq!(code(&iw(t.path(), &["plan", "--out", "plan.json"])), 2);
+    let p = t.path().join("plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let change = plan["targets"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find_map(|t| t["changes"].as_array_mut().filter(|c| !c.is_empty()))
+        .unwrap()
+        .first_mut()
+        .unwrap();
+    change["after"] = serde_json::Value::Null;
+    change["before"] = serde_json::Value::Null;
+    std::fs::write(&p, serde_json::to_string(&plan).unwrap()).unwrap();
+    let before = files(&t.path().join("snapshots"));
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("malformed plan: change `"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(files(&t.path().join("snapshots")), before);
+}
+
+#[test]
 fn a_plan_file_of_another_version_is_refused() {
     let t = scratch();
     std::fs::write(t.path().join("plan.json"), "{\"format_version\": 99}").unwrap();

@@ -145,6 +145,29 @@ fn port_reversed() {
     bad("port_reversed", "flows.yaml:4:58");
 }
 #[test]
+fn quota_above_max() {
+    let text = bad("quota_above_max", "intentwall.yaml:5:36");
+    // both placements' excesses, and nothing about the valid `rules_per_nsg: 1000`
+    assert!(text.contains("error: intentwall.yaml:14:27: "), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("error: ")).count(),
+        2,
+        "{text}"
+    );
+}
+#[test]
+fn quota_not_integer() {
+    bad("quota_not_integer", "intentwall.yaml:9:33");
+}
+#[test]
+fn quota_unknown_key() {
+    bad("quota_unknown_key", "intentwall.yaml:5:22");
+}
+#[test]
+fn quota_zero() {
+    bad("quota_zero", "intentwall.yaml:5:36");
+}
+#[test]
 fn region_no_deployment() {
     bad("region_no_deployment", "regions/mars/extra.yaml:1:1");
 }

@@ -7,6 +7,7 @@
 use super::model::{Exception, Loc, Placement};
 use crate::diag::Diagnostic;
 use intentwall_contract::net::parse_cidr_lenient;
+use intentwall_contract::quota;
 use intentwall_contract::{Action, AddrSet, NetError, ProviderKind};
 use ipnet::IpNet;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode, Span};
@@ -683,7 +684,12 @@ impl Cx<'_> {
         };
         let what = format!("the {kind} placement of deployment `{dep}`");
         let m = self.map(n, &what)?;
-        let allowed: Vec<&str> = required.iter().chain(optional).copied().collect();
+        let allowed: Vec<&str> = required
+            .iter()
+            .chain(optional)
+            .chain(&["quotas"])
+            .copied()
+            .collect();
         self.check_keys(m, &allowed, &what);
         let loc = self.loc(n.span());
         let mut ok = true;
@@ -697,6 +703,12 @@ impl Cx<'_> {
         let mut space = AddrSet::empty();
         for (k, v) in m.iter() {
             if !allowed.contains(&k.as_str()) {
+                continue;
+            }
+            if k.as_str() == "quotas" {
+                // a bad quota is reported where it is written; the placement itself stays,
+                // so no follow-on "has no placement" errors bury it
+                self.quotas(kind, v, &what, &mut settings);
                 continue;
             }
             let Some(t) = self.text(v, &format!("`{}` of {what}", k.as_str())) else {
@@ -741,6 +753,50 @@ impl Cx<'_> {
             space,
             loc,
         })
+    }
+
+    /// `quotas:` of a placement: known keys of this cloud, each a whole number from 1 to the
+    /// cloud's maximum, written unquoted. Valid values go to `settings` as `quotas.<key>`.
+    fn quotas(
+        &mut self,
+        kind: ProviderKind,
+        n: &Node,
+        what: &str,
+        settings: &mut BTreeMap<String, String>,
+    ) {
+        let what = format!("`quotas` of {what}");
+        // `quotas:` with nothing is no quota; anything else but a mapping is reported by `map`
+        let Some(m) = self.map(n, &what) else {
+            return;
+        };
+        let keys: Vec<&str> = quota::specs(kind).iter().map(|s| s.key).collect();
+        self.check_keys(m, &keys, &what);
+        for (k, v) in m.iter() {
+            let Some(spec) = quota::spec(kind, k.as_str()) else {
+                continue;
+            };
+            let loc = self.loc(v.span());
+            match v.as_scalar() {
+                Some(s) if s.may_coerce() => match quota::validate(spec, s.as_str()) {
+                    Ok(n) => {
+                        settings.insert(format!("{}{}", quota::SETTING_PREFIX, spec.key), n.to_string());
+                    }
+                    Err(e) => self.err(loc, e),
+                },
+                Some(s) => self.err(
+                    loc,
+                    format!(
+                        "quota `{}` must be a whole number, found the text \"{}\" (write it without quotes)",
+                        spec.key,
+                        s.as_str()
+                    ),
+                ),
+                None => self.err(
+                    loc,
+                    format!("quota `{}` must be a whole number, found {}", spec.key, kind_of(v)),
+                ),
+            }
+        }
     }
 
     fn group(&mut self, k: &MarkedScalarNode, v: &Node) -> Option<RawGroup> {

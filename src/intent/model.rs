@@ -45,7 +45,8 @@ pub struct Intent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Placement {
     /// The placement block's keys and values as text (`account`, `region`, `vpc`, `nsg`,
-    /// `project`, `network`, `load_balancer_probes`, ...).
+    /// `project`, `network`, `load_balancer_probes`, ...); each validated entry of `quotas:`
+    /// as `quotas.<key>` (see `intentwall_contract::quota`).
     pub settings: BTreeMap<String, String>,
     /// The deployment's address space on this cloud (`cidr`/`vnet_cidr`, plus `cidr6` if given).
     pub space: AddrSet,

@@ -512,12 +512,17 @@ pub fn marker_description<'a>(flows: impl IntoIterator<Item = &'a str>) -> Strin
     if full.len() <= MAX_DESCRIPTION {
         return full;
     }
+    // the most flows that fit with the `(+N more)` marker; lengths are summed, not joined
+    // per candidate (quadratic for rules serving many flows)
+    let mut kept_len: Vec<usize> = vec![0]; // length of `flows[..k].join(",")`
+    for (i, f) in flows.iter().enumerate() {
+        kept_len.push(kept_len[i] + f.len() + usize::from(i > 0));
+    }
     for k in (0..flows.len()).rev() {
-        let kept = flows[..k].join(",");
-        let sep = if k == 0 { "" } else { "," };
-        let cand = format!("{MARKER}{kept}{sep}(+{} more)", flows.len() - k);
-        if cand.len() <= MAX_DESCRIPTION {
-            return cand;
+        let more = format!("(+{} more)", flows.len() - k);
+        if MARKER.len() + kept_len[k] + usize::from(k > 0) + more.len() <= MAX_DESCRIPTION {
+            let sep = if k == 0 { "" } else { "," };
+            return format!("{MARKER}{}{sep}{more}", flows[..k].join(","));
         }
     }
     let mut s = full;
@@ -539,4 +544,41 @@ pub fn synthetic_id(prefix: &str, parts: &[&str]) -> String {
     }
     let hex = format!("{:016x}{:016x}", fnv(0, parts), fnv(0x9e37_79b9, parts));
     format!("{prefix}-{}", &hex[..17])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The description as it was built: one join per candidate count.
+    fn marker_by_joins(flows: &[String]) -> String {
+        let flows: Vec<String> = flows.iter().map(|f| sanitize_description(f)).collect();
+        let full = format!("{MARKER}{}", flows.join(","));
+        if full.len() <= MAX_DESCRIPTION {
+            return full;
+        }
+        for k in (0..flows.len()).rev() {
+            let kept = flows[..k].join(",");
+            let sep = if k == 0 { "" } else { "," };
+            let cand = format!("{MARKER}{kept}{sep}(+{} more)", flows.len() - k);
+            if cand.len() <= MAX_DESCRIPTION {
+                return cand;
+            }
+        }
+        let mut s = full;
+        s.truncate(MAX_DESCRIPTION);
+        s
+    }
+
+    proptest! {
+        #[test]
+        fn marker_by_lengths_equals_marker_by_joins(
+            flows in proptest::collection::vec("[a-z0-9é-]{0,40}", 0..60))
+        {
+            let got = marker_description(flows.iter().map(String::as_str));
+            prop_assert_eq!(&got, &marker_by_joins(&flows));
+            prop_assert!(got.len() <= MAX_DESCRIPTION);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use intentwall_contract::native::json_kind;
 use intentwall_contract::net::canonical_cidr;
 use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const PEER_LISTS: [&str; 4] = [
     "IpRanges",
@@ -324,6 +324,15 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                 )
                 .map_err(|e| err(format!("{w}: {e}")))?;
                 let perm_c = Perm { proto, ports };
+                // each atom's raw is the permission with only its own peer: start from the
+                // permission with its peer lists emptied (made once; cloning the whole
+                // permission per peer was quadratic in the peers of one permission)
+                let mut empty = p.clone();
+                for l in PEER_LISTS {
+                    if let Some(v) = empty.get_mut(l) {
+                        *v = Value::Array(vec![]);
+                    }
+                }
                 for list in PEER_LISTS {
                     for (k, entry) in opt_list(p, list, &w)?.iter().enumerate() {
                         let we = format!("{w}, {list}[{k}]");
@@ -344,14 +353,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                             continue;
                         }
                         keys.insert(key.clone());
-                        let mut raw = p.clone();
-                        for l in PEER_LISTS {
-                            if l == list {
-                                raw.insert(l.into(), Value::Array(vec![entry.clone()]));
-                            } else if raw.contains_key(l) {
-                                raw.insert(l.into(), Value::Array(vec![]));
-                            }
-                        }
+                        let mut raw = empty.clone();
+                        raw.insert(list.into(), Value::Array(vec![entry.clone()]));
                         let managed = info.managed
                             && rule
                                 .description
@@ -547,6 +550,96 @@ fn pl_from_body(body: &Value) -> Value {
     Value::Object(o)
 }
 
+/// The identity of a permission apart from its peers: its other fields as canonical JSON
+/// (keys sorted at every level), so equal permissions written in another key order match.
+fn head_key(p: &Map<String, Value>) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&m[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    canonical(x, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            v => out.push_str(&v.to_string()),
+        }
+    }
+    let mut out = String::new();
+    let mut keys: Vec<&String> = p
+        .keys()
+        .filter(|k| !PEER_LISTS.contains(&k.as_str()))
+        .collect();
+    keys.sort();
+    for k in keys {
+        out.push_str(&Value::String(k.clone()).to_string());
+        out.push(':');
+        canonical(&p[k], &mut out);
+        out.push(',');
+    }
+    out
+}
+
+/// [`head_key`] -> position of the first permission with it, over a list of permissions.
+fn index_permissions(list: &[Value]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for (i, p) in list.iter().enumerate() {
+        if let Value::Object(p) = p {
+            m.entry(head_key(p)).or_insert(i);
+        }
+    }
+    m
+}
+
+/// Add one permission to a direction's list: its peers join the first permission with the
+/// same non-peer fields, else it is appended. `index` is [`index_permissions`] of `list`,
+/// kept up to date.
+fn join_permission(
+    list: &mut Vec<Value>,
+    index: &mut HashMap<String, usize>,
+    perm: Map<String, Value>,
+) {
+    let head = head_key(&perm);
+    let existing = match index.get(&head) {
+        Some(&i) => list.get_mut(i).and_then(Value::as_object_mut),
+        None => None,
+    };
+    match existing {
+        Some(p) => {
+            for l in PEER_LISTS {
+                if let Some(Value::Array(add)) = perm.get(l) {
+                    if add.is_empty() && p.contains_key(l) {
+                        continue;
+                    }
+                    let tgt = p
+                        .entry(l.to_string())
+                        .or_insert_with(|| Value::Array(vec![]));
+                    if let Value::Array(t) = tgt {
+                        t.extend(add.iter().cloned());
+                    }
+                }
+            }
+        }
+        None => {
+            index.insert(head, list.len());
+            list.push(Value::Object(perm));
+        }
+    }
+}
+
 /// Write a state as a document (pretty JSON, trailing newline).
 pub fn render(state: &NativeState) -> String {
     let mut sgs: Vec<Map<String, Value>> = Vec::new();
@@ -554,6 +647,7 @@ pub fn render(state: &NativeState) -> String {
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut pl_ids: BTreeMap<String, String> = BTreeMap::new();
     let mut pls: Vec<Value> = Vec::new();
+    let mut perm_index: HashMap<(usize, &str), HashMap<String, usize>> = HashMap::new();
     for o in &state.objects {
         if o.kind == KIND_SG {
             let m = match &o.raw {
@@ -609,6 +703,37 @@ pub fn render(state: &NativeState) -> String {
             *list = Value::Array(vec![]);
         }
         let list = list.as_array_mut().expect("made an array");
+        // permissions of this SG and direction by their non-peer fields, so an atom finds the
+        // permission it joins by lookup, not by rescanning the list (quadratic in atoms)
+        let index = perm_index
+            .entry((ix, field))
+            .or_insert_with(|| index_permissions(list));
+        join_permission(list, index, perm);
+    }
+    let sgs: Vec<Value> = sgs.into_iter().map(Value::Object).collect();
+    let doc = if state.envelope.as_deref() == Some("list") && pls.is_empty() {
+        Value::Array(sgs)
+    } else {
+        let mut top = Map::new();
+        top.insert("SecurityGroups".into(), Value::Array(sgs));
+        if !pls.is_empty() {
+            top.insert("ManagedPrefixLists".into(), Value::Array(pls));
+        }
+        Value::Object(top)
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The grouping as it was: rescan the list for a permission whose non-peer fields are
+    /// equal (maps compare regardless of key order).
+    fn join_by_scan(list: &mut Vec<Value>, perm: Map<String, Value>) {
         let strip = |m: &Map<String, Value>| {
             let mut m = m.clone();
             for l in PEER_LISTS {
@@ -617,11 +742,11 @@ pub fn render(state: &NativeState) -> String {
             m
         };
         let head = strip(&perm);
-        let existing = list
+        match list
             .iter_mut()
             .filter_map(Value::as_object_mut)
-            .find(|p| strip(p) == head);
-        match existing {
+            .find(|p| strip(p) == head)
+        {
             Some(p) => {
                 for l in PEER_LISTS {
                     if let Some(Value::Array(add)) = perm.get(l) {
@@ -640,18 +765,67 @@ pub fn render(state: &NativeState) -> String {
             None => list.push(Value::Object(perm)),
         }
     }
-    let sgs: Vec<Value> = sgs.into_iter().map(Value::Object).collect();
-    let doc = if state.envelope.as_deref() == Some("list") && pls.is_empty() {
-        Value::Array(sgs)
-    } else {
-        let mut top = Map::new();
-        top.insert("SecurityGroups".into(), Value::Array(sgs));
-        if !pls.is_empty() {
-            top.insert("ManagedPrefixLists".into(), Value::Array(pls));
+
+    /// A permission from a few protocols/ports, its keys in a random order, one peer in a
+    /// random list (sometimes with the other lists present and empty).
+    fn perm() -> impl Strategy<Value = Map<String, Value>> {
+        (
+            0u8..3,
+            0u16..3,
+            0usize..4,
+            0u8..200,
+            any::<u64>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(proto, port, list, peer, order, empties, nested)| {
+                let mut fields: Vec<(String, Value)> = vec![
+                    (
+                        "IpProtocol".into(),
+                        ["tcp", "udp", "-1"][proto as usize].into(),
+                    ),
+                    ("FromPort".into(), port.into()),
+                    ("ToPort".into(), (port + 1).into()),
+                ];
+                if nested {
+                    fields.push(("Extra".into(), serde_json::json!({"b": 1, "a": [port]})));
+                }
+                for (i, l) in PEER_LISTS.iter().enumerate() {
+                    if i == list {
+                        fields.push((
+                            (*l).into(),
+                            serde_json::json!([{ "CidrIp": format!("10.0.0.{peer}/32") }]),
+                        ));
+                    } else if empties {
+                        fields.push(((*l).into(), serde_json::json!([])));
+                    }
+                }
+                // deterministic shuffle from `order`
+                let mut s = order | 1;
+                for i in (1..fields.len()).rev() {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    fields.swap(i, (s % (i as u64 + 1)) as usize);
+                }
+                fields.into_iter().collect()
+            })
+    }
+
+    proptest! {
+        /// Joining by index gives exactly the list (and key order) the rescan gave.
+        #[test]
+        fn join_by_index_equals_join_by_scan(perms in proptest::collection::vec(perm(), 0..40)) {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            let mut index = index_permissions(&fast);
+            for p in perms {
+                join_permission(&mut fast, &mut index, p.clone());
+                join_by_scan(&mut slow, p);
+            }
+            prop_assert_eq!(
+                serde_json::to_string(&fast).unwrap(),
+                serde_json::to_string(&slow).unwrap()
+            );
         }
-        Value::Object(top)
-    };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
-    s.push('\n');
-    s
+    }
 }

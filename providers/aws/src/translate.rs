@@ -11,12 +11,13 @@
 
 use crate::model::*;
 use crate::snapshot::tags_json;
+use intentwall_contract::quota::{explain, quota};
 use intentwall_contract::traffic::{proto, Traffic};
 use intentwall_contract::{
     Action, AddrSet, DeploymentIntent, Endpoint, Finding, FindingKind, NativeObject, NativeState,
     ProviderKind, Translation,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Pseudo flow name in the description of the allow-all egress of an unrestricted group.
 pub const DEFAULT_EGRESS: &str = "egress-default";
@@ -185,51 +186,94 @@ fn merge_cidr(cidr: &[CidrPiece]) -> BTreeMap<Perm, (AddrSet, Flows)> {
                     .extend(f.iter().cloned());
             }
         }
-        // addresses per (protocol, one port range)
-        let mut by_perm: BTreeMap<Traffic, (AddrSet, Flows)> = BTreeMap::new();
+        // addresses per (protocol, one port range); each key's address sets are united once
+        let mut by_perm: BTreeMap<Traffic, (Vec<AddrSet>, Flows)> = BTreeMap::new();
         for ((a, x), (ports, f)) in by_addr {
             for &(lo, hi) in ports.ranges() {
                 let t = Traffic::ports(x, intentwall_contract::PortSet::range(lo, hi));
-                let e = by_perm
-                    .entry(t)
-                    .or_insert_with(|| (AddrSet::empty(), Flows::new()));
-                e.0 = e.0.union(&a);
+                let e = by_perm.entry(t).or_default();
+                e.0.push(a.clone());
                 e.1.extend(f.iter().cloned());
             }
         }
         for ((a, t), f) in other {
-            let e = by_perm
-                .entry(t)
-                .or_insert_with(|| (AddrSet::empty(), Flows::new()));
-            e.0 = e.0.union(&a);
+            let e = by_perm.entry(t).or_default();
+            e.0.push(a);
             e.1.extend(f);
         }
-        let next: Vec<(AddrSet, Traffic, Flows)> =
-            by_perm.into_iter().map(|(t, (a, f))| (a, t, f)).collect();
+        let next: Vec<(AddrSet, Traffic, Flows)> = by_perm
+            .into_iter()
+            .map(|(t, (a, f))| (AddrSet::union_all(&a), t, f))
+            .collect();
         if next == items {
             break;
         }
         items = next;
     }
-    let mut out: BTreeMap<Perm, (AddrSet, Flows)> = BTreeMap::new();
+    let mut out: BTreeMap<Perm, (Vec<AddrSet>, Flows)> = BTreeMap::new();
     for (a, t, f) in items {
         for perm in atomize(&t).unwrap_or_default() {
-            let e = out
-                .entry(perm)
-                .or_insert_with(|| (AddrSet::empty(), Flows::new()));
-            e.0 = e.0.union(&a);
+            let e = out.entry(perm).or_default();
+            e.0.push(a.clone());
             e.1.extend(f.iter().cloned());
         }
     }
-    out
+    out.into_iter()
+        .map(|(perm, (a, f))| (perm, (AddrSet::union_all(&a), f)))
+        .collect()
 }
 
 struct Tx<'a> {
     intent: &'a DeploymentIntent,
     findings: BTreeSet<Finding>,
+    /// Positions in `intent.flows` of the flows whose destination / source is each group, in
+    /// intent order: each SG reads its own flows instead of rescanning all of them.
+    flows_to: BTreeMap<&'a str, Vec<usize>>,
+    flows_from: BTreeMap<&'a str, Vec<usize>>,
+    /// Where members of a group without declared addresses live (computed once).
+    free_space: AddrSet,
+    /// Flow names of the intent, for the quota finding.
+    flow_names: BTreeSet<&'a str>,
+    /// The rules one SG may hold per direction and family (`quotas.rules_per_sg`).
+    rules_per_sg: usize,
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
+    fn new(intent: &'a DeploymentIntent) -> Self {
+        let mut flows_to: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut flows_from: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, f) in intent.flows.iter().enumerate() {
+            if let Some(g) = f.to.group() {
+                flows_to.entry(g).or_default().push(i);
+            }
+            if let Some(g) = f.from.group() {
+                flows_from.entry(g).or_default().push(i);
+            }
+        }
+        Tx {
+            intent,
+            findings: BTreeSet::new(),
+            flows_to,
+            flows_from,
+            free_space: intent.space.subtract(&intent.declared_addresses()),
+            flow_names: intent.flows.iter().map(|f| f.name.as_str()).collect(),
+            rules_per_sg: quota(intent, "rules_per_sg").unwrap_or(MAX_RULES),
+        }
+    }
+
+    /// [`DeploymentIntent::member_space`] without recomputing the declared addresses.
+    fn member_space(&self, group: &str) -> &AddrSet {
+        match self
+            .intent
+            .groups
+            .get(group)
+            .and_then(|g| g.addresses.as_ref())
+        {
+            Some(a) => a,
+            None => &self.free_space,
+        }
+    }
+
     fn finding(&mut self, kind: FindingKind, flow: &str, message: String) {
         self.findings.insert(Finding {
             kind,
@@ -265,15 +309,19 @@ impl Tx<'_> {
                 flows: [DEFAULT_EGRESS.to_string()].into(),
             });
         }
-        for f in &intent.flows {
-            // the local end of this SG and direction, and the peer
-            let (local, peer) = match dir {
-                Dir::Ingress => (&f.to, &f.from),
-                Dir::Egress => (&f.from, &f.to),
+        let mine = match dir {
+            Dir::Ingress => self.flows_to.get(g),
+            Dir::Egress => self.flows_from.get(g),
+        }
+        .cloned()
+        .unwrap_or_default();
+        for i in mine {
+            let f = &intent.flows[i];
+            // the peer of this SG and direction
+            let peer = match dir {
+                Dir::Ingress => &f.from,
+                Dir::Egress => &f.to,
             };
-            if local.group() != Some(g) {
-                continue;
-            }
             match f.action {
                 Action::Allow => {
                     if dir == Dir::Egress && !restricted {
@@ -330,7 +378,6 @@ impl Tx<'_> {
         refs: &[RefPiece],
         denies: &[DenyCut],
     ) -> Vec<CidrPiece> {
-        let intent = self.intent;
         for d in denies {
             for r in refs {
                 if !t_overlap(&r.traffic, &d.traffic) {
@@ -349,7 +396,7 @@ impl Tx<'_> {
                 } else if d.group.is_none()
                     && d.addrs
                         .as_ref()
-                        .is_some_and(|a| a.overlaps(&intent.member_space(&r.group)))
+                        .is_some_and(|a| a.overlaps(self.member_space(&r.group)))
                 {
                     self.finding(
                         FindingKind::Inexpressible,
@@ -369,7 +416,7 @@ impl Tx<'_> {
                 }
                 let Some(a) = &d.addrs else {
                     let g = d.group.clone().unwrap_or_default();
-                    if p.addrs.overlaps(&intent.member_space(&g)) {
+                    if p.addrs.overlaps(self.member_space(&g)) {
                         let allows = p.flows.iter().cloned().collect::<Vec<_>>().join(", ");
                         self.finding(
                             FindingKind::Inexpressible,
@@ -432,24 +479,26 @@ impl Tx<'_> {
 
         let by_perm = merge_cidr(&cidr);
         let mut rules = Vec::new();
-        let mk = |perm: Perm, peer: Peer, flows: &BTreeSet<String>| Rule {
+        let mk = |perm: Perm, peer: Peer, description: &str| Rule {
             group_name: sg.clone(),
             dir,
             perm,
             peer,
-            description: Some(marker_description(flows.iter().map(String::as_str))),
+            description: Some(description.to_string()),
         };
         for (perm, (addrs, flows)) in &by_perm {
+            // one description for all the prefixes of this protocol/ports
+            let desc = &marker_description(flows.iter().map(String::as_str));
             // ICMPv4 never comes from IPv6 addresses, nor ICMPv6 from IPv4 ones: no rule needed
             let n = perm.proto.number();
             if n != Some(proto::ICMPV6) {
                 for net in addrs.v4_prefixes() {
-                    rules.push(mk(*perm, Peer::CidrIp(net.to_string()), flows));
+                    rules.push(mk(*perm, Peer::CidrIp(net.to_string()), desc));
                 }
             }
             if n != Some(proto::ICMP) {
                 for net in addrs.v6_prefixes() {
-                    rules.push(mk(*perm, Peer::CidrIpv6(net.to_string()), flows));
+                    rules.push(mk(*perm, Peer::CidrIpv6(net.to_string()), desc));
                 }
             }
         }
@@ -486,28 +535,28 @@ impl Tx<'_> {
             }
         }
         for ((h, perm), flows) in &rperm {
-            rules.push(mk(*perm, Peer::GroupName(format!("iw-{h}")), flows));
+            let desc = &marker_description(flows.iter().map(String::as_str));
+            rules.push(mk(*perm, Peer::GroupName(format!("iw-{h}")), desc));
         }
 
         // quota: per direction and family; SG references count as IPv4
+        let quota = self.rules_per_sg;
         for v6 in [false, true] {
             let n = rules.iter().filter(|r| r.peer.is_v6() == v6).count();
-            if n <= MAX_RULES {
+            if n <= quota {
                 continue;
             }
-            let mut flows: BTreeSet<String> = rules
+            // many rules share one description: split each distinct one once
+            let descriptions: HashSet<&str> = rules
                 .iter()
                 .filter(|r| r.peer.is_v6() == v6)
-                .flat_map(|r| {
-                    r.description
-                        .as_deref()
-                        .unwrap_or("")
-                        .trim_start_matches(MARKER)
-                        .split(',')
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .filter(|f| self.intent.flows.iter().any(|x| &x.name == f))
+                .map(|r| r.description.as_deref().unwrap_or(""))
+                .collect();
+            let mut flows: BTreeSet<String> = descriptions
+                .into_iter()
+                .flat_map(|d| d.trim_start_matches(MARKER).split(','))
+                .filter(|f| self.flow_names.contains(f))
+                .map(str::to_string)
                 .collect();
             flows.extend(denies.iter().map(|d| d.flow.clone()));
             let fam = if v6 { "IPv6" } else { "IPv4" };
@@ -516,8 +565,9 @@ impl Tx<'_> {
                     FindingKind::Limit,
                     &f,
                     format!(
-                        "{sg} needs {n} {fam} {} rules, over the default quota of {MAX_RULES} per direction and family (raise the quota or simplify the intent)",
-                        dir.as_str()
+                        "{sg} needs {n} {fam} {} rules, over {}; or simplify the intent",
+                        dir.as_str(),
+                        explain(self.intent, "rules_per_sg")
                     ),
                 );
             }
@@ -528,16 +578,26 @@ impl Tx<'_> {
 
 /// The SG object of one group.
 pub fn sg_object(intent: &DeploymentIntent, g: &str, observed: &NativeState) -> NativeObject {
+    sg_object_with_id(intent, g, |key| {
+        observed
+            .get(key)
+            .filter(|o| o.kind == KIND_SG && !o.foreign)
+            .and_then(|o| o.body.get("GroupId"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    })
+}
+
+/// The SG object of one group, its observed GroupId looked up by container key.
+fn sg_object_with_id(
+    intent: &DeploymentIntent,
+    g: &str,
+    observed_id: impl Fn(&str) -> Option<String>,
+) -> NativeObject {
     let name = format!("iw-{g}");
     let key = format!("sg:{name}");
     let vpc = intent.setting("vpc");
-    let id = observed
-        .get(&key)
-        .filter(|o| o.kind == KIND_SG && !o.foreign)
-        .and_then(|o| o.body.get("GroupId"))
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| synthetic_id("sg", &[vpc.unwrap_or(""), &name]));
+    let id = observed_id(&key).unwrap_or_else(|| synthetic_id("sg", &[vpc.unwrap_or(""), &name]));
     let mut tags = BTreeMap::new();
     tags.insert(TAG_GROUP.to_string(), g.to_string());
     tags.insert(TAG_MANAGED_KEY.to_string(), TAG_MANAGED_VALUE.to_string());
@@ -565,13 +625,17 @@ pub fn sg_object(intent: &DeploymentIntent, g: &str, observed: &NativeState) -> 
 
 /// Translate one deployment; see the module docs.
 pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translation {
-    let mut tx = Tx {
-        intent,
-        findings: BTreeSet::new(),
-    };
+    let mut tx = Tx::new(intent);
+    // observed ids of our SGs, read once (not one scan of the state per group)
+    let ids: BTreeMap<&str, &str> = observed
+        .objects
+        .iter()
+        .filter(|o| o.kind == KIND_SG && !o.foreign)
+        .filter_map(|o| Some((o.key.as_str(), o.body.get("GroupId")?.as_str()?)))
+        .collect();
     let mut objects = Vec::new();
     for g in intent.groups.keys() {
-        let sg = sg_object(intent, g, observed);
+        let sg = sg_object_with_id(intent, g, |key| ids.get(key).map(|s| s.to_string()));
         let parent = sg.key.clone();
         objects.push(sg);
         for dir in [Dir::Ingress, Dir::Egress] {

@@ -405,6 +405,57 @@ fn over_the_rule_quota_is_a_limit_finding() {
 }
 
 #[test]
+fn the_rule_quota_is_configuration() {
+    let cidrs: Vec<String> = (0..61)
+        .map(|k| format!("192.0.{}.{}/32", k / 2, (k % 2) * 2))
+        .collect();
+    let refs: Vec<&str> = cidrs.iter().map(String::as_str).collect();
+    let with_quota = |q: Option<&str>| {
+        let mut i = intent(
+            vec![group("web")],
+            vec![allow("many", n("many", &refs), g("web"), &["tcp/443"])],
+        );
+        if let Some(q) = q {
+            i.settings
+                .insert("quotas.rules_per_sg".into(), q.to_string());
+        }
+        tr(&i)
+    };
+    // 61 rules: over the default of 60, and the finding says how to raise it
+    let t = with_quota(None);
+    assert_eq!(t.findings.len(), 1, "{:#?}", t.findings);
+    let m = &t.findings[0].message;
+    assert!(
+        m.contains("quota `rules_per_sg` = 60 (the cloud's default)")
+            && m.contains("Service Quotas")
+            && m.contains("aws: { quotas: { rules_per_sg: N } }"),
+        "{m}"
+    );
+    // a raised quota removes the finding; the rules are the same
+    let raised = with_quota(Some("100"));
+    assert!(raised.findings.is_empty(), "{:#?}", raised.findings);
+    assert_eq!(rule_keys(&raised), rule_keys(&t));
+    // a lowered one creates it where the default would not
+    let small: Vec<&str> = refs[..10].to_vec();
+    let mut i = intent(
+        vec![group("web")],
+        vec![allow("few", n("few", &small), g("web"), &["tcp/443"])],
+    );
+    assert!(tr(&i).findings.is_empty());
+    i.settings.insert("quotas.rules_per_sg".into(), "5".into());
+    let t = tr(&i);
+    assert_eq!(t.findings.len(), 1, "{:#?}", t.findings);
+    assert_eq!(t.findings[0].kind, FindingKind::Limit);
+    assert!(
+        t.findings[0]
+            .message
+            .contains("needs 10 IPv4 ingress rules, over quota `rules_per_sg` = 5 (configured)"),
+        "{}",
+        t.findings[0].message
+    );
+}
+
+#[test]
 fn long_flow_lists_are_cut_with_a_marker() {
     let flows: Vec<_> = (0..40)
         .map(|k| {

@@ -56,27 +56,31 @@ impl Ctx<'_> {
     /// The hosts one side of a rule names, notes on what was approximated, and why the match
     /// is not known (then the hosts are an upper bound).
     pub fn side(&self, s: &Side, notes: &mut Vec<String>, unknown: &mut Vec<String>) -> HostMatch {
-        let mut addrs = AddrSet::empty();
+        // prefixes are collected and united once: a rule may carry thousands of them
+        let mut nets: Vec<ipnet::IpNet> = Vec::new();
+        let mut tags: Vec<AddrSet> = Vec::new();
         for p in &s.prefixes {
             match p.as_str() {
-                "*" => addrs = AddrSet::any(),
-                "VirtualNetwork" => addrs = addrs.union(&self.vnet),
-                "AzureLoadBalancer" => addrs = addrs.union(&Self::lb()),
-                "Internet" => addrs = addrs.union(&AddrSet::any().subtract(&self.vnet)),
+                "*" => tags.push(AddrSet::any()),
+                "VirtualNetwork" => tags.push(self.vnet.clone()),
+                "AzureLoadBalancer" => tags.push(Self::lb()),
+                "Internet" => tags.push(AddrSet::any().subtract(&self.vnet)),
                 other => match other.parse::<ipnet::IpNet>() {
-                    Ok(n) => addrs = addrs.union(&AddrSet::from_net(n)),
+                    Ok(n) => nets.push(n),
                     Err(_) => match self.declared_tag(other) {
-                        Some(set) => addrs = addrs.union(&set),
+                        Some(set) => tags.push(set),
                         None => {
                             unknown.push(format!(
                                 "service tag {other} is not declared under service_tags"
                             ));
-                            addrs = AddrSet::any();
+                            tags.push(AddrSet::any());
                         }
                     },
                 },
             }
         }
+        tags.push(AddrSet::from_nets(&nets));
+        let addrs = AddrSet::union_all(&tags);
         let mut groups = BTreeSet::new();
         for id in &s.asgs {
             match self.asg_group(id) {

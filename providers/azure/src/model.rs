@@ -169,7 +169,7 @@ pub fn canonical_prefix_list(mut v: Vec<String>) -> Vec<String> {
     if v.iter().any(|p| p == "*") {
         return vec!["*".into()];
     }
-    v.sort_by_key(|p| prefix_sort_key(p));
+    v.sort_by_cached_key(|p| prefix_sort_key(p));
     v.dedup();
     v
 }

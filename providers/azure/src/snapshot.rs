@@ -8,6 +8,7 @@ use crate::model::AzRule;
 use crate::{nsg_key, rule_key, KIND_NSG, KIND_RULE};
 use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 fn nsg_err(nsg: &str, msg: impl std::fmt::Display) -> SnapshotError {
     SnapshotError::msg(format!("NSG `{nsg}`: {msg}"))
@@ -254,24 +255,31 @@ fn default_rules(arm: bool) -> Vec<Value> {
 pub fn render(state: &NativeState) -> String {
     let env = state.envelope.as_deref().unwrap_or("list");
     let arm_doc = env.ends_with("+arm");
-    let containers: Vec<&NativeObject> = state.objects.iter().filter(|o| o.container).collect();
-    let mut keys: Vec<String> = containers.iter().map(|c| c.key.clone()).collect();
-    // rules whose container is missing still get one
+    // containers in order, then parents named by rules but missing (they still get an NSG);
+    // rules grouped by parent in one pass
+    let mut keys: Vec<&str> = Vec::new();
+    let mut containers: HashMap<&str, &NativeObject> = HashMap::new();
+    let mut rules_of_key: HashMap<&str, Vec<&NativeObject>> = HashMap::new();
+    for o in state.objects.iter().filter(|o| o.container) {
+        if containers.insert(&o.key, o).is_none() {
+            keys.push(&o.key);
+        }
+    }
     for o in &state.objects {
         if let Some(p) = &o.parent {
-            if !keys.contains(p) {
-                keys.push(p.clone());
+            if !containers.contains_key(p.as_str()) && !rules_of_key.contains_key(p.as_str()) {
+                keys.push(p);
+            }
+            let rules = rules_of_key.entry(p).or_default();
+            if !o.container {
+                rules.push(o);
             }
         }
     }
     let mut nsgs = Vec::new();
-    for key in &keys {
-        let c = containers.iter().find(|c| &c.key == key);
-        let rules: Vec<&NativeObject> = state
-            .objects
-            .iter()
-            .filter(|o| !o.container && o.parent.as_deref() == Some(key.as_str()))
-            .collect();
+    for key in keys {
+        let c = containers.get(key);
+        let rules: &[&NativeObject] = rules_of_key.get(key).map(Vec::as_slice).unwrap_or(&[]);
         let raw = c.and_then(|c| c.raw.clone());
         let name = c
             .and_then(|c| {

@@ -11,6 +11,7 @@
 
 use crate::model::{canonical_prefix_list, AzRule, Dir, Proto, Side};
 use crate::{asg_id, nsg_key, nsg_name, rule_key, KIND_NSG, KIND_RULE, MARKER};
+use intentwall_contract::quota::{explain, quota};
 use intentwall_contract::traffic::proto;
 use intentwall_contract::{
     Action, DeploymentIntent, Endpoint, Finding, FindingKind, FlowIntent, NativeObject,
@@ -23,14 +24,33 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const DENY_BAND: (u32, u32) = (100, 1999);
 /// Priority band for allow flows.
 pub const ALLOW_BAND: (u32, u32) = (2000, 3999);
-/// Azure's limits (SEMANTICS.md §2).
+/// Azure's limits, the defaults of the placement's `quotas` (`rules_per_nsg`): rules per NSG.
 pub const MAX_RULES: usize = 1000;
-/// IPs/ranges per side across one NSG.
+/// IPs/ranges per side across one NSG (`prefixes_per_nsg`).
 pub const MAX_PREFIXES_PER_SIDE: usize = 4000;
-/// ASGs referenced per rule side.
+/// ASGs referenced per rule side (fixed: only the restricted-egress baseline is split by it,
+/// and more, smaller rules there would reach into the allow band).
 pub const MAX_ASGS_PER_RULE: usize = 10;
-/// ASGs across all rules of one NSG.
+/// ASGs across all rules of one NSG (`asgs_per_nsg`).
 pub const MAX_ASGS_PER_NSG: usize = 100;
+
+/// The limits in force for one target: the placement's `quotas`, else Azure's limits.
+struct Limits {
+    rules: usize,
+    prefixes: usize,
+    asgs: usize,
+}
+
+impl Limits {
+    fn of(intent: &DeploymentIntent) -> Self {
+        let q = |key: &str, default: usize| quota(intent, key).unwrap_or(default);
+        Limits {
+            rules: q("rules_per_nsg", MAX_RULES),
+            prefixes: q("prefixes_per_nsg", MAX_PREFIXES_PER_SIDE),
+            asgs: q("asgs_per_nsg", MAX_ASGS_PER_NSG),
+        }
+    }
+}
 /// Rule name length.
 pub const MAX_NAME: usize = 80;
 /// Description length.
@@ -195,7 +215,8 @@ struct Builder<'a> {
     intent: &'a DeploymentIntent,
     wants: Vec<Want>,
     counters: BTreeMap<(String, Dir), usize>,
-    findings: Vec<Finding>,
+    /// A set: the same finding from several rules is reported once, without rescanning.
+    findings: BTreeSet<Finding>,
 }
 
 impl Builder<'_> {
@@ -207,9 +228,7 @@ impl Builder<'_> {
             flow: flow.map(str::to_string),
             message,
         };
-        if !self.findings.contains(&f) {
-            self.findings.push(f);
-        }
+        self.findings.insert(f);
     }
 
     fn asg_side(&self, g: &str) -> Side {
@@ -359,8 +378,9 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
         intent,
         wants: vec![],
         counters: BTreeMap::new(),
-        findings: vec![],
+        findings: BTreeSet::new(),
     };
+    let limits = Limits::of(intent);
     // deny flows first (their own band), then allows; intent order inside each
     for f in intent.flows.iter().filter(|f| f.action == Action::Deny) {
         let (from, to) = (f.from.group(), f.to.group());
@@ -460,6 +480,9 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
     }
     let mut rules: Vec<(AzRule, Option<String>)> = Vec::new();
     let wants = std::mem::take(&mut b.wants);
+    // lowest free priority per (direction, band start): taken priorities only ever grow, so
+    // the lowest free one never moves down and each search resumes where the last one ended
+    let mut cursor: BTreeMap<(usize, u32), u32> = BTreeMap::new();
     for (i, mut w) in wants.into_iter().enumerate() {
         let d = w.rule.dir.idx();
         match (w.band, keep[i]) {
@@ -483,8 +506,12 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
             }
             (Some(_), Some(p)) => w.rule.priority = p,
             (Some((lo, hi)), None) => {
+                let from = cursor.get(&(d, lo)).copied().unwrap_or(lo);
                 let free =
-                    (lo..=hi).find(|p| !obs.taken[d].contains(p) && !assigned[d].contains(p));
+                    (from..=hi).find(|p| !obs.taken[d].contains(p) && !assigned[d].contains(p));
+                if let Some(p) = free {
+                    cursor.insert((d, lo), p);
+                }
                 match free {
                     Some(p) => {
                         assigned[d].insert(p);
@@ -508,7 +535,7 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
         rules.push((w.rule, w.flow));
     }
 
-    check_limits(&mut b, &rules, &obs);
+    check_limits(&mut b, &rules, &obs, &limits);
 
     let nsg = nsg_name(intent);
     let key = nsg_key(&nsg);
@@ -540,27 +567,38 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
             summary: r.summary(),
         });
     }
-    let mut findings = b.findings;
-    findings.sort();
-    findings.dedup();
-    Translation { objects, findings }
+    Translation {
+        objects,
+        findings: b.findings.into_iter().collect(),
+    }
 }
 
-fn check_limits(b: &mut Builder<'_>, rules: &[(AzRule, Option<String>)], obs: &Observed) {
+fn check_limits(
+    b: &mut Builder<'_>,
+    rules: &[(AzRule, Option<String>)],
+    obs: &Observed,
+    limits: &Limits,
+) {
     let over = |b: &mut Builder<'_>, flow: Option<&str>, msg: String| {
         b.finding(FindingKind::Limit, flow, msg)
     };
+    let intent = b.intent;
+    let (why_rules, why_prefixes, why_asgs) = (
+        explain(intent, "rules_per_nsg"),
+        explain(intent, "prefixes_per_nsg"),
+        explain(intent, "asgs_per_nsg"),
+    );
     // rules per NSG
     let total = rules.len() + obs.unmanaged.len();
-    if total > MAX_RULES {
-        let room = MAX_RULES.saturating_sub(obs.unmanaged.len());
+    if total > limits.rules {
+        let room = limits.rules.saturating_sub(obs.unmanaged.len());
         let flows: BTreeSet<Option<String>> =
             rules.iter().skip(room).map(|(_, f)| f.clone()).collect();
         for f in flows {
             over(
                 b,
                 f.as_deref(),
-                format!("the NSG would hold {total} rules; Azure allows {MAX_RULES}"),
+                format!("the NSG would hold {total} rules, over {why_rules}"),
             );
         }
     }
@@ -577,11 +615,14 @@ fn check_limits(b: &mut Builder<'_>, rules: &[(AzRule, Option<String>)], obs: &O
             .sum();
         for (r, f) in rules {
             count += pick(r).prefixes.iter().filter(is_addr).count();
-            if count > MAX_PREFIXES_PER_SIDE {
+            if count > limits.prefixes {
                 over(
                     b,
                     f.as_deref(),
-                    format!("{label} prefixes across the NSG exceed Azure's {MAX_PREFIXES_PER_SIDE} (rule {})", r.name),
+                    format!(
+                        "{label} prefixes across the NSG exceed {why_prefixes} (rule {})",
+                        r.name
+                    ),
                 );
             }
         }
@@ -592,12 +633,12 @@ fn check_limits(b: &mut Builder<'_>, rules: &[(AzRule, Option<String>)], obs: &O
     }
     for (r, f) in rules {
         asgs.extend(r.src.asgs.iter().chain(&r.dst.asgs));
-        if asgs.len() > MAX_ASGS_PER_NSG {
+        if asgs.len() > limits.asgs {
             over(
                 b,
                 f.as_deref(),
                 format!(
-                    "the NSG would reference {} ASGs; Azure allows {MAX_ASGS_PER_NSG} (rule {})",
+                    "the NSG would reference {} ASGs, over {why_asgs} (rule {})",
                     asgs.len(),
                     r.name
                 ),

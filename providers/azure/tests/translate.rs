@@ -206,9 +206,9 @@ fn too_many_rules_is_a_limit_finding() {
     let it = intent(&[("web", false)], flows);
     let t = tr(&it, &NativeState::default());
     assert!(
-        t.findings
-            .iter()
-            .any(|f| f.kind == FindingKind::Limit && f.message.contains("Azure allows 1000")),
+        t.findings.iter().any(|f| f.kind == FindingKind::Limit
+            && f.message.contains("over quota `rules_per_nsg` = 1000")
+            && f.message.contains("the cloud's maximum")),
         "{:#?}",
         &t.findings[..t.findings.len().min(3)]
     );
@@ -403,5 +403,67 @@ fn in_place_is_always_update() {
     assert_eq!(
         AzureProvider.in_place(&t.objects[1], &t.objects[2]),
         intentwall_contract::InPlace::Update
+    );
+}
+
+#[test]
+fn the_nsg_quotas_are_configuration() {
+    let flows = (0..30)
+        .map(|i| {
+            allow(
+                &format!("a{i}"),
+                net("n", &["192.0.2.0/24"]),
+                g("web"),
+                &["tcp/22"],
+            )
+        })
+        .collect();
+    let mut it = intent(&[("web", false)], flows);
+    let limits = |t: &Translation| -> Vec<String> {
+        t.findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Limit)
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    // 30 flow rules + the baseline fit Azure's 1000
+    assert!(limits(&tr(&it, &NativeState::default())).is_empty());
+    // a lowered quota creates the finding, naming the configured value
+    it.settings
+        .insert("quotas.rules_per_nsg".into(), "20".into());
+    let lowered = tr(&it, &NativeState::default());
+    let l = limits(&lowered);
+    assert!(
+        !l.is_empty()
+            && l.iter()
+                .all(|m| m.contains("over quota `rules_per_nsg` = 20 (configured)")),
+        "{l:#?}"
+    );
+    // raised back (at most Azure's fixed 1000), it goes away; the rules never change
+    it.settings
+        .insert("quotas.rules_per_nsg".into(), "1000".into());
+    let raised = tr(&it, &NativeState::default());
+    assert!(limits(&raised).is_empty());
+    assert_eq!(raised.objects, lowered.objects);
+    // prefixes per NSG and ASGs per NSG likewise
+    it.settings
+        .insert("quotas.prefixes_per_nsg".into(), "10".into());
+    let l = limits(&tr(&it, &NativeState::default()));
+    assert!(
+        l.iter()
+            .any(|m| m.contains("quota `prefixes_per_nsg` = 10")),
+        "{l:#?}"
+    );
+    let mut two = intent(
+        &[("web", false), ("api", false)],
+        vec![allow("x", g("web"), g("api"), &["tcp/1"])],
+    );
+    assert!(limits(&tr(&two, &NativeState::default())).is_empty());
+    two.settings
+        .insert("quotas.asgs_per_nsg".into(), "1".into());
+    let l = limits(&tr(&two, &NativeState::default()));
+    assert!(
+        l.iter().any(|m| m.contains("quota `asgs_per_nsg` = 1")),
+        "{l:#?}"
     );
 }

@@ -97,7 +97,8 @@ pub struct DeploymentIntent {
     /// The cloud this intent is for.
     pub provider: ProviderKind,
     /// The cloud's placement block as written (`account`, `region`, `vpc`, `nsg`, `project`,
-    /// `network`, `load_balancer_probes`, ...), values as text.
+    /// `network`, `load_balancer_probes`, ...), values as text; configured cloud limits as
+    /// `quotas.<key>` (read them with [`crate::quota::quota`]).
     pub settings: BTreeMap<String, String>,
     /// The address space of this deployment on this cloud (VPC / VNet / network CIDRs, v4 and
     /// optional v6): where members of groups without `addresses` live.
@@ -111,10 +112,7 @@ pub struct DeploymentIntent {
 impl DeploymentIntent {
     /// Union of all declared group addresses.
     pub fn declared_addresses(&self) -> AddrSet {
-        self.groups
-            .values()
-            .filter_map(|g| g.addresses.as_ref())
-            .fold(AddrSet::empty(), |a, b| a.union(b))
+        AddrSet::union_all(self.groups.values().filter_map(|g| g.addresses.as_ref()))
     }
 
     /// Where members of `group` can have their addresses: the declared addresses, or else

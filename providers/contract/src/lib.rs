@@ -15,6 +15,7 @@
 //!   symbolic and decomposed by group (its docs give the algorithm and its cost);
 //! - `reference` (feature `testkit`): the enumerating checker it replaced, for differential
 //!   tests only.
+//! - [`quota`]: the cloud limits a placement may configure, with defaults and maxima.
 #![deny(missing_docs)]
 
 pub mod bdd;
@@ -24,6 +25,7 @@ pub mod intent;
 pub mod native;
 pub mod net;
 pub mod oracle;
+pub mod quota;
 #[cfg(any(test, feature = "testkit"))]
 pub mod reference;
 #[cfg(any(test, feature = "testkit"))]

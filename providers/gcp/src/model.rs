@@ -210,15 +210,21 @@ pub fn protocol_number(text: &str) -> Option<u8> {
 /// Merge protocol entries: one entry per protocol, ports united, full port sets dropped,
 /// `all` swallowing everything; sorted by protocol number.
 pub fn merge_entries(entries: Vec<Entry>) -> Vec<Entry> {
-    let mut by: BTreeMap<Option<u8>, Option<PortSet>> = BTreeMap::new();
+    // per protocol: its port sets (united once at the end), or `None` once an entry has no
+    // ports (every port)
+    let mut by: BTreeMap<Option<u8>, Option<Vec<PortSet>>> = BTreeMap::new();
     for e in entries {
         let n = protocol_number(&e.protocol);
-        let slot = by.entry(n).or_insert_with(|| Some(PortSet::empty()));
-        *slot = match (slot.take(), e.ports) {
-            (None, _) | (_, None) => None,
-            (Some(a), Some(b)) => Some(a.union(&b)),
-        };
+        let slot = by.entry(n).or_insert_with(|| Some(Vec::new()));
+        match (slot.as_mut(), e.ports) {
+            (Some(sets), Some(p)) => sets.push(p),
+            _ => *slot = None,
+        }
     }
+    let by: BTreeMap<Option<u8>, Option<PortSet>> = by
+        .into_iter()
+        .map(|(n, sets)| (n, sets.map(|s| PortSet::union_all(&s))))
+        .collect();
     if by.contains_key(&None) {
         return vec![Entry {
             protocol: "all".into(),

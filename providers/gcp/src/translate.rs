@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::names::{fit, is_valid_name};
 use crate::MARKER;
+use intentwall_contract::quota::{explain, quota};
 use intentwall_contract::traffic::proto;
 use intentwall_contract::{
     Action, AddrSet, DeploymentIntent, Endpoint, Finding, FindingKind, FlowIntent, NativeObject,
@@ -28,15 +29,17 @@ pub const FLOW_PRIORITY: u32 = 1000;
 /// Priority of the managed default denies (DESIGN.md §6): after our allows, before 65534.
 pub const DEFAULT_DENY_PRIORITY: u32 = 65000;
 /// Source or destination ranges per rule. Aerleon and the older quota page say 256, the
-/// newer quota page 5,000 (SEMANTICS.md §3): we split at the conservative value.
+/// newer quota page 5,000: we split at the conservative value unless the placement raises
+/// `quotas.ranges_per_rule`.
 pub const MAX_RANGES_PER_RULE: usize = 256;
-/// Source tags per rule.
+/// Source tags per rule (we emit one, so never configurable).
 pub const MAX_SOURCE_TAGS: usize = 30;
-/// Target tags per rule.
+/// Target tags per rule (`quotas.target_tags_per_rule` may lower it).
 pub const MAX_TARGET_TAGS: usize = 70;
-/// Service accounts per rule (source or target). Not documented precisely: a conservative 10.
+/// Service accounts per rule (source or target). Not documented precisely: a conservative 10
+/// (`quotas.service_accounts_per_rule` may lower it).
 pub const MAX_SERVICE_ACCOUNTS: usize = 10;
-/// Port entries per rule.
+/// Port entries per rule (`quotas.ports_per_rule` may lower it).
 pub const MAX_PORT_ENTRIES: usize = 256;
 
 /// How a group's members are named in a rule.
@@ -67,12 +70,34 @@ enum Peer {
     Sas(Vec<String>),
 }
 
+/// The per-rule limits in force for one target: the placement's `quotas`, else GCP's.
+struct Limits {
+    ranges: usize,
+    ports: usize,
+    target_tags: usize,
+    service_accounts: usize,
+}
+
+impl Limits {
+    fn of(intent: &DeploymentIntent) -> Self {
+        let q = |key: &str, default: usize| quota(intent, key).unwrap_or(default);
+        Limits {
+            ranges: q("ranges_per_rule", MAX_RANGES_PER_RULE),
+            ports: q("ports_per_rule", MAX_PORT_ENTRIES),
+            target_tags: q("target_tags_per_rule", MAX_TARGET_TAGS),
+            service_accounts: q("service_accounts_per_rule", MAX_SERVICE_ACCOUNTS),
+        }
+    }
+}
+
 struct Ctx<'a> {
     intent: &'a DeploymentIntent,
     network: String,
     out: Vec<(Firewall, Option<String>)>,
-    findings: Vec<Finding>,
+    /// A set: the same finding from several rules is reported once, without rescanning.
+    findings: BTreeSet<Finding>,
     counters: HashMap<(String, Dir), usize>,
+    limits: Limits,
 }
 
 impl Ctx<'_> {
@@ -84,9 +109,7 @@ impl Ctx<'_> {
             flow: flow.map(str::to_string),
             message,
         };
-        if !self.findings.contains(&f) {
-            self.findings.push(f);
-        }
+        self.findings.insert(f);
     }
 
     fn ident(&self, group: &str) -> Ident {
@@ -174,7 +197,7 @@ impl Ctx<'_> {
                 let mut chunks = Vec::new();
                 for fam in [a.only_v4(), a.only_v6()] {
                     let texts = canonical_ranges(&fam.prefixes());
-                    chunks.extend(texts.chunks(MAX_RANGES_PER_RULE).map(<[String]>::to_vec));
+                    chunks.extend(texts.chunks(self.limits.ranges).map(<[String]>::to_vec));
                 }
                 chunks
             }
@@ -186,11 +209,15 @@ impl Ctx<'_> {
                 );
                 return;
             }
-            Peer::Sas(s) if s.len() > MAX_SERVICE_ACCOUNTS => {
+            Peer::Sas(s) if s.len() > self.limits.service_accounts => {
                 self.finding(
                     FindingKind::Limit,
                     Some(flow),
-                    format!("more than {MAX_SERVICE_ACCOUNTS} source service accounts in one rule"),
+                    format!(
+                        "{} source service accounts in one rule, over {}",
+                        s.len(),
+                        explain(self.intent, "service_accounts_per_rule")
+                    ),
                 );
                 return;
             }
@@ -216,7 +243,7 @@ impl Ctx<'_> {
             if fam_entries.is_empty() {
                 continue;
             }
-            for chunk in chunk_entries(&fam_entries) {
+            for chunk in chunk_entries(&fam_entries, self.limits.ports) {
                 let n = self
                     .counters
                     .entry((flow.to_string(), dir))
@@ -423,11 +450,11 @@ impl Ctx<'_> {
         for (dir, t, s) in [(Dir::Ingress, &tags, &sas), (Dir::Egress, &etags, &esas)] {
             let mut targets = Vec::new();
             let tv: Vec<String> = t.iter().cloned().collect();
-            for c in tv.chunks(MAX_TARGET_TAGS) {
+            for c in tv.chunks(self.limits.target_tags) {
                 targets.push((c.to_vec(), Vec::new()));
             }
             let sv: Vec<String> = s.iter().cloned().collect();
-            for c in sv.chunks(MAX_SERVICE_ACCOUNTS) {
+            for c in sv.chunks(self.limits.service_accounts) {
                 targets.push((Vec::new(), c.to_vec()));
             }
             plan.push((dir, targets));
@@ -478,8 +505,9 @@ fn traffic_entries<'a>(
     merge_entries(entries)
 }
 
-/// Split entries so that no rule carries more than [`MAX_PORT_ENTRIES`] port strings.
-fn chunk_entries(entries: &[Entry]) -> Vec<Vec<Entry>> {
+/// Split entries so that no rule carries more than `max` (at least 1) port strings.
+fn chunk_entries(entries: &[Entry], max: usize) -> Vec<Vec<Entry>> {
+    let max = max.max(1);
     let mut out: Vec<Vec<Entry>> = vec![Vec::new()];
     let mut count = 0usize;
     for e in entries {
@@ -489,7 +517,7 @@ fn chunk_entries(entries: &[Entry]) -> Vec<Vec<Entry>> {
         };
         let mut rest: Vec<(u16, u16)> = ports.ranges().to_vec();
         while !rest.is_empty() {
-            let room = MAX_PORT_ENTRIES - count;
+            let room = max.saturating_sub(count);
             if room == 0 {
                 out.push(Vec::new());
                 count = 0;
@@ -508,47 +536,35 @@ fn chunk_entries(entries: &[Entry]) -> Vec<Vec<Entry>> {
 }
 
 /// The whole translation of one deployment.
-pub fn translate(intent: &DeploymentIntent, _observed: &NativeState) -> Translation {
+pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translation {
     let project = intent.setting("project");
     let net_name = intent.setting("network");
-    let mut findings = Vec::new();
+    let unusable = |message: String| Translation {
+        objects: vec![],
+        findings: vec![Finding {
+            kind: FindingKind::Inexpressible,
+            deployment: intent.deployment.clone(),
+            provider: Some(ProviderKind::Gcp),
+            flow: None,
+            message,
+        }],
+    };
     let network = match net_name {
         Some(n) => match NetworkRef::parse(n) {
             Ok(r) => r.canonical(project),
-            Err(e) => {
-                findings.push(Finding {
-                    kind: FindingKind::Inexpressible,
-                    deployment: intent.deployment.clone(),
-                    provider: Some(ProviderKind::Gcp),
-                    flow: None,
-                    message: format!("setting `network`: {e}"),
-                });
-                return Translation {
-                    objects: vec![],
-                    findings,
-                };
-            }
+            Err(e) => return unusable(format!("setting `network`: {e}")),
         },
         None => {
-            findings.push(Finding {
-                kind: FindingKind::Inexpressible,
-                deployment: intent.deployment.clone(),
-                provider: Some(ProviderKind::Gcp),
-                flow: None,
-                message: "the gcp placement has no `network`: nothing to translate into".into(),
-            });
-            return Translation {
-                objects: vec![],
-                findings,
-            };
+            return unusable("the gcp placement has no `network`: nothing to translate into".into())
         }
     };
     let mut ctx = Ctx {
         intent,
         network,
         out: Vec::new(),
-        findings,
+        findings: BTreeSet::new(),
         counters: HashMap::new(),
+        limits: Limits::of(intent),
     };
     for f in &intent.flows {
         ctx.flow(f);
@@ -588,10 +604,38 @@ pub fn translate(intent: &DeploymentIntent, _observed: &NativeState) -> Translat
             summary: fw.summary(),
         });
     }
+    // rules per project: ours plus every other rule the project's snapshot holds (other
+    // networks and hand-made rules count against the same quota); checked when configured,
+    // since GCP documents no default
     let mut findings = ctx.findings;
-    findings.sort();
-    findings.dedup();
-    Translation { objects, findings }
+    if let Some(max) = quota(intent, "firewall_rules") {
+        let others = observed.objects.iter().filter(|o| !o.managed).count();
+        let total = objects.len() + others;
+        if total > max {
+            let why = explain(intent, "firewall_rules");
+            let flows: BTreeSet<Option<&str>> = objects
+                .iter()
+                .skip(max.saturating_sub(others))
+                .map(|o| o.flow.as_deref())
+                .collect();
+            for flow in flows {
+                findings.insert(Finding {
+                    kind: FindingKind::Limit,
+                    deployment: intent.deployment.clone(),
+                    provider: Some(ProviderKind::Gcp),
+                    flow: flow.map(str::to_string),
+                    message: format!(
+                        "the project would hold {total} firewall rules ({} of this deployment, {others} others), over {why}",
+                        objects.len()
+                    ),
+                });
+            }
+        }
+    }
+    Translation {
+        objects,
+        findings: findings.into_iter().collect(),
+    }
 }
 
 /// Prefix texts of an address set, for tests and reports.

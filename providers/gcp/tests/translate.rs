@@ -183,6 +183,93 @@ fn source_ranges_split_per_family_and_at_the_per_rule_limit() {
 }
 
 #[test]
+fn a_raised_ranges_per_rule_splits_later() {
+    let nets: Vec<String> = (0..300)
+        .map(|i| format!("192.0.{}.{}/32", i / 128, (i % 128) * 2))
+        .collect();
+    let refs: Vec<&str> = nets.iter().map(String::as_str).collect();
+    let mut it = intent(
+        vec![group("web")],
+        vec![flow(
+            "many",
+            Action::Allow,
+            net("many", &refs),
+            g("web"),
+            &["tcp/443"],
+        )],
+    );
+    it.settings
+        .insert("quotas.ranges_per_rule".into(), "5000".into());
+    let t = GcpProvider.translate(&it, &NativeState::default());
+    let sizes: Vec<usize> = t
+        .objects
+        .iter()
+        .filter(|o| o.flow.as_deref() == Some("many"))
+        .map(|o| o.body["sourceRanges"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [300]);
+}
+
+#[test]
+fn the_project_rule_quota_is_configuration() {
+    let flows = (0..5)
+        .map(|i| {
+            flow(
+                &format!("f{i}"),
+                Action::Allow,
+                net("corp", &["192.0.2.0/24"]),
+                g("web"),
+                &["tcp/443"],
+            )
+        })
+        .collect();
+    let mut it = intent(vec![group("web")], flows);
+    // one hand-made rule of another network in the project counts too
+    let observed = GcpProvider
+        .parse_snapshot(
+            &serde_json::json!([{
+                "name": "by-hand",
+                "network": "https://www.googleapis.com/compute/v1/projects/acme-prod-us/global/networks/other",
+                "direction": "INGRESS",
+                "priority": 1000,
+                "sourceRanges": ["0.0.0.0/0"],
+                "allowed": [{"IPProtocol": "tcp", "ports": ["22"]}]
+            }])
+            .to_string(),
+            &it,
+        )
+        .unwrap();
+    let limits = |it: &DeploymentIntent| -> Vec<String> {
+        GcpProvider
+            .translate(it, &observed)
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Limit)
+            .map(|f| f.message.clone())
+            .collect()
+    };
+    // GCP documents no default: unchecked unless configured
+    assert!(limits(&it).is_empty());
+    let ours = GcpProvider.translate(&it, &observed).objects.len();
+    // a quota below ours + 1 other is a finding naming it and how to raise it
+    it.settings
+        .insert("quotas.firewall_rules".into(), ours.to_string());
+    let l = limits(&it);
+    assert!(!l.is_empty(), "{ours} rules");
+    assert!(
+        l.iter().all(|m| m.contains(&format!(
+            "would hold {} firewall rules ({ours} of this deployment, 1 others), over quota `firewall_rules` = {ours} (configured)",
+            ours + 1
+        )) && m.contains("gcp: { quotas: { firewall_rules: N } }")),
+        "{l:#?}"
+    );
+    // raised to fit, it goes away
+    it.settings
+        .insert("quotas.firewall_rules".into(), (ours + 1).to_string());
+    assert!(limits(&it).is_empty());
+}
+
+#[test]
 fn ports_split_at_256_entries_per_rule() {
     let tokens: Vec<String> = (0..300).map(|i| format!("tcp/{}", 1000 + i * 2)).collect();
     let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();

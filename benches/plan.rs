@@ -32,6 +32,7 @@ fn main() {
         prune_unmanaged: false,
         deployment: None,
         provider: None,
+        keep_after: false,
     };
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()

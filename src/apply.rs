@@ -183,6 +183,7 @@ pub fn verify(
             prune_unmanaged: recorded.prune_unmanaged,
             deployment: None,
             provider: None,
+            keep_after: false,
         },
     )?;
     let refuse = |what: String| -> anyhow::Error {

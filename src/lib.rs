@@ -71,6 +71,20 @@ fn load(cli: &Cli) -> anyhow::Result<Option<intent::Intent>> {
     }
 }
 
+/// Write a value as pretty JSON to stdout without building the text first.
+fn out_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut o = std::io::BufWriter::new(std::io::stdout().lock());
+    let res = serde_json::to_writer_pretty(&mut o, v)
+        .map_err(std::io::Error::from)
+        .and_then(|_| o.write_all(b"\n"))
+        .and_then(|_| o.flush());
+    match res {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn out(s: &str) -> anyhow::Result<()> {
     let mut o = std::io::stdout().lock();
     match o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
@@ -122,6 +136,7 @@ fn plan_options(
         prune_unmanaged,
         deployment,
         provider,
+        keep_after: false,
     }
 }
 
@@ -243,7 +258,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             };
             let plan = plan::build(
                 &intent,
-                &plan_options(cli, *prune_unmanaged, deployment.clone(), *provider),
+                &plan::PlanOptions {
+                    keep_after: emit.is_some(),
+                    ..plan_options(cli, *prune_unmanaged, deployment.clone(), *provider)
+                },
             )?;
             if let Some(p) = plan_out {
                 let text = serde_json::to_string_pretty(&plan)? + "\n";
@@ -262,7 +280,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                 }
             }
             drop(emit_lock);
-            out(&report::render_plan(&plan, *format))?;
+            if *format == report::Format::Json {
+                // streamed: at estate scale the document is hundreds of megabytes
+                out_json(&plan)?;
+            } else {
+                out(&report::render_plan(&plan, *format))?;
+            }
             Ok(plan.exit_code())
         }
         Command::Simulate {
@@ -292,7 +315,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             };
             let mut plan = plan::build(
                 &intent,
-                &plan_options(cli, false, deployment.clone(), *provider),
+                &plan::PlanOptions {
+                    keep_after: true, // flow-log replay judges the state after apply
+                    ..plan_options(cli, false, deployment.clone(), *provider)
+                },
             )?;
             let replay = match &log {
                 Some((name, fmt, log)) => {

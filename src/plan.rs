@@ -28,6 +28,10 @@ pub struct PlanOptions {
     pub deployment: Option<String>,
     /// Only this cloud.
     pub provider: Option<ProviderKind>,
+    /// Keep each target's state after apply in the plan (`--emit`, flow-log replay). Off, it
+    /// is dropped as soon as the target is simulated: at estate scale it is a full copy of
+    /// every rule of every target.
+    pub keep_after: bool,
 }
 
 /// One target's plan.
@@ -249,7 +253,11 @@ fn plan_target(
         unchanged,
         simulation: sim.report,
         findings,
-        after,
+        after: if opts.keep_after {
+            after
+        } else {
+            NativeState::default()
+        },
     })
 }
 

@@ -969,6 +969,7 @@ fn plan_opts(dir: &Path) -> PlanOptions {
         prune_unmanaged: false,
         deployment: None,
         provider: None,
+        keep_after: false,
     }
 }
 

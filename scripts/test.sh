@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests need
-# (Graphviz, to check that `graph --format dot` is valid DOT), then cargo test.
+# (Graphviz, to check that `graph --format dot` is valid DOT), runs cargo test, then a longer
+# release-mode pass of the parser fuzzers (tests/fuzz_parsers.rs), bounded in time.
+#   FUZZ_SECONDS_RELEASE  seconds per fuzz target in the release pass (default 30; 0 skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +14,10 @@ if ! command -v dot >/dev/null 2>&1; then
 fi
 
 cargo test --workspace --locked "$@"
+
+fuzz_seconds="${FUZZ_SECONDS_RELEASE:-30}"
+if [ "$fuzz_seconds" != "0" ]; then
+  echo "scripts/test.sh: fuzzing every parser for ${fuzz_seconds}s each (release build)" >&2
+  FUZZ_SECONDS="$fuzz_seconds" FUZZ_CASES=10000000 \
+    cargo test --release --locked --test fuzz_parsers -- --nocapture --test-threads 2
+fi

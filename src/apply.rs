@@ -95,7 +95,7 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
     }
     let mut stale = Vec::new();
     for t in &plan.targets {
-        let p = snapshot::path(&opts.snapshots, &t.deployment, t.provider);
+        let p = snapshot::path(&opts.snapshots, &t.deployment, t.provider)?;
         let now = match std::fs::read(&p) {
             Ok(b) => snapshot::fingerprint(&b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),

@@ -71,7 +71,8 @@ fn describe(c: char) -> String {
     match c {
         '/' | '\\' => format!("a path separator `{c}`"),
         ' ' => "a space".into(),
-        '\'' | '"' | '`' => format!("a quote {}", c.escape_default()),
+        '\'' | '"' => format!("a quote `{c}`"),
+        '`' => "a backtick".into(),
         c if c.is_control() => format!("the control character `{}`", c.escape_default()),
         c if c.is_ascii() => format!("`{c}`"),
         c => format!("the non-ASCII character `{}`", c.escape_default()),

@@ -47,7 +47,16 @@ mod tests {
     #[test]
     fn escapes_are_refused() {
         for bad in [
-            "", ".", "..", "../x", "../../etc", "/etc", "a/b", "a\\b", "x\0y", "/",
+            "",
+            ".",
+            "..",
+            "../x",
+            "../../etc",
+            "/etc",
+            "a/b",
+            "a\\b",
+            "x\0y",
+            "/",
         ] {
             let e = join_inside(Path::new("snap"), &["us", bad]);
             assert!(e.is_err(), "{bad:?}");

@@ -61,7 +61,10 @@ fn symlink_loops() {
     // a directory link back to its parent is a subdirectory: reported, never walked
     let t = scratch();
     symlink("..", intents(&t).join("regions/eu/again")).unwrap();
-    refused(&t, "regions/eu/again: subdirectories of a region directory are not read");
+    refused(
+        &t,
+        "regions/eu/again: subdirectories of a region directory are not read",
+    );
 }
 
 #[test]
@@ -187,7 +190,10 @@ fn a_plan_file_naming_a_path_is_refused_by_apply() {
     let o = iw(t.path(), &["apply", "plan.json"]);
     let e = text(&o.stderr);
     assert_eq!(code(&o), 1, "{e}");
-    assert!(e.contains("refusing path component `../../iw-escape-apply`"), "{e}");
+    assert!(
+        e.contains("refusing path component `../../iw-escape-apply`"),
+        "{e}"
+    );
     assert_eq!(files(&t.path().join("snapshots")), before);
     assert!(!t.path().parent().unwrap().join("iw-escape-apply").exists());
 }

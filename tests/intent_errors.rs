@@ -209,7 +209,6 @@ fn yaml_syntax() {
     bad("yaml_syntax", "extra.yaml:3:55");
 }
 
-
 // Names (they reach file paths and cloud resource names): one defect per folder.
 #[test]
 fn name_path_traversal() {
@@ -235,7 +234,10 @@ fn name_quotes() {
 fn name_too_long() {
     let t = bad("name_too_long", "groups.yaml:6:3");
     assert!(t.contains("is 300 characters long"), "{t}");
-    assert!(t.lines().all(|l| l.len() < 300), "the name is cut in the message:\n{t}");
+    assert!(
+        t.lines().all(|l| l.len() < 300),
+        "the name is cut in the message:\n{t}"
+    );
 }
 #[test]
 fn name_leading_dash() {
@@ -309,7 +311,9 @@ fn a_byte_order_mark_is_not_a_key() {
 fn ten_thousand_services_load() {
     // a flow of 10,000 tokens and a service of 10,000 tokens: loading must stay linear-ish
     // (the result is asserted here, not the time; see the figures in the README)
-    let toks: Vec<String> = (0..10_000).map(|i| format!("tcp/{}", 1000 + 2 * i)).collect();
+    let toks: Vec<String> = (0..10_000)
+        .map(|i| format!("tcp/{}", 1000 + 2 * i))
+        .collect();
     let text = format!(
         "version: 1\ndeployments:\n  us:\n    gcp: {{ project: acme-prod-us, network: prod-us, cidr: 10.30.0.0/16 }}\nservices:\n  many: [{}]\ngroups:\n  web: {{}}\n  api: {{}}\nflows:\n  - {{ name: big, from: web, to: api, services: [{}] }}\n  - {{ name: big2, from: api, to: web, services: [many] }}\n",
         toks.join(", "),

@@ -205,14 +205,7 @@ fn read_region(dir: &Path, rname: &str, out: &mut Vec<SourceFile>, diags: &mut V
         any |= is_yaml_name(&name);
         match kind_of_entry(&f) {
             Err(why) => diags.push(path_error(&f, why)),
-            Ok(kind) => read_entry(
-                &f,
-                rel_dir.join(&name),
-                kind,
-                Some(rname),
-                out,
-                diags,
-            ),
+            Ok(kind) => read_entry(&f, rel_dir.join(&name), kind, Some(rname), out, diags),
         }
     }
     if !any {
@@ -939,7 +932,10 @@ impl Cx<'_> {
             }
             if let Err(why) = super::names::check_setting(kind, k.as_str(), &t.v) {
                 let q = super::names::quote(&t.v);
-                self.err(t.loc.clone(), format!("`{}` of {what} is {q}: {why}", k.as_str()));
+                self.err(
+                    t.loc.clone(),
+                    format!("`{}` of {what} is {q}: {why}", k.as_str()),
+                );
                 ok = false;
             }
             settings.insert(k.as_str().to_string(), t.v);

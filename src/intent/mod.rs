@@ -118,7 +118,10 @@ pub fn load_files(files: &[(String, String)], opts: &LoadOptions) -> Result<Load
             if let Some(Err(why)) = region.as_deref().map(names::check_name) {
                 diags.push(Diagnostic::error(
                     None,
-                    format!("regions/{}: invalid deployment name: {why}", names::quote(parts[1])),
+                    format!(
+                        "regions/{}: invalid deployment name: {why}",
+                        names::quote(parts[1])
+                    ),
                 ));
             }
             load::SourceFile {

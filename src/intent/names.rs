@@ -165,7 +165,8 @@ pub fn check_service_account(value: &str) -> Result<(), String> {
 }
 
 fn lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `eu-central-1`.
@@ -211,7 +212,15 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["web", "a", "9lives", "api.v2", "db_primary", "x-y", &"a".repeat(64)] {
+        for ok in [
+            "web",
+            "a",
+            "9lives",
+            "api.v2",
+            "db_primary",
+            "x-y",
+            &"a".repeat(64),
+        ] {
             assert!(check_name(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -252,7 +261,11 @@ mod tests {
             (Aws, "region", "us-gov-west-1"),
             (Aws, "vpc", "vpc-0a1b2c3d"),
             (Aws, "vpc", "vpc-0a1b2c3d4e5f60718"),
-            (Azure, "subscription", "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"),
+            (
+                Azure,
+                "subscription",
+                "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+            ),
             (Azure, "resource_group", "rg-prod_us.(1)"),
             (Azure, "location", "eastus2"),
             (Azure, "nsg", "nsg-prod-us"),

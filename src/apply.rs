@@ -1,20 +1,34 @@
 //! Change set -> backend, with the guards that make apply safe to run unattended.
 //!
+//! A plan file is untrusted input: anyone who can edit it between review and apply could
+//! otherwise open traffic that was never simulated. So apply never executes what a file
+//! says; it plans again from the intents and the observed state and executes that, and only
+//! when it equals the recorded plan (see [`verify`]).
+//!
 //! Order of work, for every target of the plan:
-//! 1. **staleness** first, for all targets, before anything is written: the observed state must
-//!    still have the fingerprint the plan recorded, else the whole apply is refused;
+//! 1. **staleness** first, for all targets, before anything is written: the intents and the
+//!    observed state must still have the digest and fingerprints the plan recorded, else the
+//!    whole apply is refused; then the **re-derivation**: the fresh plan's changes, blocked
+//!    flags, findings and figures must equal the recorded ones, else the whole apply is refused;
 //! 2. **blocked** targets (plan marks them: any finding, or a guardrail finding of their
 //!    deployment) are skipped; the others go on (regions fail independently);
 //! 3. the **blast-radius guard** refuses a target that would lose more than `max_deletes`
 //!    objects or every managed rule it has, unless forced;
-//! 4. the change set is applied in its make-before-break order and written atomically; each
-//!    mutating change is logged as a structured audit event;
+//! 4. immediately before the write, the target is read again and must still have the
+//!    fingerprint the plan was computed from, else it stops "changed under us" (exit 1) and
+//!    nothing is written to it; then the change set is applied in its make-before-break order
+//!    and written atomically, inside the snapshot root; each mutating change is logged as a
+//!    structured audit event;
 //! 5. **convergence**: the target is read back and must diff empty against what was written.
+//!
+//! The caller holds the snapshot root's lock ([`crate::backend::lock`]) from before planning
+//! to the end, so no other intentwall run writes in between; the fingerprint re-check catches
+//! every other writer (a hand edit, a capture script) up to the last moment.
 
 use crate::backend::{self, snapshot};
 use crate::diff::{self, Action};
 use crate::intent::Intent;
-use crate::plan::{Plan, TargetPlan};
+use crate::plan::{self, Plan, PlanOptions, TargetPlan};
 use intentwall_contract::ProviderKind;
 use serde::Serialize;
 
@@ -96,10 +110,9 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
     let mut stale = Vec::new();
     for t in &plan.targets {
         let p = snapshot::path(&opts.snapshots, &t.deployment, t.provider)?;
-        let now = match std::fs::read(&p) {
-            Ok(b) => snapshot::fingerprint(&b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".into(),
-            Err(e) => anyhow::bail!("{}: cannot read snapshot: {e}", p.display()),
+        let now = match snapshot::read_bytes(&p)? {
+            Some(b) => snapshot::fingerprint(&b),
+            None => "absent".into(),
         };
         if now != t.fingerprint {
             stale.push(format!("{}/{} ({})", t.deployment, t.provider, p.display()));
@@ -114,9 +127,19 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
     Ok(())
 }
 
-fn short(d: &str) -> &str {
+/// A fingerprint in words: `absent`, or its short digest.
+fn describe(fingerprint: &str) -> String {
+    if fingerprint == "absent" {
+        "no file".into()
+    } else {
+        format!("state {}", short(fingerprint))
+    }
+}
+
+/// The first 12 characters of a digest (by character: a plan file's digest is untrusted text).
+fn short(d: &str) -> String {
     let d = d.strip_prefix("sha256:").unwrap_or(d);
-    &d[..d.len().min(12)]
+    d.chars().take(12).collect()
 }
 
 fn guard(t: &TargetPlan, opts: &ApplyOptions) -> Option<String> {
@@ -142,7 +165,153 @@ fn guard(t: &TargetPlan, opts: &ApplyOptions) -> Option<String> {
     None
 }
 
-/// Apply a fresh plan to the snapshot backend.
+/// Re-derive a recorded plan: plan again from the intents and the observed state, and return
+/// the fresh targets matching the recorded ones, or why the file cannot be trusted. Everything
+/// that decides what apply does must be equal: the intent digest, each target's fingerprint,
+/// changes (action, key, before and after), blocked flag, findings and rule counts, and the
+/// guardrail findings of the planned deployments. The recorded plan may cover fewer targets
+/// than the intents have (a plan made with `--deployment`/`--provider`).
+pub fn verify(
+    recorded: &Plan,
+    intent: &Intent,
+    snapshots: &std::path::Path,
+) -> anyhow::Result<Plan> {
+    let fresh = plan::build(
+        intent,
+        &PlanOptions {
+            snapshots: snapshots.to_path_buf(),
+            prune_unmanaged: recorded.prune_unmanaged,
+            deployment: None,
+            provider: None,
+        },
+    )?;
+    let refuse = |what: String| -> anyhow::Error {
+        anyhow::anyhow!(
+            "plan file does not match the plan the intents and state give now: {what}; it was \
+             edited or made by another intentwall; nothing was changed, run plan again"
+        )
+    };
+    if recorded.intent_digest != fresh.intent_digest {
+        return Err(refuse("the intent digest differs".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut targets = Vec::new();
+    for r in &recorded.targets {
+        let name = format!("{}/{}", r.deployment, r.provider);
+        if !seen.insert((r.deployment.clone(), r.provider)) {
+            return Err(refuse(format!("target {name} appears twice")));
+        }
+        let Some(f) = fresh
+            .targets
+            .iter()
+            .find(|f| f.deployment == r.deployment && f.provider == r.provider)
+        else {
+            return Err(refuse(format!("the intents have no target {name}")));
+        };
+        if let Some(why) = target_difference(r, f) {
+            return Err(refuse(format!("{name}: {why}")));
+        }
+        targets.push(f.clone());
+    }
+    let deployments: std::collections::BTreeSet<&str> = recorded
+        .targets
+        .iter()
+        .map(|t| t.deployment.as_str())
+        .collect();
+    let guardrails = |p: &Plan| -> Vec<intentwall_contract::Finding> {
+        p.guardrails
+            .iter()
+            .filter(|g| deployments.contains(g.deployment.as_str()))
+            .cloned()
+            .collect()
+    };
+    if guardrails(recorded) != guardrails(&fresh) {
+        return Err(refuse("the guardrail findings differ".into()));
+    }
+    Ok(Plan {
+        targets,
+        guardrails: guardrails(&fresh),
+        ..fresh
+    })
+}
+
+/// The first way a recorded target differs from the fresh one, in words.
+fn target_difference(r: &TargetPlan, f: &TargetPlan) -> Option<String> {
+    if r.fingerprint != f.fingerprint || r.existed != f.existed {
+        return Some("the observed state's fingerprint differs".into());
+    }
+    if r.changes.len() != f.changes.len() {
+        return Some(format!(
+            "{} change(s) recorded, {} planned now",
+            r.changes.len(),
+            f.changes.len()
+        ));
+    }
+    if let Some((i, (a, b))) = r
+        .changes
+        .iter()
+        .zip(&f.changes)
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        return Some(format!(
+            "change #{} (`{}`) differs from the planned `{}` {:?}",
+            i + 1,
+            a.key,
+            b.key,
+            b.action
+        ));
+    }
+    if r.blocked != f.blocked {
+        return Some(format!(
+            "recorded as {}blocked, planned as {}blocked",
+            if r.blocked { "" } else { "not " },
+            if f.blocked { "" } else { "not " }
+        ));
+    }
+    if r.findings != f.findings {
+        return Some("the findings differ".into());
+    }
+    if (r.unchanged, r.managed_rules_before, r.managed_rules_after)
+        != (f.unchanged, f.managed_rules_before, f.managed_rules_after)
+    {
+        return Some("the object counts differ".into());
+    }
+    let (mut rs, mut fs) = (r.simulation.clone(), f.simulation.clone());
+    (rs.millis, fs.millis) = (0, 0);
+    if serde_json::to_value(&rs).ok() != serde_json::to_value(&fs).ok() {
+        return Some("the simulation figures differ".into());
+    }
+    None
+}
+
+/// Apply a recorded plan to the snapshot backend: refused unless fresh and equal to what
+/// planning gives now; what is executed is the fresh plan, never the file's content.
+pub fn apply_recorded(
+    recorded: &Plan,
+    intent: &Intent,
+    opts: &ApplyOptions,
+) -> anyhow::Result<ApplyReport> {
+    // names from the file reach paths: only targets the intents have are looked at
+    for t in &recorded.targets {
+        let known = intent
+            .deployments
+            .get(&t.deployment)
+            .is_some_and(|d| d.clouds.contains_key(&t.provider));
+        if !known {
+            anyhow::bail!(
+                "plan file does not match the intents: they have no target {:?}/{}; nothing was changed, run plan again",
+                t.deployment,
+                t.provider
+            );
+        }
+    }
+    check_fresh(recorded, intent, opts)?;
+    let fresh = verify(recorded, intent, &opts.snapshots)?;
+    apply(&fresh, intent, opts)
+}
+
+/// Apply a plan this process just made to the snapshot backend.
 pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<ApplyReport> {
     check_fresh(plan, intent, opts)?;
     let mut report = ApplyReport {
@@ -191,7 +360,11 @@ pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Resul
     Ok(report)
 }
 
-fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<usize> {
+/// Apply one target of a fresh plan: re-read it, require the fingerprint the plan was computed
+/// from ("changed under us" otherwise, nothing written), write the state after the changes
+/// inside the snapshot root, read it back and require convergence. Returns the changes
+/// written. Public so the last-moment re-check can be tested without a race.
+pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<usize> {
     let provider = backend::require(t.provider)?;
     let dep = intent
         .deployments
@@ -201,6 +374,15 @@ fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
         .resolve(t.provider)
         .ok_or_else(|| anyhow::anyhow!("deployment `{}` has no {}", t.deployment, t.provider))?;
     let observed = snapshot::read(&opts.snapshots, provider, &di)?;
+    if observed.fingerprint != t.fingerprint {
+        anyhow::bail!(
+            "{} changed under us: the plan was computed from {} but it now holds {}; nothing was \
+             written to this target, run plan again",
+            observed.path.display(),
+            describe(&t.fingerprint),
+            describe(&observed.fingerprint)
+        );
+    }
     let after = diff::apply_changes(&observed.state, &t.changes);
     for c in &t.changes {
         let o = c.object();
@@ -219,7 +401,7 @@ fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
         );
     }
     let text = provider.render_snapshot(&after);
-    snapshot::write_atomic(&observed.path, text.as_bytes())?;
+    snapshot::write_inside(&opts.snapshots, &observed.path, text.as_bytes())?;
     // convergence: what is there now must be exactly what we meant to write
     let reread = snapshot::read(&opts.snapshots, provider, &di)?;
     let (residue, _) = diff::diff(provider, &reread.state, &after);

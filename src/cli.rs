@@ -19,6 +19,10 @@ pub struct Cli {
     /// Snapshot directory (state = snapshots).
     #[arg(long, global = true, default_value = "snapshots")]
     pub snapshots: PathBuf,
+    /// Seconds to wait for another run's lock on the snapshot (or emit) directory before
+    /// failing; 0 fails at once.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
+    pub lock_timeout: u64,
     /// Today's date for exception expiry (YYYY-MM-DD); defaults to the system clock (UTC).
     #[arg(long, global = true, env = "INTENTWALL_TODAY", hide = true)]
     pub today: Option<String>,
@@ -99,6 +103,9 @@ pub enum Command {
         /// Only this cloud (aws, azure, gcp).
         #[arg(long, value_parser = parse_provider)]
         provider: Option<ProviderKind>,
+        /// Create the snapshot directory if it does not exist (else that is an error).
+        #[arg(long)]
+        init: bool,
     },
     /// Prove that every cloud's native rules give the intent's verdicts.
     Simulate {
@@ -135,6 +142,9 @@ pub enum Command {
         /// Delete unmanaged rules in managed targets (when planning here).
         #[arg(long)]
         prune_unmanaged: bool,
+        /// Create the snapshot directory if it does not exist (else that is an error).
+        #[arg(long)]
+        init: bool,
     },
     /// Print the least-privilege policy the job needs on a cloud, scoped to the intents'
     /// placements (AWS IAM policy JSON, Azure custom role JSON, GCP custom role YAML).

@@ -91,6 +91,26 @@ fn require_snapshots(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The snapshot root, created first with `--init`; it must exist (a typo in `--snapshots`
+/// must not plan "create everything").
+fn snapshot_root(cli: &Cli, init: bool) -> anyhow::Result<()> {
+    if init && !cli.snapshots.exists() {
+        std::fs::create_dir_all(&cli.snapshots).map_err(|e| {
+            anyhow::anyhow!(
+                "snapshot directory `{}`: cannot create: {e}",
+                cli.snapshots.display()
+            )
+        })?;
+        tracing::info!(path = %cli.snapshots.display(), "created the snapshot directory (--init)");
+    }
+    backend::snapshot::check_root(&cli.snapshots)
+}
+
+/// Take the one-writer lock of a directory this run writes snapshots into.
+fn lock(cli: &Cli, dir: &std::path::Path) -> anyhow::Result<backend::lock::RootLock> {
+    backend::lock::acquire(dir, std::time::Duration::from_secs(cli.lock_timeout))
+}
+
 /// What to plan, from the command line's global flags and a verb's filters.
 fn plan_options(
     cli: &Cli,
@@ -208,10 +228,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             prune_unmanaged,
             deployment,
             provider,
+            init,
         } => {
             require_snapshots(cli)?;
             let Some(intent) = load(cli)? else {
                 return Ok(EXIT_ERROR);
+            };
+            snapshot_root(cli, *init)?;
+            // `--emit` writes snapshots, so it holds the emit directory's lock; taken before
+            // planning when the directory exists, so emitting into the snapshot root reads and
+            // writes under one lock (a missing one is made only once planning has succeeded)
+            let mut emit_lock = match emit {
+                Some(dir) if dir.is_dir() => Some(lock(cli, dir)?),
+                _ => None,
             };
             let plan = plan::build(
                 &intent,
@@ -223,10 +252,17 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                 tracing::info!(path = %p.display(), "wrote plan file");
             }
             if let Some(dir) = emit {
+                if emit_lock.is_none() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        anyhow::anyhow!("{}: cannot create the emit directory: {e}", dir.display())
+                    })?;
+                    emit_lock = Some(lock(cli, dir)?);
+                }
                 for p in plan::emit(&plan, dir)? {
                     tracing::info!(path = %p.display(), "emitted desired state");
                 }
             }
+            drop(emit_lock);
             out(&report::render_plan(&plan, *format))?;
             Ok(plan.exit_code())
         }
@@ -310,39 +346,38 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             max_deletes,
             force,
             prune_unmanaged,
+            init,
         } => {
             require_snapshots(cli)?;
+            if plan_file.is_none() && !*auto_approve {
+                anyhow::bail!(
+                    "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then `intentwall apply plan.json`) or --auto-approve"
+                );
+            }
+            if plan_file.is_some() && *prune_unmanaged {
+                anyhow::bail!("--prune-unmanaged is decided when planning; pass it to `plan`, not to `apply plan.json`");
+            }
             let Some(intent) = load(cli)? else {
                 return Ok(EXIT_ERROR);
             };
-            let plan = match plan_file {
-                Some(p) => {
-                    if *prune_unmanaged {
-                        anyhow::bail!("--prune-unmanaged is decided when planning; pass it to `plan`, not to `apply plan.json`");
-                    }
-                    plan::Plan::read(p)?
-                }
-                None if *auto_approve => {
-                    let plan = plan::build(
-                        &intent,
-                        &plan_options(cli, *prune_unmanaged, None, None),
-                    )?;
-                    eprint!("{}", report::human_plan(&plan));
-                    plan
-                }
-                None => anyhow::bail!(
-                    "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then `intentwall apply plan.json`) or --auto-approve"
-                ),
+            snapshot_root(cli, *init)?;
+            // one writer per root: held from before planning (or re-deriving) to the last
+            // write, released when this run ends, however it ends
+            let _lock = lock(cli, &cli.snapshots)?;
+            let opts = apply::ApplyOptions {
+                snapshots: cli.snapshots.clone(),
+                max_deletes: *max_deletes,
+                force: *force,
             };
-            let report = apply::apply(
-                &plan,
-                &intent,
-                &apply::ApplyOptions {
-                    snapshots: cli.snapshots.clone(),
-                    max_deletes: *max_deletes,
-                    force: *force,
-                },
-            )?;
+            let report = match plan_file {
+                Some(p) => apply::apply_recorded(&plan::Plan::read(p)?, &intent, &opts)?,
+                None => {
+                    let plan =
+                        plan::build(&intent, &plan_options(cli, *prune_unmanaged, None, None))?;
+                    eprint!("{}", report::human_plan(&plan));
+                    apply::apply(&plan, &intent, &opts)?
+                }
+            };
             out(&report::human_apply(&report))?;
             Ok(report.exit_code())
         }

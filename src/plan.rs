@@ -129,8 +129,15 @@ impl Plan {
             ),
             None => anyhow::bail!("{}: not a plan file (no format_version)", path.display()),
         }
-        serde_json::from_value(v)
-            .map_err(|e| anyhow::anyhow!("{}: malformed plan: {e}", path.display()))
+        // parsed again from the text so an error names its line and column
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}:{}:{}: malformed plan: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
     }
 }
 
@@ -216,6 +223,7 @@ fn plan_target(
 
 /// Plan every selected target. All snapshot errors are reported together.
 pub fn build(intent: &Intent, opts: &PlanOptions) -> anyhow::Result<Plan> {
+    snapshot::check_root(&opts.snapshots)?;
     let mut jobs = Vec::new();
     for dep in intent.deployments.values() {
         if opts.deployment.as_ref().is_some_and(|d| d != &dep.name) {
@@ -291,12 +299,13 @@ pub fn build(intent: &Intent, opts: &PlanOptions) -> anyhow::Result<Plan> {
 }
 
 /// Write, for every target, the state it would have after apply, in the snapshot format.
+/// Writes stay inside `dir` ([`snapshot::write_inside`]); the caller holds `dir`'s lock.
 pub fn emit(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for t in &plan.targets {
         let provider = backend::require(t.provider)?;
         let p = snapshot::path(dir, &t.deployment, t.provider)?;
-        snapshot::write_atomic(&p, provider.render_snapshot(&t.after).as_bytes())?;
+        snapshot::write_inside(dir, &p, provider.render_snapshot(&t.after).as_bytes())?;
         written.push(p);
     }
     Ok(written)

@@ -191,7 +191,8 @@ fn a_plan_file_naming_a_path_is_refused_by_apply() {
     let e = text(&o.stderr);
     assert_eq!(code(&o), 1, "{e}");
     assert!(
-        e.contains("refusing path component `../../iw-escape-apply`"),
+        // refused as a target the intents do not have (or, past that, by the path builder)
+        e.contains("../../iw-escape-apply"),
         "{e}"
     );
     assert_eq!(files(&t.path().join("snapshots")), before);

@@ -3,6 +3,7 @@
 //! This is the only module that names clouds: the closed set of provider plugins, each behind
 //! its cargo feature. Everything else in the engine works through the contract's `Provider`.
 
+pub mod lock;
 pub mod snapshot;
 
 use intentwall_contract::{Provider, ProviderKind};

@@ -59,13 +59,23 @@ fn target_title(t: &TargetPlan) -> String {
 
 fn sim_line(t: &TargetPlan) -> String {
     let s = &t.simulation;
-    let verdict = if s.mismatches == 0 && s.expectations_failed == 0 {
-        "proven"
-    } else {
+    let verdict = if s.mismatches > 0 || s.expectations_failed > 0 {
         "MISMATCH"
+    } else if s.unverifiable > 0 {
+        "UNVERIFIED"
+    } else {
+        "proven"
+    };
+    let unverifiable = if s.unverifiable > 0 {
+        format!(
+            ", {} unverifiable (depend on unknown matches)",
+            s.unverifiable
+        )
+    } else {
+        String::new()
     };
     format!(
-        "simulation: {verdict}: {} probes, {} classes, {} mismatches, {}/{} expectation checks passed ({} ms)",
+        "simulation: {verdict}: {} probes, {} classes, {} mismatches{unverifiable}, {}/{} expectation checks passed ({} ms)",
         s.probes,
         s.classes,
         s.mismatches,
@@ -186,10 +196,12 @@ pub fn human_simulation(plan: &Plan) -> String {
             ),
             t.findings.len(),
             r.millis,
-            if t.findings.is_empty() {
-                "proven"
-            } else {
+            if !t.findings.is_empty() {
                 "BLOCKED"
+            } else if r.unverifiable > 0 {
+                "unverified"
+            } else {
+                "proven"
             }
         );
     }

@@ -11,7 +11,7 @@ pub mod flowlog;
 pub mod probes;
 
 use crate::intent::{Deployment, Expect};
-use intentwall_contract::check::{check_exhaustive, Mismatch};
+use intentwall_contract::check::{check_exhaustive, Mismatch, Unverifiable};
 use intentwall_contract::oracle::IntentIndex;
 use intentwall_contract::traffic::proto;
 use intentwall_contract::{
@@ -35,6 +35,11 @@ pub struct SimReport {
     pub classes: u64,
     /// Mismatching probes + mismatching regions of the exhaustive pass.
     pub mismatches: u64,
+    /// Probes + regions whose verdict depends on rules whose match the model does not know
+    /// (an undeclared Azure service tag, an AWS prefix list absent from the state, a
+    /// source-port condition). Non-zero means "not proven", never a guess.
+    #[serde(default)]
+    pub unverifiable: u64,
     /// `expect` cases checked (each case on each host family).
     pub expectations: u64,
     /// `expect` cases that failed.
@@ -166,6 +171,27 @@ fn mismatch_finding(intent: &DeploymentIntent, m: &Mismatch) -> Finding {
     }
 }
 
+fn unverifiable_finding(intent: &DeploymentIntent, u: &Unverifiable) -> Finding {
+    let rules: Vec<String> = u
+        .rules
+        .iter()
+        .map(|(id, why)| format!("`{id}` ({why})"))
+        .collect();
+    Finding {
+        kind: FindingKind::Unverifiable,
+        deployment: intent.deployment.clone(),
+        provider: Some(intent.provider),
+        flow: u.oracle.flows.first().cloned(),
+        message: format!(
+            "{}: intent says deny [{}], but {} could allow it through {}: declare what the rule matches (service_tags / prefix_lists in the placement) or remove it",
+            u.probe,
+            u.oracle.reason,
+            intent.provider,
+            rules.join(", ")
+        ),
+    }
+}
+
 /// Simulate one target: `state` is what the target would hold (desired managed rules plus the
 /// unmanaged rules kept), lowered by its provider.
 pub fn simulate(
@@ -186,14 +212,33 @@ pub fn simulate(
     for p in probes::derive(intent) {
         sim.report.probes += 1;
         let oracle = oracle_index.judge(&p);
-        let native = index.evaluate(&p);
+        let verdicts = index.possible_verdicts(&p);
+        if verdicts.len() > 1 {
+            sim.report.unverifiable += 1;
+            if !oracle.allowed && verdicts.iter().any(|v| v.allowed) && shown < MISMATCHES_SHOWN {
+                shown += 1;
+                let u = Unverifiable {
+                    rules: policy
+                        .rules
+                        .iter()
+                        .filter(|r| r.matches(&p))
+                        .filter_map(|r| r.unknown.as_ref().map(|w| (r.id.clone(), w.clone())))
+                        .collect(),
+                    probe: p,
+                    oracle,
+                };
+                sim.findings.push(unverifiable_finding(intent, &u));
+            }
+            continue;
+        }
+        let native = &verdicts[0];
         if oracle.allowed != native.allowed {
             sim.report.mismatches += 1;
             if shown < MISMATCHES_SHOWN {
                 shown += 1;
                 sim.findings.push(mismatch_finding(
                     intent,
-                    &Mismatch::new(p, oracle, &native, &policy),
+                    &Mismatch::new(p, oracle, native, &policy),
                 ));
             }
         }
@@ -208,6 +253,26 @@ pub fn simulate(
     );
     sim.report.classes = ex.classes;
     sim.report.mismatches += ex.mismatch_count;
+    sim.report.unverifiable += ex.unverifiable_widening + ex.unverifiable_narrowing;
+    let widening: Vec<&Unverifiable> = ex
+        .unverifiable
+        .iter()
+        .filter(|u| !u.oracle.allowed)
+        .collect();
+    sim.findings
+        .extend(widening.iter().map(|u| unverifiable_finding(intent, u)));
+    if ex.unverifiable_widening > widening.len() as u64 {
+        sim.findings.push(Finding {
+            kind: FindingKind::Unverifiable,
+            deployment: intent.deployment.clone(),
+            provider: Some(intent.provider),
+            flow: None,
+            message: format!(
+                "{} more regions could be opened by rules whose match is unknown",
+                ex.unverifiable_widening - widening.len() as u64
+            ),
+        });
+    }
     sim.findings
         .extend(ex.mismatches.iter().map(|m| mismatch_finding(intent, m)));
     if ex.mismatch_count > ex.mismatches.len() as u64 {
@@ -254,12 +319,18 @@ pub fn simulate(
         for p in probes {
             sim.report.expectations += 1;
             let oracle = oracle_index.judge(&p);
-            let native = index.evaluate(&p);
+            let verdicts = index.possible_verdicts(&p);
+            let native = &verdicts[0];
             let mut why = Vec::new();
             if oracle.allowed != want {
                 why.push(format!("the intent gives {}", verdict_word(oracle.allowed)));
             }
-            if native.allowed != want {
+            if verdicts.len() > 1 {
+                why.push(format!(
+                    "{} depends on rules whose match is unknown",
+                    intent.provider
+                ));
+            } else if native.allowed != want {
                 let rule = native
                     .deciding()
                     .and_then(|d| d.rule)

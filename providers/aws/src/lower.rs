@@ -9,8 +9,10 @@
 
 use crate::model::*;
 use intentwall_contract::net::parse_cidr_lenient;
+use intentwall_contract::traffic::proto;
 use intentwall_contract::{
     Action, AddrSet, DeploymentIntent, Direction, EvalPolicy, EvalRule, HostMatch, NativeState,
+    Traffic,
 };
 use std::collections::BTreeMap;
 
@@ -32,8 +34,19 @@ pub fn sg_group(body: &serde_json::Value) -> Option<String> {
     )
 }
 
+/// A prefix list's entries as the placement declares them (`prefix_lists: {pl-…: [cidr…]}`,
+/// carried as the setting `prefix_lists.<id>` = comma-separated CIDRs).
+fn declared_list(intent: &DeploymentIntent, id: &str) -> Option<AddrSet> {
+    let text = intent.setting(&format!("prefix_lists.{id}"))?;
+    let nets: Vec<_> = text
+        .split(',')
+        .filter_map(|c| parse_cidr_lenient(c.trim()).ok().map(|n| n.trunc()))
+        .collect();
+    Some(AddrSet::from_nets(&nets))
+}
+
 /// Lower a state; see the module docs.
-pub fn lower(state: &NativeState, _intent: &DeploymentIntent) -> EvalPolicy {
+pub fn lower(state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {
     // managed SGs of our VPC: container key -> group, name -> group
     let mut by_key: BTreeMap<&str, String> = BTreeMap::new();
     let mut by_name: BTreeMap<String, String> = BTreeMap::new();
@@ -76,11 +89,18 @@ pub fn lower(state: &NativeState, _intent: &DeploymentIntent) -> EvalPolicy {
         let Some(rule) = Rule::from_body("", &o.body) else {
             continue;
         };
-        // ICMP type -1 with a code: AWS refuses it, Batfish reads it as matching nothing
-        let Some(traffic) = rule.perm.traffic() else {
-            continue;
+        let mut unknown = None;
+        // ICMP type -1 with a code: AWS refuses to create it, so what a recorded one matches
+        // is not known; it may match any packet of its protocol
+        let traffic = match rule.perm.traffic() {
+            Some(t) => t,
+            None => {
+                unknown =
+                    Some("ICMP type -1 with a code: AWS does not define what it matches".into());
+                Traffic::proto(rule.perm.proto.number().unwrap_or(proto::ICMP))
+            }
         };
-        let mut id = o.key.clone();
+        let id = o.key.clone();
         let peer = match &rule.peer {
             Peer::CidrIp(c) | Peer::CidrIpv6(c) => match parse_cidr_lenient(c) {
                 Ok(n) => HostMatch::addrs(AddrSet::from_net(n.trunc())),
@@ -92,13 +112,17 @@ pub fn lower(state: &NativeState, _intent: &DeploymentIntent) -> EvalPolicy {
                 None => HostMatch::default(),
             },
             Peer::GroupId { .. } => HostMatch::default(),
-            Peer::PrefixListName(n) | Peer::PrefixListId(n) => match lists.get(n) {
-                Some(set) => HostMatch::addrs(set.clone()),
-                None => {
-                    id.push_str(" (prefix list not in the snapshot: matches nothing here)");
-                    HostMatch::default()
+            Peer::PrefixListName(n) | Peer::PrefixListId(n) => {
+                match lists.get(n).cloned().or_else(|| declared_list(intent, n)) {
+                    Some(set) => HostMatch::addrs(set),
+                    None => {
+                        unknown = Some(format!(
+                            "prefix list {n} is neither in the state nor declared under prefix_lists"
+                        ));
+                        HostMatch::any()
+                    }
                 }
-            },
+            }
         };
         rules.push(EvalRule {
             id,
@@ -113,6 +137,7 @@ pub fn lower(state: &NativeState, _intent: &DeploymentIntent) -> EvalPolicy {
             local: HostMatch::groups([g.clone()]),
             peer,
             traffic: vec![traffic],
+            unknown,
         });
     }
     EvalPolicy { rules }

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use intentwall_contract::traffic::proto;
-use intentwall_contract::Packet;
+use intentwall_contract::{Packet, Traffic};
 
 fn web() -> intentwall_contract::DeploymentIntent {
     groups_only(&["web", "api"])
@@ -188,21 +188,27 @@ fn icmp_minus_one_minus_one_is_all_icmp_but_not_icmpv6() {
 }
 
 #[test]
-fn icmp_type_minus_one_with_a_code_matches_nothing() {
-    // Batfish idx 11: AWS refuses it; Batfish keeps a line that matches nothing
+fn icmp_type_minus_one_with_a_code_is_an_unknown_match() {
+    // AWS refuses to create it, so a recorded one matches something nobody defines: the
+    // model keeps it as an unknown match bounded by its protocol, never as matching nothing
     let d = ingress_only(
         r#"{"IpProtocol":"icmp","FromPort":-1,"ToPort":9,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]}"#,
     );
-    assert!(!allowed(
-        &d,
-        &web(),
-        &from_ext("1.2.3.4", Packet::icmp(proto::ICMP, 8, 9))
-    ));
-    assert!(!allowed(
-        &d,
-        &web(),
-        &from_ext("1.2.3.4", Packet::icmp(proto::ICMP, 3, 9))
-    ));
+    let i = web();
+    let pol = intentwall_aws::lower::lower(&parse(&d, &i), &i);
+    let r = &pol.rules[0];
+    assert!(r
+        .unknown
+        .as_deref()
+        .is_some_and(|w| w.contains("ICMP type -1")));
+    assert_eq!(r.traffic, vec![Traffic::proto(proto::ICMP)]);
+    let p = from_ext("1.2.3.4", Packet::icmp(proto::ICMP, 8, 9));
+    let verdicts = pol.index().possible_verdicts(&p);
+    assert_eq!(
+        verdicts.len(),
+        2,
+        "allowed or not, depending on the unknown match"
+    );
 }
 
 #[test]
@@ -415,20 +421,30 @@ fn prefix_list_matches_its_entries() {
 }
 
 #[test]
-fn prefix_list_not_in_the_document_matches_nothing() {
+fn prefix_list_not_in_the_document_is_an_unknown_match() {
     let d = doc(&[(
         "web",
         "",
         r#"{"IpProtocol":"-1","PrefixListIds":[{"PrefixListId":"pl-00a54069"}]}"#,
     )]);
     let i = groups_only(&["web"]);
-    assert!(!allowed(
-        &d,
-        &i,
-        &probe(member("web", "10.10.0.5"), ext("52.94.28.1"), tcp(443))
-    ));
     let pol = intentwall_aws::lower::lower(&parse(&d, &i), &i);
-    assert!(pol.rules[0].id.contains("prefix list not in the snapshot"));
+    assert!(pol.rules[0]
+        .unknown
+        .as_deref()
+        .is_some_and(|w| w.contains("pl-00a54069")));
+    let p = probe(member("web", "10.10.0.5"), ext("52.94.28.1"), tcp(443));
+    assert_eq!(pol.index().possible_verdicts(&p).len(), 2);
+    // declared in the placement, it is known
+    let mut known = i.clone();
+    known
+        .settings
+        .insert("prefix_lists.pl-00a54069".into(), "52.94.0.0/16".into());
+    let pol = intentwall_aws::lower::lower(&parse(&d, &known), &known);
+    assert!(pol.rules[0].unknown.is_none());
+    assert!(allowed(&d, &known, &p));
+    let far = probe(member("web", "10.10.0.5"), ext("1.1.1.1"), tcp(443));
+    assert!(!allowed(&d, &known, &far));
 }
 
 #[test]

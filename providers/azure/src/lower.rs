@@ -38,8 +38,24 @@ impl Ctx<'_> {
         )
     }
 
-    /// The hosts one side of a rule names, and notes on what was approximated.
-    pub fn side(&self, s: &Side, notes: &mut Vec<String>) -> HostMatch {
+    /// A service tag's ranges as the placement declares them (`service_tags: {Tag: [cidr…]}`,
+    /// carried as the setting `service_tags.<Tag>` = comma-separated CIDRs); tags compare
+    /// case-insensitively, as Azure's do.
+    fn declared_tag(&self, tag: &str) -> Option<AddrSet> {
+        let key = self.intent.settings.keys().find(|k| {
+            k.strip_prefix("service_tags.")
+                .is_some_and(|t| t.eq_ignore_ascii_case(tag))
+        })?;
+        let nets: Vec<ipnet::IpNet> = self.intent.settings[key]
+            .split(',')
+            .filter_map(|c| c.trim().parse::<ipnet::IpNet>().ok().map(|n| n.trunc()))
+            .collect();
+        Some(AddrSet::from_nets(&nets))
+    }
+
+    /// The hosts one side of a rule names, notes on what was approximated, and why the match
+    /// is not known (then the hosts are an upper bound).
+    pub fn side(&self, s: &Side, notes: &mut Vec<String>, unknown: &mut Vec<String>) -> HostMatch {
         let mut addrs = AddrSet::empty();
         for p in &s.prefixes {
             match p.as_str() {
@@ -49,9 +65,15 @@ impl Ctx<'_> {
                 "Internet" => addrs = addrs.union(&AddrSet::any().subtract(&self.vnet)),
                 other => match other.parse::<ipnet::IpNet>() {
                     Ok(n) => addrs = addrs.union(&AddrSet::from_net(n)),
-                    Err(_) => {
-                        notes.push(format!("service tag {other} modelled as matching nothing"))
-                    }
+                    Err(_) => match self.declared_tag(other) {
+                        Some(set) => addrs = addrs.union(&set),
+                        None => {
+                            unknown.push(format!(
+                                "service tag {other} is not declared under service_tags"
+                            ));
+                            addrs = AddrSet::any();
+                        }
+                    },
                 },
             }
         }
@@ -85,22 +107,19 @@ fn only(h: &HostMatch, v6: bool) -> HostMatch {
 /// Lower one rule to evaluation rules (Icmp may split by address family).
 pub fn lower_rule(ctx: &Ctx<'_>, r: &AzRule, managed: bool, flow: Option<String>) -> Vec<EvalRule> {
     let mut notes = Vec::new();
-    let src = ctx.side(&r.src, &mut notes);
-    let dst = ctx.side(&r.dst, &mut notes);
+    let mut unknown = Vec::new();
+    let src = ctx.side(&r.src, &mut notes, &mut unknown);
+    let dst = ctx.side(&r.dst, &mut notes, &mut unknown);
     let (direction, local, peer) = match r.dir {
         Dir::Inbound => (Direction::Ingress, dst, src),
         Dir::Outbound => (Direction::Egress, src, dst),
     };
     if r.src_ports != ["*"] {
-        if r.access == Action::Deny {
-            notes.push(
-                "source ports restricted: deny modelled as matching nothing (conservative)".into(),
-            );
-            return vec![];
-        }
-        notes.push(
-            "source ports restricted: allow modelled as any source port (conservative)".into(),
-        );
+        // probes carry no source port: which of them the rule matches is not known
+        unknown.push(format!(
+            "source ports {} restricted; the model does not see source ports",
+            r.src_ports.join(",")
+        ));
     }
     let ports = port_set(&r.dst_ports);
     // (local, peer, traffic) pieces
@@ -159,6 +178,7 @@ pub fn lower_rule(ctx: &Ctx<'_>, r: &AzRule, managed: bool, flow: Option<String>
             local,
             peer,
             traffic,
+            unknown: (!unknown.is_empty()).then(|| unknown.join("; ")),
         })
         .collect()
 }
@@ -177,6 +197,7 @@ pub fn default_rules(ctx: &Ctx<'_>) -> Vec<EvalRule> {
         local,
         peer,
         traffic: vec![Traffic::any()],
+        unknown: None,
     };
     use Action::*;
     use Direction::*;

@@ -66,12 +66,15 @@ fn the_intent() -> DeploymentIntent {
 }
 
 fn lower_doc(doc: Value) -> EvalPolicy {
+    lower_doc_with(doc, &the_intent())
+}
+
+fn lower_doc_with(doc: Value, it: &DeploymentIntent) -> EvalPolicy {
     let p = AzureProvider;
-    let it = the_intent();
     let st = p
-        .parse_snapshot(&serde_json::to_string_pretty(&doc).unwrap(), &it)
+        .parse_snapshot(&serde_json::to_string_pretty(&doc).unwrap(), it)
         .unwrap();
-    p.lower(&st, &it)
+    p.lower(&st, it)
 }
 
 fn lower_rules(rules: Vec<Value>) -> EvalPolicy {
@@ -360,26 +363,63 @@ fn asg_not_named_iw_matches_no_workload() {
     assert!(pol.rules.iter().any(|r| r.id.contains("not intentwall's")));
 }
 
+/// The verdicts a probe can get whatever the unknown matches are.
+fn possible(pol: &EvalPolicy, src: Host, dst: Host, packet: Packet) -> Vec<bool> {
+    let mut v: Vec<bool> = pol
+        .index()
+        .possible_verdicts(&Probe { src, dst, packet })
+        .iter()
+        .map(|v| v.allowed)
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn other_service_tags_match_nothing_and_say_so() {
-    let pol = lower_rules(vec![rule(
-        "storage",
-        "Outbound",
-        "Deny",
-        100,
-        "*",
-        json!({"destinationAddressPrefix": "Storage.EastUS"}),
-    )]);
-    assert!(allowed(
-        &pol,
+fn undeclared_service_tags_are_unknown_matches_and_say_so() {
+    let storage = || {
+        rule(
+            "storage",
+            "Outbound",
+            "Deny",
+            100,
+            "*",
+            json!({"destinationAddressPrefix": "Storage.EastUS"}),
+        )
+    };
+    let pol = lower_rules(vec![storage()]);
+    // the deny may or may not match a given address: both verdicts are possible
+    assert_eq!(
+        possible(
+            &pol,
+            host(WEB, Some("web")),
+            host("20.38.98.1", None),
+            tcp(443)
+        ),
+        vec![false, true]
+    );
+    assert!(pol.rules.iter().any(|r| r
+        .unknown
+        .as_deref()
+        .is_some_and(|w| w.contains("Storage.EastUS"))));
+    // declared in the placement (`service_tags`), the tag is known
+    let mut it = the_intent();
+    it.settings
+        .insert("service_tags.storage.eastus".into(), "20.38.96.0/19".into());
+    let known = lower_doc_with(json!([nsg("nsg-prod-us", vec![storage()])]), &it);
+    assert!(known.rules.iter().all(|r| r.unknown.is_none()));
+    assert!(!allowed(
+        &known,
         host(WEB, Some("web")),
         host("20.38.98.1", None),
         tcp(443)
     ));
-    assert!(pol
-        .rules
-        .iter()
-        .any(|r| r.id.contains("Storage.EastUS") && r.id.contains("matching nothing")));
+    assert!(allowed(
+        &known,
+        host(WEB, Some("web")),
+        host("20.39.0.1", None),
+        tcp(443)
+    ));
 }
 
 #[test]
@@ -600,7 +640,7 @@ fn augmented_rules_union_singular_and_plural_prefixes_and_ports() {
 }
 
 #[test]
-fn source_port_restricted_deny_is_not_trusted_to_block() {
+fn source_port_restricted_rules_are_unknown_matches() {
     let pol = lower_rules(vec![
         rule(
             "deny-from-port",
@@ -612,12 +652,11 @@ fn source_port_restricted_deny_is_not_trusted_to_block() {
         ),
         rule("allow", "Inbound", "Allow", 200, "Tcp", json!({})),
     ]);
-    assert!(allowed(
-        &pol,
-        host(OUT, None),
-        host(WEB, Some("web")),
-        tcp(443)
-    ));
+    // probes carry no source port: the deny blocks some packets of the class and not others
+    assert_eq!(
+        possible(&pol, host(OUT, None), host(WEB, Some("web")), tcp(443)),
+        vec![false, true]
+    );
 }
 
 #[test]

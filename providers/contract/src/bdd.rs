@@ -333,6 +333,35 @@ impl Manager {
         r
     }
 
+    /// `f` with the variables of `vars` (ascending ids) existentially quantified: true where
+    /// some value of them makes `f` true.
+    pub fn exists(&mut self, f: Bdd, vars: &[u32]) -> Bdd {
+        let mut memo: FxMap<Bdd, Bdd> = FxMap::default();
+        self.exists_rec(f, vars, &mut memo)
+    }
+
+    fn exists_rec(&mut self, f: Bdd, vars: &[u32], memo: &mut FxMap<Bdd, Bdd>) -> Bdd {
+        let node = self.nodes[f as usize];
+        let Some(&last) = vars.last() else {
+            return f;
+        };
+        if node.var == TERMINAL || node.var > last {
+            return f;
+        }
+        if let Some(&r) = memo.get(&f) {
+            return r;
+        }
+        let lo = self.exists_rec(node.lo, vars, memo);
+        let hi = self.exists_rec(node.hi, vars, memo);
+        let r = if vars.binary_search(&node.var).is_ok() {
+            self.or(lo, hi)
+        } else {
+            self.mk(node.var, lo, hi)
+        };
+        memo.insert(f, r);
+        r
+    }
+
     /// The smallest satisfying assignment in variable order (every variable the function
     /// does not test is 0), or `None` for the empty set. `nvars` is the number of variables.
     pub fn pick_min(&self, f: Bdd, nvars: usize) -> Option<Vec<bool>> {
@@ -467,6 +496,12 @@ mod tests {
             want.sort_unstable();
             want.dedup();
             prop_assert_eq!(m.satisfiable_values(a, &vars), want);
+            // quantifying the high bit away: v is in it when v or v | 32 is a member
+            let e = m.exists(a, &vars[..1]);
+            for v in 0u128..64 {
+                let asg: Vec<bool> = (0..6).map(|i| (v >> (5 - i)) & 1 == 1).collect();
+                prop_assert_eq!(m.eval(e, &asg), xs.contains(&(v & 31)) || xs.contains(&(v | 32)));
+            }
             // restrict to the high bit = 1 keeps the members >= 32, shifted into the rest
             let r = m.restrict(a, &vars[..1], 1);
             for v in 0u128..32 {

@@ -109,6 +109,25 @@ pub struct CheckReport {
     pub nodes: u64,
     /// One counterexample per region, for the first regions (up to the limit asked for).
     pub mismatches: Vec<Mismatch>,
+    /// Regions whose verdict depends on what rules with an unknown match really match, where
+    /// they could open traffic the intent denies (counted up to [`REGIONS_COUNTED`]).
+    pub unverifiable_widening: u64,
+    /// Regions whose verdict depends on unknown matches, where they could only block
+    /// traffic the intent allows.
+    pub unverifiable_narrowing: u64,
+    /// One example per unverifiable region, widening ones first (up to the limit asked for).
+    pub unverifiable: Vec<Unverifiable>,
+}
+
+/// A packet whose verdict depends on rules whose match the model does not know.
+#[derive(Debug, Clone)]
+pub struct Unverifiable {
+    /// The example packet.
+    pub probe: Probe,
+    /// What the intent says.
+    pub oracle: OracleVerdict,
+    /// The rules with an unknown match that can match it: id and why it is unknown.
+    pub rules: Vec<(String, String)>,
 }
 
 /// Cut points of one family: every boundary of every set, plus the domain's minimum.
@@ -277,11 +296,13 @@ struct Layout {
     port: Vec<u32>,
     src_ip: Vec<u32>,
     dst_ip: Vec<u32>,
+    /// one per rule with an unknown match: "the rule matches this packet"
+    unknown: Vec<u32>,
     count: usize,
 }
 
 impl Layout {
-    fn new(groups: usize) -> Self {
+    fn new(groups: usize, unknown: usize) -> Self {
         let bits = (usize::BITS - groups.leading_zeros()).max(1);
         let mut next = 0u32;
         let mut take = |n: u32| -> Vec<u32> {
@@ -296,6 +317,7 @@ impl Layout {
         let port = take(16);
         let src_ip = take(128);
         let dst_ip = take(128);
+        let unknown = take(unknown as u32);
         Layout {
             family,
             src_mem,
@@ -304,6 +326,7 @@ impl Layout {
             port,
             src_ip,
             dst_ip,
+            unknown,
             count: next as usize,
         }
     }
@@ -339,6 +362,8 @@ struct Difference<'s> {
     src: Option<usize>,
     dst: Option<usize>,
     set: Bdd,
+    /// the oracle's verdict over the same probes
+    oracle: Bdd,
     items: Vec<&'s [Bdd]>,
 }
 
@@ -357,10 +382,12 @@ struct Checker<'a> {
     overlap_cache: FxMap<&'a AddrSet, Vec<usize>>,
     /// real packets: ICMP over its own family; protocol 0 only if something names it
     packet_domain: Bdd,
+    /// per rule: its "matches" variable when its match is unknown
+    unknown_var: Vec<Option<u32>>,
 }
 
 impl<'a> Checker<'a> {
-    fn new(intent: &'a DeploymentIntent, traffic: &[Traffic]) -> Self {
+    fn new(intent: &'a DeploymentIntent, traffic: &[Traffic], pol: &EvalPolicy) -> Self {
         let names: Vec<&str> = intent.groups.keys().map(String::as_str).collect();
         let ids = names.iter().enumerate().map(|(i, n)| (*n, i + 1)).collect();
         let declared = intent.declared_addresses();
@@ -372,7 +399,14 @@ impl<'a> Checker<'a> {
                 .values()
                 .map(|g| g.addresses.clone().unwrap_or_else(|| shared.clone())),
         );
-        let l = Layout::new(names.len());
+        let unknowns = pol.rules.iter().filter(|r| r.unknown.is_some()).count();
+        let l = Layout::new(names.len(), unknowns);
+        let mut next = l.unknown.iter().copied();
+        let unknown_var = pol
+            .rules
+            .iter()
+            .map(|r| r.unknown.as_ref().and_then(|_| next.next()))
+            .collect();
         let mut m = Manager::new();
         let v6 = m.literal(l.family, true);
         let v4 = m.literal(l.family, false);
@@ -397,6 +431,7 @@ impl<'a> Checker<'a> {
             traffic_cache: FxMap::default(),
             overlap_cache: FxMap::default(),
             packet_domain,
+            unknown_var,
         }
     }
 
@@ -577,8 +612,9 @@ impl<'a> Checker<'a> {
             Direction::Egress => (Role::Src, Role::Dst),
         };
         let name = self.names[id - 1];
-        // (priority, deny?, local, traffic) -> peers; rules of one bucket are one union
-        let mut buckets: BTreeMap<(u32, bool, Bdd, Bdd), Vec<&'a HostMatch>> = BTreeMap::new();
+        // (priority, deny?, local, traffic, unknown var) -> peers; a bucket is one union
+        type Key = (u32, bool, Bdd, Bdd, Option<u32>);
+        let mut buckets: BTreeMap<Key, Vec<&'a HostMatch>> = BTreeMap::new();
         for &i in rules {
             let r = &pol.rules[i];
             let local = if r.local.groups.contains(name) {
@@ -591,20 +627,31 @@ impl<'a> Checker<'a> {
                 continue;
             }
             buckets
-                .entry((r.priority, r.action == Action::Deny, local, traffic))
+                .entry((
+                    r.priority,
+                    r.action == Action::Deny,
+                    local,
+                    traffic,
+                    self.unknown_var[i],
+                ))
                 .or_default()
                 .push(&r.peer);
         }
         // per priority level: (allows, denies)
         let mut levels: BTreeMap<u32, (Vec<Bdd>, Vec<Bdd>)> = BTreeMap::new();
-        for ((prio, deny, local, traffic), peers) in buckets {
+        for ((prio, deny, local, traffic, unknown), peers) in buckets {
             let peer = self.peers(&peers, peer_role);
             let lt = self.m.and(local, traffic);
-            let item = self.m.and(lt, peer);
+            let mut item = self.m.and(lt, peer);
             if item == FALSE {
                 continue;
             }
+            // regions are cut by what a rule can match, not by the unknown part of it
             items.push(item);
+            if let Some(u) = unknown {
+                let matches = self.m.literal(u, true);
+                item = self.m.and(item, matches);
+            }
             let level = levels.entry(prio).or_default();
             if deny {
                 level.1.push(item);
@@ -711,7 +758,7 @@ pub fn check_exhaustive(
     keep: usize,
 ) -> CheckReport {
     let traffic = traffic_of(intent, allowances, pol);
-    let mut c = Checker::new(intent, &traffic);
+    let mut c = Checker::new(intent, &traffic, pol);
     let mut report = CheckReport {
         classes: class_count(intent, allowances, pol, &c.spaces),
         ..CheckReport::default()
@@ -858,6 +905,7 @@ pub fn check_exhaustive(
                     src,
                     dst,
                     set: ext,
+                    oracle: side.oracle,
                     items: vec![&side.items],
                 });
             }
@@ -885,37 +933,56 @@ pub fn check_exhaustive(
                 src: Some(gs),
                 dst: Some(gd),
                 set,
+                oracle,
                 items: vec![&egs[gs].items, &ins[gd].items],
             });
         }
     }
 
-    // 3. regions and counterexamples
+    // 3. regions and counterexamples. With rules of unknown match, a probe mismatches
+    // *definitely* when it does whatever they match, and is *unverifiable* when it depends
+    // on it; unverifiable regions are split by whether they could widen the intent.
     let index = pol.index();
-    let allowances_ok = allowances;
-    'outer: for d in diffs {
-        let mut set = d.set;
+    let uvars = c.l.unknown.clone();
+    let mut definite = Vec::new();
+    let mut widening = Vec::new();
+    let mut narrowing = Vec::new();
+    for d in &diffs {
+        if uvars.is_empty() {
+            definite.push(d.set);
+            widening.push(FALSE);
+            narrowing.push(FALSE);
+            continue;
+        }
+        let possible = c.m.exists(d.set, &uvars);
+        let not_set = c.m.not(d.set);
+        let escapes = c.m.exists(not_set, &uvars);
+        let sure = c.m.diff(possible, escapes);
+        let open = c.m.diff(possible, sure);
+        // oracle is u-free: where it denies, a possible difference is a possible allow
+        let wide = c.m.diff(open, d.oracle);
+        definite.push(sure);
+        narrowing.push(c.m.diff(open, wide));
+        widening.push(wide);
+    }
+    let mut counted = 0u64;
+    let mut enumerate = |c: &mut Checker<'_>,
+                         d: &Difference<'_>,
+                         set: Bdd,
+                         emit: &mut dyn FnMut(&Checker<'_>, Probe)|
+     -> (u64, bool) {
+        let mut n = 0;
+        let mut set = set;
         while set != FALSE {
-            if report.mismatch_count >= REGIONS_COUNTED {
-                report.mismatch_count_capped = true;
-                break 'outer;
+            if counted >= REGIONS_COUNTED {
+                return (n, true);
             }
             let Some(a) = c.m.pick_min(set, c.l.count) else {
                 break;
             };
-            report.mismatch_count += 1;
-            if report.mismatches.len() < keep {
-                let probe = c.probe(&a, d.src, d.dst);
-                let oracle = judge(intent, allowances_ok, &probe);
-                let native = index.evaluate(&probe);
-                debug_assert_ne!(
-                    oracle.allowed, native.allowed,
-                    "symbolic counterexample {probe} is not one"
-                );
-                report
-                    .mismatches
-                    .push(Mismatch::new(probe, oracle, &native, pol));
-            }
+            counted += 1;
+            n += 1;
+            emit(c, c.probe(&a, d.src, d.dst));
             // the region: everything every involved rule and flow treats like this packet
             let mut lits = Vec::new();
             for items in &d.items {
@@ -930,6 +997,58 @@ pub fn check_exhaustive(
                 break;
             }
             set = next;
+        }
+        (n, false)
+    };
+    let unknown_rules = |p: &Probe| -> Vec<(String, String)> {
+        pol.rules
+            .iter()
+            .filter(|r| r.matches(p))
+            .filter_map(|r| r.unknown.as_ref().map(|w| (r.id.clone(), w.clone())))
+            .collect()
+    };
+    for (k, d) in diffs.iter().enumerate() {
+        let mut emit = |_: &Checker<'_>, probe: Probe| {
+            if report.mismatches.len() < keep {
+                let oracle = judge(intent, allowances, &probe);
+                let native = index.evaluate(&probe);
+                debug_assert_ne!(
+                    oracle.allowed, native.allowed,
+                    "symbolic counterexample {probe} is not one"
+                );
+                report
+                    .mismatches
+                    .push(Mismatch::new(probe, oracle, &native, pol));
+            }
+        };
+        let (n, capped) = enumerate(&mut c, d, definite[k], &mut emit);
+        report.mismatch_count += n;
+        report.mismatch_count_capped |= capped;
+    }
+    for (wide, sets) in [(true, &widening), (false, &narrowing)] {
+        for (k, d) in diffs.iter().enumerate() {
+            let mut examples = Vec::new();
+            let mut emit = |_: &Checker<'_>, probe: Probe| {
+                if examples.len() < keep {
+                    examples.push(probe);
+                }
+            };
+            let (n, capped) = enumerate(&mut c, d, sets[k], &mut emit);
+            report.mismatch_count_capped |= capped;
+            if wide {
+                report.unverifiable_widening += n;
+            } else {
+                report.unverifiable_narrowing += n;
+            }
+            for probe in examples {
+                if report.unverifiable.len() < keep {
+                    report.unverifiable.push(Unverifiable {
+                        oracle: judge(intent, allowances, &probe),
+                        rules: unknown_rules(&probe),
+                        probe,
+                    });
+                }
+            }
         }
     }
     report.nodes = c.m.size() as u64;
@@ -1081,6 +1200,7 @@ mod tests {
                     local,
                     peer,
                     traffic: t,
+                    unknown: None,
                 })
             };
         for (k, f) in i.flows.iter().chain(allowances).enumerate() {
@@ -1158,6 +1278,7 @@ mod tests {
                     local: host_match(&local),
                     peer: host_match(&peer),
                     traffic,
+                    unknown: None,
                 }
             })
     }
@@ -1169,6 +1290,7 @@ mod tests {
         Add(Box<EvalRule>),
         Flip(usize),
         Reprioritise(usize, u32),
+        Unknown(usize),
     }
 
     fn mutation() -> impl Strategy<Value = Mutation> {
@@ -1179,6 +1301,7 @@ mod tests {
             1 => any::<usize>().prop_map(Mutation::Flip),
             1 => (any::<usize>(), proptest::sample::select(&[0u32, 1000, 70000][..]))
                 .prop_map(|(i, p)| Mutation::Reprioritise(i, p)),
+            2 => any::<usize>().prop_map(Mutation::Unknown),
         ]
     }
 
@@ -1199,6 +1322,9 @@ mod tests {
                 };
             }
             Mutation::Reprioritise(i, p) if n > 0 => pol.rules[i % n].priority = *p,
+            Mutation::Unknown(i) if n > 0 => {
+                pol.rules[i % n].unknown = Some("test: match not known".into())
+            }
             _ => {}
         }
     }
@@ -1238,6 +1364,47 @@ mod tests {
             let reference = check_enumerating(&i, &allowances, &pol, 0);
             let new = check_exhaustive(&i, &allowances, &pol, 5);
             prop_assert_eq!(new.classes, reference.classes);
+            prop_assert!(!new.mismatch_count_capped);
+            if pol.rules.iter().any(|r| r.unknown.is_some()) {
+                // reference for unknown matches: every class, every combination of them
+                let index = pol.index();
+                let (mut definite, mut wide, mut narrow) = (0u64, 0u64, 0u64);
+                let hosts = crate::reference::host_classes(&i, &allowances, &pol);
+                let packets = packet_classes(&traffic_of(&i, &allowances, &pol));
+                for s in &hosts {
+                    for d in &hosts {
+                        if (s.group.is_none() && d.group.is_none()) || s.ip.is_ipv4() != d.ip.is_ipv4() {
+                            continue;
+                        }
+                        for pk in packets.iter().filter(|p| p.fits_family(s.ip.is_ipv4())) {
+                            let p = Probe { src: s.clone(), dst: d.clone(), packet: *pk };
+                            let want = judge(&i, &allowances, &p).allowed;
+                            let vs = index.possible_verdicts(&p);
+                            let bad = vs.iter().filter(|v| v.allowed != want).count();
+                            if bad == vs.len() {
+                                definite += 1;
+                            } else if bad > 0 && !want {
+                                wide += 1;
+                            } else if bad > 0 {
+                                narrow += 1;
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(new.mismatch_count == 0, definite == 0, "definite {} vs {}", new.mismatch_count, definite);
+                prop_assert_eq!(new.unverifiable_widening == 0, wide == 0, "widening {} vs {}", new.unverifiable_widening, wide);
+                prop_assert_eq!(new.unverifiable_narrowing == 0, narrow == 0, "narrowing {} vs {}", new.unverifiable_narrowing, narrow);
+                for u in &new.unverifiable {
+                    let vs = index.possible_verdicts(&u.probe);
+                    prop_assert!(vs.len() > 1, "{} is decided", u.probe);
+                    prop_assert!(!u.rules.is_empty());
+                }
+                for m in &new.mismatches {
+                    let want = judge(&i, &allowances, &m.probe).allowed;
+                    prop_assert!(index.possible_verdicts(&m.probe).iter().all(|v| v.allowed != want));
+                }
+                return Ok(());
+            }
             prop_assert_eq!(
                 new.mismatch_count == 0,
                 reference.mismatch_count == 0,

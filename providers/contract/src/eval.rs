@@ -132,6 +132,13 @@ pub struct EvalRule {
     pub peer: HostMatch,
     /// Packets matched (union).
     pub traffic: Vec<Traffic>,
+    /// Set when the model does not know exactly what the rule matches (an Azure service tag
+    /// nobody declared, an AWS prefix list absent from the state, a source-port condition):
+    /// then the fields above are an upper bound, the rule matches some unknown part of it,
+    /// and this says why. The check proves what holds whatever that part is, and reports
+    /// the rest as unverifiable; a rule is never modelled as matching nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 impl EvalRule {
@@ -202,7 +209,7 @@ impl Verdict {
 impl EvalPolicy {
     /// Decide one direction for a probe.
     pub fn decide(&self, dir: Direction, p: &Probe) -> Decision {
-        self.decide_among(0..self.rules.len(), dir, p)
+        self.decide_among(0..self.rules.len(), dir, p, &|_| false)
     }
 
     /// Decide among some rules (ascending indices): lowest priority wins, at equal priority
@@ -212,11 +219,12 @@ impl EvalPolicy {
         candidates: impl Iterator<Item = usize>,
         dir: Direction,
         p: &Probe,
+        off: &dyn Fn(usize) -> bool,
     ) -> Decision {
         let mut best: Option<(u32, Action, usize)> = None;
         for i in candidates {
             let r = &self.rules[i];
-            if r.direction != dir {
+            if r.direction != dir || off(i) {
                 continue;
             }
             if let Some((bp, ba, _)) = best {
@@ -266,6 +274,7 @@ impl EvalPolicy {
     }
 
     /// Evaluate a probe: egress at a member source, ingress at a member destination.
+    /// Rules with an unknown match count as matching their whole upper bound.
     pub fn evaluate(&self, p: &Probe) -> Verdict {
         Verdict::of(p, |dir| self.decide(dir, p))
     }
@@ -288,8 +297,13 @@ impl PolicyIndex<'_> {
         self.policy
     }
 
-    /// Decide one direction for a probe whose protected host is `local`.
+    /// Decide one direction for a probe.
     pub fn decide(&self, dir: Direction, p: &Probe) -> Decision {
+        self.decide_with(dir, p, &|_| false)
+    }
+
+    /// Decide one direction with the rules for which `off` holds taken as not matching.
+    fn decide_with(&self, dir: Direction, p: &Probe, off: &dyn Fn(usize) -> bool) -> Decision {
         let local = match dir {
             Direction::Ingress => &p.dst,
             Direction::Egress => &p.src,
@@ -326,14 +340,56 @@ impl PolicyIndex<'_> {
             };
             Some(next)
         });
-        self.policy.decide_among(merged, dir, p)
+        self.policy.decide_among(merged, dir, p, off)
     }
 
     /// Evaluate a probe: egress at a member source, ingress at a member destination.
+    /// Rules with an unknown match count as matching their whole upper bound.
     pub fn evaluate(&self, p: &Probe) -> Verdict {
         Verdict::of(p, |dir| self.decide(dir, p))
     }
+
+    /// Every verdict the probe can get, whatever the rules with an unknown match really
+    /// match: one per subset of those that can match it (their upper bound does) taken as
+    /// not matching. One verdict when no such rule can match. Beyond `UNKNOWN_COMBINATIONS`
+    /// such rules the verdicts of all-on and all-off alone are returned, so callers must treat
+    /// more than one distinct verdict as "cannot be decided", never pick one.
+    pub fn possible_verdicts(&self, p: &Probe) -> Vec<Verdict> {
+        let unknown: Vec<usize> = self
+            .policy
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.unknown.is_some() && r.matches(p))
+            .map(|(i, _)| i)
+            .collect();
+        if unknown.is_empty() {
+            return vec![self.evaluate(p)];
+        }
+        let subsets: Vec<u64> = if unknown.len() <= UNKNOWN_COMBINATIONS {
+            (0..1u64 << unknown.len()).collect()
+        } else {
+            vec![0, u64::MAX]
+        };
+        let mut out: Vec<Verdict> = Vec::new();
+        for mask in subsets {
+            let off = |i: usize| {
+                unknown
+                    .iter()
+                    .position(|&u| u == i)
+                    .is_some_and(|k| (mask >> k.min(63)) & 1 == 1)
+            };
+            let v = Verdict::of(p, |dir| self.decide_with(dir, p, &off));
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
+    }
 }
+
+/// How many unknown-match rules on one probe are tried in every combination.
+pub const UNKNOWN_COMBINATIONS: usize = 10;
 
 #[cfg(test)]
 mod tests {
@@ -350,6 +406,7 @@ mod tests {
             local: HostMatch::any(),
             peer: HostMatch::any(),
             traffic: vec![Traffic::any()],
+            unknown: None,
         }
     }
 

@@ -80,6 +80,8 @@ pub enum FindingKind {
     Limit,
     /// An unmanaged rule outranks ours and changes a verdict.
     Conflict,
+    /// A rule whose match the model does not know could open traffic the intent denies.
+    Unverifiable,
 }
 
 impl fmt::Display for FindingKind {
@@ -91,6 +93,7 @@ impl fmt::Display for FindingKind {
             FindingKind::Inexpressible => "inexpressible",
             FindingKind::Limit => "limit",
             FindingKind::Conflict => "conflict",
+            FindingKind::Unverifiable => "unverifiable",
         })
     }
 }

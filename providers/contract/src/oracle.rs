@@ -271,6 +271,7 @@ mod tests {
             local,
             peer,
             traffic: vec![Traffic::parse(t).unwrap()],
+            unknown: None,
         };
         let mut pol = EvalPolicy {
             rules: vec![

@@ -147,6 +147,7 @@ pub fn lower_rule(fw: &Firewall, managed: bool, intent: &DeploymentIntent) -> Ev
         local,
         peer,
         traffic: entries_traffic(fw),
+        unknown: None,
     }
 }
 
@@ -162,6 +163,7 @@ pub fn implied_rules() -> Vec<EvalRule> {
         local: HostMatch::any(),
         peer: HostMatch::addrs(peer),
         traffic: vec![Traffic::any()],
+        unknown: None,
     };
     vec![
         mk(

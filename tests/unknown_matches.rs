@@ -1,0 +1,142 @@
+//! Rules whose match the model cannot know are never modelled as matching nothing: what they
+//! could open is an `unverifiable` finding (exit 3) and the target is never called proven.
+#![cfg(all(feature = "aws", feature = "azure", feature = "gcp"))]
+
+use serde_json::{json, Value};
+use std::path::Path;
+mod common;
+use common::*;
+
+fn edit(dir: &Path, file: &str, f: impl FnOnce(&mut Value)) {
+    let p = dir.join("snapshots").join(file);
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+fn plan_findings(dir: &Path, target: (&str, &str)) -> (i32, Vec<(String, String)>, Value) {
+    let o = iw(dir, &["plan", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("plan json: {e}\n{}", text(&o.stderr));
+    });
+    let t = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["deployment"] == target.0 && t["provider"] == target.1)
+        .unwrap()
+        .clone();
+    let fs = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (code(&o), fs, t["simulation"].clone())
+}
+
+fn aws_db_ingress(dir: &Path, perm: Value) {
+    edit(dir, "us/aws.json", |v| {
+        let sg = v["SecurityGroups"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|g| g["GroupName"] == "iw-db")
+            .unwrap();
+        sg["IpPermissions"].as_array_mut().unwrap().push(perm);
+    });
+}
+
+#[test]
+fn an_undeclared_azure_service_tag_into_db_is_unverifiable() {
+    let t = scratch();
+    let asg = {
+        let s = std::fs::read_to_string(t.path().join("snapshots/us/azure.json")).unwrap();
+        let i = s
+            .find("/applicationSecurityGroups/iw-db")
+            .expect("db ASG in the snapshot");
+        let start = s[..i].rfind('"').unwrap() + 1;
+        format!("{}/applicationSecurityGroups/iw-db", &s[start..i])
+    };
+    edit(t.path(), "us/azure.json", |v| {
+        let nsg = v
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|n| n["name"] == "nsg-prod-us")
+            .unwrap();
+        nsg["securityRules"].as_array_mut().unwrap().push(json!({
+            "name": "AllowAzureCloudToDb",
+            "type": "Microsoft.Network/networkSecurityGroups/securityRules",
+            "access": "Allow",
+            "direction": "Inbound",
+            "priority": 1500,
+            "protocol": "Tcp",
+            "sourceAddressPrefix": "AzureCloud",
+            "sourceAddressPrefixes": [],
+            "sourcePortRange": "*",
+            "sourcePortRanges": [],
+            "destinationAddressPrefix": "",
+            "destinationAddressPrefixes": [],
+            "destinationApplicationSecurityGroups": [{ "id": asg }],
+            "destinationPortRange": "5432",
+            "destinationPortRanges": []
+        }));
+    });
+    let (code, fs, sim) = plan_findings(t.path(), ("us", "azure"));
+    assert_eq!(code, 3, "{fs:?}");
+    assert!(
+        fs.iter().any(|(k, m)| k == "unverifiable"
+            && m.contains("AllowAzureCloudToDb")
+            && m.contains("AzureCloud")),
+        "{fs:?}"
+    );
+    assert!(sim["unverifiable"].as_u64().unwrap() > 0);
+    let o = iw(t.path(), &["plan"]);
+    assert!(!text(&o.stdout).contains("us / azure\n  simulation: proven"));
+}
+
+#[test]
+fn an_absent_aws_prefix_list_is_unverifiable() {
+    let t = scratch();
+    aws_db_ingress(
+        t.path(),
+        json!({
+            "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+            "IpRanges": [], "Ipv6Ranges": [], "UserIdGroupPairs": [],
+            "PrefixListIds": [{ "PrefixListId": "pl-0123456789abcdef0" }]
+        }),
+    );
+    let (code, fs, _) = plan_findings(t.path(), ("us", "aws"));
+    assert_eq!(code, 3, "{fs:?}");
+    assert!(
+        fs.iter()
+            .any(|(k, m)| k == "unverifiable" && m.contains("pl-0123456789abcdef0")),
+        "{fs:?}"
+    );
+}
+
+#[test]
+fn an_aws_icmp_rule_with_type_minus_one_and_a_code_is_unverifiable() {
+    let t = scratch();
+    aws_db_ingress(
+        t.path(),
+        json!({
+            "IpProtocol": "icmp", "FromPort": -1, "ToPort": 5,
+            "IpRanges": [{ "CidrIp": "0.0.0.0/0" }], "Ipv6Ranges": [],
+            "UserIdGroupPairs": [], "PrefixListIds": []
+        }),
+    );
+    let (code, fs, _) = plan_findings(t.path(), ("us", "aws"));
+    assert_eq!(code, 3, "{fs:?}");
+    assert!(
+        fs.iter()
+            .any(|(k, m)| k == "unverifiable" && m.contains("ICMP type -1")),
+        "{fs:?}"
+    );
+}

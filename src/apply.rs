@@ -109,7 +109,7 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
     }
     let mut stale = Vec::new();
     for t in &plan.targets {
-        let p = snapshot::path(&opts.snapshots, &t.deployment, t.provider);
+        let p = snapshot::path(&opts.snapshots, &t.deployment, t.provider)?;
         let now = match snapshot::read_bytes(&p)? {
             Some(b) => snapshot::fingerprint(&b),
             None => "absent".into(),

@@ -88,17 +88,34 @@ impl Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// One line per message and note. Control characters that reached a message from the
+    /// input (a file name, a hostile value) are shown escaped, so they can neither forge
+    /// extra diagnostic lines nor drive the terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.severity)?;
+        let mut line = format!("{}: ", self.severity);
         if let Some(loc) = &self.loc {
-            write!(f, "{loc}: ")?;
+            line.push_str(&format!("{loc}: "));
         }
-        f.write_str(&self.message)?;
+        line.push_str(&self.message);
+        f.write_str(&escape_controls(&line))?;
         for n in &self.notes {
-            write!(f, "\n  note: {n}")?;
+            write!(f, "\n  note: {}", escape_controls(n))?;
         }
         Ok(())
     }
+}
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`).
+fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A list of diagnostics (errors and warnings) from one run.
@@ -219,6 +236,16 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "error: no place\nwarning: flows.yaml:2:3: w\nerror: regions/eu/gdpr.yaml:4:7: unknown flow `foo` in drop\n  note: known flows: a, b\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_cannot_forge_lines() {
+        let d = Diagnostic::error(loc("a\nb.yaml", 1, 2), "unknown group `x\nerror: y`")
+            .with_note("\u{1b}[2J");
+        assert_eq!(
+            d.to_string(),
+            "error: a\\nb.yaml:1:2: unknown group `x\\nerror: y`\n  note: \\u{1b}[2J"
         );
     }
 }

@@ -221,12 +221,21 @@ impl ServiceGraph {
         Ok(out)
     }
 
+    /// A Mermaid node id for a name. Injective, so `a-b`, `a_b` and `a.b` stay three nodes:
+    /// letters and digits as they are, `_` as `__`, `-` as `_h`, `.` as `_d`, anything else
+    /// as `_x<hex>_`. An id never holds `_n`, so `<deployment id>_<node id>` is injective too.
     fn id(name: &str) -> String {
-        let clean: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        format!("n_{clean}")
+        let mut out = String::from("n_");
+        for c in name.chars() {
+            match c {
+                c if c.is_ascii_alphanumeric() => out.push(c),
+                '_' => out.push_str("__"),
+                '-' => out.push_str("_h"),
+                '.' => out.push_str("_d"),
+                c => out.push_str(&format!("_x{:x}_", c as u32)),
+            }
+        }
+        out
     }
 
     /// Mermaid flowchart (one subgraph per deployment).
@@ -236,12 +245,12 @@ impl ServiceGraph {
             s,
             "  subgraph {}[\"deployment {}\"]",
             Self::id(&self.deployment),
-            self.deployment
+            mermaid_text(&self.deployment)
         );
         for i in self.graph.node_indices() {
             let n = &self.graph[i];
             let id = format!("{}_{}", Self::id(&self.deployment), Self::id(&n.name));
-            let label = node_label(n);
+            let label = mermaid_text(&node_label(n));
             let shape = match n.kind {
                 "network" => format!("{id}[(\"{label}\")]"),
                 "composite" => format!("{id}[[\"{label}\"]]"),
@@ -261,12 +270,11 @@ impl ServiceGraph {
                 Self::id(&self.graph[e.target()].name)
             );
             let w = e.weight();
+            let services = mermaid_text(&w.services.join(", "));
             let line = match (w.kind, w.action) {
                 ("includes", _) => format!("{a} -.- {b}"),
-                (_, Some(Action::Deny)) => {
-                    format!("{a} -.->|\"deny {}\"| {b}", w.services.join(", "))
-                }
-                _ => format!("{a} -->|\"{}\"| {b}", w.services.join(", ")),
+                (_, Some(Action::Deny)) => format!("{a} -.->|\"deny {services}\"| {b}"),
+                _ => format!("{a} -->|\"{services}\"| {b}"),
             };
             let _ = writeln!(s, "    {line}");
         }
@@ -277,8 +285,9 @@ impl ServiceGraph {
     /// Graphviz DOT cluster body for this deployment.
     pub fn to_dot(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "  subgraph \"cluster_{}\" {{", self.deployment);
-        let _ = writeln!(s, "    label=\"deployment {}\";", self.deployment);
+        let dep = &self.deployment;
+        let _ = writeln!(s, "  subgraph {} {{", dot_str(&format!("cluster_{dep}")));
+        let _ = writeln!(s, "    label={};", dot_str(&format!("deployment {dep}")));
         for i in self.graph.node_indices() {
             let n = &self.graph[i];
             let shape = match n.kind {
@@ -288,30 +297,28 @@ impl ServiceGraph {
             };
             let _ = writeln!(
                 s,
-                "    \"{}/{}\" [label=\"{}\", shape={shape}{}];",
-                self.deployment,
-                n.name,
-                node_label(n),
+                "    {} [label={}, shape={shape}{}];",
+                dot_str(&format!("{dep}/{}", n.name)),
+                dot_str(&node_label(n)),
                 if n.sensitive { ", color=red" } else { "" }
             );
         }
         for e in self.graph.edge_references() {
             let w = e.weight();
+            let services = w.services.join(", ");
             let style = match (w.kind, w.action) {
                 ("includes", _) => "style=dotted, arrowhead=none".to_string(),
                 (_, Some(Action::Deny)) => format!(
-                    "label=\"deny {}\", color=red, arrowhead=tee",
-                    w.services.join(", ")
+                    "label={}, color=red, arrowhead=tee",
+                    dot_str(&format!("deny {services}"))
                 ),
-                _ => format!("label=\"{}\"", w.services.join(", ")),
+                _ => format!("label={}", dot_str(&services)),
             };
             let _ = writeln!(
                 s,
-                "    \"{}/{}\" -> \"{}/{}\" [{style}];",
-                self.deployment,
-                self.graph[e.source()].name,
-                self.deployment,
-                self.graph[e.target()].name
+                "    {} -> {} [{style}];",
+                dot_str(&format!("{dep}/{}", self.graph[e.source()].name)),
+                dot_str(&format!("{dep}/{}", self.graph[e.target()].name))
             );
         }
         let _ = writeln!(s, "  }}");
@@ -343,6 +350,38 @@ impl ServiceGraph {
 fn covers(src: &AddrSet, start: &AddrSet) -> bool {
     (!start.v4.is_empty() && start.only_v4().is_subset(src))
         || (!start.v6.is_empty() && start.only_v6().is_subset(src))
+}
+
+/// A DOT double-quoted string: `"` and `\\` escaped, line breaks as DOT's `\\n`, other control
+/// characters dropped, so no name or label can end the string and add statements.
+fn dot_str(x: &str) -> String {
+    let mut out = String::from("\"");
+    for c in x.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Text for inside a Mermaid `"..."` label: everything but letters, digits, space and
+/// `-_.,/:()+` as a Mermaid entity code (`#34;`), so a label cannot close its quotes or
+/// bracket, and no markup (`<script>`) reaches the renderer.
+fn mermaid_text(x: &str) -> String {
+    let mut out = String::new();
+    for c in x.chars() {
+        if c.is_ascii_alphanumeric() || " -_.,/:()+".contains(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("#{};", c as u32));
+        }
+    }
+    out
 }
 
 fn node_label(n: &Node) -> String {
@@ -412,6 +451,37 @@ pub fn find_cycles(edges: &BTreeMap<String, Vec<String>>) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_and_mermaid_text_cannot_break_out() {
+        let hostile = "a\"] ; evil [label=\"x\\\n<script>|`";
+        let d = dot_str(hostile);
+        // inside: every quote escaped, no raw line break
+        let inner = &d[1..d.len() - 1];
+        assert!(!inner.contains('\n'));
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                chars.next();
+            } else {
+                assert_ne!(c, '"', "{d}");
+            }
+        }
+        let m = mermaid_text(hostile);
+        assert!(
+            m.chars()
+                .all(|c| c.is_ascii_alphanumeric() || " -_.,/:()+#;".contains(c)),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn mermaid_ids_are_injective() {
+        let names = ["a-b", "a_b", "a.b", "a__b", "a_hb", "ab", "a_x2d_b"];
+        let ids: std::collections::BTreeSet<String> =
+            names.iter().map(|n| ServiceGraph::id(n)).collect();
+        assert_eq!(ids.len(), names.len(), "{ids:?}");
+    }
 
     fn edges(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
         let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();

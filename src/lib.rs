@@ -25,6 +25,7 @@ pub mod diff;
 pub mod graph;
 pub mod intent;
 pub mod logging;
+pub mod paths;
 pub mod permissions;
 pub mod plan;
 pub mod report;

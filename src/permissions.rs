@@ -61,18 +61,34 @@ pub const OWNER_TAG: (&str, &str) = ("managed-by", "intentwall");
 pub const ROLE_NAME: &str = "intentwall";
 
 /// Values of a placement setting over every deployment on a cloud, in order, deduplicated.
-fn placements(intent: &Intent, cloud: ProviderKind, keys: &[&str]) -> Vec<Vec<String>> {
+///
+/// The values become ARNs, scopes and comments of a policy someone will grant: each is
+/// checked against its cloud's format again here (the loader already did), so an intent built
+/// another way can never widen a grant with `*`, `..` or a line break.
+fn placements(
+    intent: &Intent,
+    cloud: ProviderKind,
+    keys: &[&str],
+) -> anyhow::Result<Vec<Vec<String>>> {
     let mut seen = BTreeSet::new();
     for d in intent.deployments.values() {
         if let Some(p) = d.clouds.get(&cloud) {
-            let vals: Vec<String> = keys
-                .iter()
-                .map(|k| p.settings.get(*k).cloned().unwrap_or_default())
-                .collect();
+            let mut vals = Vec::new();
+            for k in keys {
+                let v = p.settings.get(*k).cloned().unwrap_or_default();
+                if let Err(why) = crate::intent::names::check_setting(cloud, k, &v) {
+                    anyhow::bail!(
+                        "refusing to grant on `{k}` {} of deployment `{}`: {why}",
+                        crate::intent::names::quote(&v),
+                        d.name
+                    );
+                }
+                vals.push(v);
+            }
             seen.insert(vals);
         }
     }
-    seen.into_iter().collect()
+    Ok(seen.into_iter().collect())
 }
 
 fn no_placements(cloud: ProviderKind) -> anyhow::Error {
@@ -81,7 +97,7 @@ fn no_placements(cloud: ProviderKind) -> anyhow::Error {
 
 /// AWS: an IAM policy document.
 pub fn aws_policy(intent: &Intent) -> anyhow::Result<Value> {
-    let places = placements(intent, ProviderKind::Aws, &["account", "region", "vpc"]);
+    let places = placements(intent, ProviderKind::Aws, &["account", "region", "vpc"])?;
     if places.is_empty() {
         return Err(no_placements(ProviderKind::Aws));
     }
@@ -219,7 +235,7 @@ pub fn azure_role(intent: &Intent) -> anyhow::Result<Value> {
         intent,
         ProviderKind::Azure,
         &["subscription", "resource_group"],
-    );
+    )?;
     if places.is_empty() {
         return Err(no_placements(ProviderKind::Azure));
     }
@@ -251,7 +267,7 @@ pub fn azure_role(intent: &Intent) -> anyhow::Result<Value> {
 
 /// GCP: the permissions of the custom role, and the projects it is needed in.
 pub fn gcp_role(intent: &Intent) -> anyhow::Result<(Vec<&'static str>, Vec<String>)> {
-    let places = placements(intent, ProviderKind::Gcp, &["project"]);
+    let places = placements(intent, ProviderKind::Gcp, &["project"])?;
     if places.is_empty() {
         return Err(no_placements(ProviderKind::Gcp));
     }
@@ -282,18 +298,123 @@ pub fn render(intent: &Intent, cloud: ProviderKind) -> anyhow::Result<String> {
                 "# intentwall custom role; create it in each project of the intents:\n",
             );
             for p in &projects {
+                // project ids are checked (lowercase letters, digits, `-`): safe in a comment
                 s.push_str(&format!(
                     "#   gcloud iam roles create {ROLE_NAME} --project={p} --file=intentwall-role.yaml\n"
                 ));
             }
-            s.push_str(&format!(
-                "title: {ROLE_NAME}\ndescription: \"intentwall: read and change VPC firewall rules of the networks in projects {}\"\nstage: GA\nincludedPermissions:\n",
-                projects.join(", ")
-            ));
-            for p in perms {
-                s.push_str(&format!("- {p}\n"));
-            }
+            let role = json!({
+                "title": ROLE_NAME,
+                "description": format!(
+                    "intentwall: read and change VPC firewall rules of the networks in projects {}",
+                    projects.join(", ")
+                ),
+                "stage": "GA",
+                "includedPermissions": perms,
+            });
+            s.push_str(&to_yaml(&role));
             s
         }
     })
+}
+
+/// A JSON value as block YAML: mappings and lists as YAML blocks, every scalar written as
+/// its JSON text (a JSON string is a valid YAML double-quoted scalar, escapes included), so
+/// no value can end its line, start a key or change a type. Words that YAML reads as the
+/// same string unquoted (`compute.firewalls.get`) are left plain, for readability.
+fn to_yaml(v: &Value) -> String {
+    fn scalar(v: &Value) -> String {
+        match v.as_str() {
+            Some(t) if plain(t) => t.to_string(),
+            _ => v.to_string(),
+        }
+    }
+    fn plain(t: &str) -> bool {
+        t.starts_with(|c: char| c.is_ascii_alphabetic())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+            && !matches!(
+                t.to_ascii_lowercase().as_str(),
+                "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null"
+            )
+    }
+    fn go(v: &Value, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let key = scalar(&Value::String(k.clone()));
+                    match x {
+                        Value::Object(c) if !c.is_empty() => {
+                            out.push_str(&format!("{pad}{key}:\n"));
+                            go(x, indent + 2, out);
+                        }
+                        Value::Array(a) if !a.is_empty() => {
+                            out.push_str(&format!("{pad}{key}:\n"));
+                            go(x, indent, out);
+                        }
+                        _ => out.push_str(&format!("{pad}{key}: {}\n", scalar(x))),
+                    }
+                }
+            }
+            Value::Array(a) => {
+                // items as JSON text (nested collections in flow style: JSON is valid YAML)
+                for x in a {
+                    out.push_str(&format!("{pad}- {}\n", scalar(x)));
+                }
+            }
+            x => out.push_str(&format!("{pad}{}\n", scalar(x))),
+        }
+    }
+    let mut out = String::new();
+    go(v, 0, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the YAML text means, read back with the loader's YAML parser.
+    fn read_back(text: &str) -> Value {
+        fn conv(n: &marked_yaml::Node) -> Value {
+            match n {
+                marked_yaml::Node::Scalar(s) => Value::String(s.as_str().to_string()),
+                marked_yaml::Node::Sequence(s) => Value::Array(s.iter().map(conv).collect()),
+                marked_yaml::Node::Mapping(m) => Value::Object(
+                    m.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), conv(v)))
+                        .collect(),
+                ),
+            }
+        }
+        conv(&marked_yaml::parse_yaml(0, text).unwrap())
+    }
+
+    #[test]
+    fn yaml_values_cannot_break_out() {
+        let hostile = "x\"\nstage: ALPHA\n- compute.*: yes # '";
+        let v = json!({
+            "title": hostile,
+            "description": "a: b",
+            "includedPermissions": ["compute.firewalls.get", hostile],
+        });
+        let text = to_yaml(&v);
+        assert_eq!(read_back(&text), v, "{text}");
+        assert_eq!(text.lines().count(), 5, "{text}");
+        let words =
+            json!({ "stage": "GA", "on": "no", "p": ["compute.firewalls.get", "true", "1"] });
+        let text = to_yaml(&words);
+        assert!(
+            text.contains("stage: GA\n") && text.contains("- compute.firewalls.get\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"on\": \"no\"")
+                && text.contains("- \"true\"")
+                && text.contains("- \"1\""),
+            "{text}"
+        );
+        assert_eq!(read_back(&text), words);
+    }
 }

@@ -344,7 +344,7 @@ pub fn emit(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for t in &plan.targets {
         let provider = backend::require(t.provider)?;
-        let p = snapshot::path(dir, &t.deployment, t.provider);
+        let p = snapshot::path(dir, &t.deployment, t.provider)?;
         snapshot::write_inside(dir, &p, provider.render_snapshot(&t.after).as_bytes())?;
         written.push(p);
     }

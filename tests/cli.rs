@@ -35,7 +35,7 @@ fn bad_intents_exit_1_with_position_and_nothing_on_stdout() {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(
         t.path().join("intentwall.yaml"),
-        "version: 1\ndeployments:\n  us:\n    aws: {account: \"1\", region: us-east-1, vpc: vpc-1, cidr: 10.0.0.0/16}\ngroups:\n  web: {}\nflows:\n  - {name: f, from: nowhere, to: web, services: [tcp/443]}\n",
+        "version: 1\ndeployments:\n  us:\n    aws: {account: \"111122223333\", region: us-east-1, vpc: vpc-0a1b2c3d, cidr: 10.0.0.0/16}\ngroups:\n  web: {}\nflows:\n  - {name: f, from: nowhere, to: web, services: [tcp/443]}\n",
     )
     .unwrap();
     let o = iw(t.path(), &["validate", "--intents", "."]);
@@ -53,7 +53,7 @@ fn guardrail_violation_blocks_validate_with_exit_3() {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(
         t.path().join("intentwall.yaml"),
-        "version: 1\ndeployments:\n  us:\n    aws: {account: \"1\", region: us-east-1, vpc: vpc-1, cidr: 10.0.0.0/16}\nnetworks:\n  internet: [0.0.0.0/0, \"::/0\"]\ngroups:\n  db: {}\nflows:\n  - {name: db-open, from: internet, to: db, services: [tcp/5432]}\n",
+        "version: 1\ndeployments:\n  us:\n    aws: {account: \"111122223333\", region: us-east-1, vpc: vpc-0a1b2c3d, cidr: 10.0.0.0/16}\nnetworks:\n  internet: [0.0.0.0/0, \"::/0\"]\ngroups:\n  db: {}\nflows:\n  - {name: db-open, from: internet, to: db, services: [tcp/5432]}\n",
     )
     .unwrap();
     let o = iw(t.path(), &["validate", "--intents", "."]);

@@ -232,6 +232,126 @@ fn yaml_syntax() {
     bad("yaml_syntax", "extra.yaml:3:55");
 }
 
+// Names (they reach file paths and cloud resource names): one defect per folder.
+#[test]
+fn name_path_traversal() {
+    let t = bad("name_path_traversal", "intentwall.yaml:6:3");
+    assert!(t.contains("invalid deployment name `../../etc`"), "{t}");
+}
+#[test]
+fn name_newline() {
+    let t = bad("name_newline", "flows.yaml:7:13");
+    // the newline is shown escaped: it cannot forge an extra diagnostic line
+    assert!(t.contains("invalid flow name `web-to-api\\nadmin`"), "{t}");
+}
+#[test]
+fn name_nul() {
+    let t = bad("name_nul", "groups.yaml:6:3");
+    assert!(!t.contains('\0'), "{t}");
+}
+#[test]
+fn name_quotes() {
+    bad("name_quotes", "networks.yaml:5:3");
+}
+#[test]
+fn name_too_long() {
+    let t = bad("name_too_long", "groups.yaml:6:3");
+    assert!(t.contains("is 300 characters long"), "{t}");
+    assert!(
+        t.lines().all(|l| l.len() < 300),
+        "the name is cut in the message:\n{t}"
+    );
+}
+#[test]
+fn name_leading_dash() {
+    bad("name_leading_dash", "networks.yaml:7:3");
+}
+#[test]
+fn region_bad_name() {
+    bad("region_bad_name", "regions/-us:1:1");
+}
+
+// Placement values go into IAM documents and scopes: each cloud's own format.
+#[test]
+fn aws_account_wildcard() {
+    bad("aws_account_wildcard", "intentwall.yaml:4:21");
+}
+#[test]
+fn gcp_project_newline() {
+    bad("gcp_project_newline", "intentwall.yaml:5:21");
+}
+#[test]
+fn azure_rg_traversal() {
+    bad("azure_rg_traversal", "intentwall.yaml:6:82");
+}
+
+// Smaller input defects.
+#[test]
+fn version_string() {
+    let t = bad("version_string", "groups.yaml:1:10");
+    assert!(t.contains("must be the number 1"), "{t}");
+}
+#[test]
+fn port_plus() {
+    bad("port_plus", "flows.yaml:4:58");
+}
+#[test]
+fn ipv4_mapped() {
+    let t = bad("ipv4_mapped", "networks.yaml:4:10");
+    assert!(t.contains("write the IPv4 form `203.0.113.0/24`"), "{t}");
+}
+#[test]
+fn non_utf8() {
+    // the first invalid byte: `caf\xe9` on line 3
+    bad("non_utf8", "groups.yaml:3:26");
+}
+#[test]
+fn syntax_error_no_cascade() {
+    let t = bad("syntax_error_no_cascade", "groups.yaml:5:50");
+    // the broken file defines web, api, db: no "unknown group" from the files naming them,
+    // but the other files' own problems are still reported
+    assert!(t.contains("error: networks.yaml:4:10: "), "{t}");
+    assert_eq!(
+        t.lines().filter(|l| l.starts_with("error: ")).count(),
+        2,
+        "{t}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_not_a_key() {
+    let base = root().join("tests/bad_intents/yaml_syntax");
+    let mut files = Vec::new();
+    for f in ["flows", "groups", "intentwall", "networks"] {
+        let text = std::fs::read_to_string(base.join(format!("{f}.yaml"))).unwrap();
+        files.push((format!("{f}.yaml"), format!("\u{feff}{text}")));
+    }
+    let l = intentwall::intent::load_files(&files, &today()).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(l.intent.deployments["us"].flows.len(), 4);
+}
+
+#[test]
+fn ten_thousand_services_load() {
+    // a flow of 10,000 tokens and a service of 10,000 tokens: loading must stay linear-ish
+    // (the result is asserted here, not the time; see the figures in the README)
+    let toks: Vec<String> = (0..10_000)
+        .map(|i| format!("tcp/{}", 1000 + 2 * i))
+        .collect();
+    let text = format!(
+        "version: 1\ndeployments:\n  us:\n    gcp: {{ project: acme-prod-us, network: prod-us, cidr: 10.30.0.0/16 }}\nservices:\n  many: [{}]\ngroups:\n  web: {{}}\n  api: {{}}\nflows:\n  - {{ name: big, from: web, to: api, services: [{}] }}\n  - {{ name: big2, from: api, to: web, services: [many] }}\n",
+        toks.join(", "),
+        toks.join(", ")
+    );
+    let start = std::time::Instant::now();
+    let l = intentwall::intent::load_files(&[("a.yaml".into(), text)], &today())
+        .unwrap_or_else(|d| panic!("{d}"));
+    eprintln!("10,000-token intent loaded in {:?}", start.elapsed());
+    let us = &l.intent.deployments["us"];
+    assert_eq!(us.flows[0].traffic().len(), 10_000);
+    assert_eq!(us.flows[1].traffic().len(), 10_000);
+    assert_eq!(us.flows[0].traffic(), us.flows[1].traffic());
+}
+
 #[test]
 fn many_defects_are_all_reported_in_one_run() {
     let text = bad("many_defects", "flows.yaml:4:58");

@@ -608,7 +608,7 @@ fn render_placement(r: &Repo, d: usize, k: usize, c: &Cloud) -> String {
     match CLOUDS[k] {
         ProviderKind::Aws => {
             let mut s = format!(
-                "aws: {{ account: \"111122223333\", region: {name}-east-1, vpc: vpc-0{name}{k}, cidr: {v4}"
+                "aws: {{ account: \"111122223333\", region: {name}-east-1, vpc: vpc-0a1b2c{d}{k}, cidr: {v4}"
             );
             if let Some(v6) = v6 {
                 s += &format!(", cidr6: \"{v6}\"");
@@ -1105,7 +1105,7 @@ fn seed_items(r: &Repo, d: usize, k: usize) -> Value {
             }],
             "OwnerId": "111122223333",
             "Tags": [{"Key": "team", "Value": "build"}],
-            "VpcId": format!("vpc-0{name}{k}")
+            "VpcId": format!("vpc-0a1b2c{d}{k}")
         }]),
         ProviderKind::Azure => {
             let sub = format!("00000000-0000-4000-8000-00000000000{d}");
@@ -1171,7 +1171,7 @@ fn seed_items(r: &Repo, d: usize, k: usize) -> Value {
 }
 
 fn snapshot_path(dir: &Path, d: usize, k: usize) -> PathBuf {
-    intentwall::backend::snapshot::path(dir, DEPLOYMENTS[d], CLOUDS[k])
+    intentwall::backend::snapshot::path(dir, DEPLOYMENTS[d], CLOUDS[k]).unwrap()
 }
 
 /// The document around the items: a bare list, or the CLI's object envelope

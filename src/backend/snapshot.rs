@@ -35,9 +35,10 @@ pub struct Observed {
     pub path: PathBuf,
 }
 
-/// Path of a target's snapshot file.
-pub fn path(dir: &Path, deployment: &str, kind: ProviderKind) -> PathBuf {
-    dir.join(deployment).join(format!("{kind}.json"))
+/// Path of a target's snapshot file, `dir/<deployment>/<provider>.json`. The deployment
+/// name may come from a plan file: a name that would leave `dir` is an error.
+pub fn path(dir: &Path, deployment: &str, kind: ProviderKind) -> anyhow::Result<PathBuf> {
+    crate::paths::join_inside(dir, &[deployment, &format!("{kind}.json")])
 }
 
 /// Fingerprint of a file's bytes.
@@ -51,7 +52,7 @@ pub fn read(
     provider: &dyn Provider,
     intent: &DeploymentIntent,
 ) -> anyhow::Result<Observed> {
-    let p = path(dir, &intent.deployment, provider.kind());
+    let p = path(dir, &intent.deployment, provider.kind())?;
     let Some(bytes) = read_bytes(&p)? else {
         return Ok(Observed {
             state: NativeState::default(),

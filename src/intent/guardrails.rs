@@ -140,7 +140,7 @@ mod tests {
         let base = r#"version: 1
 deployments:
   us:
-    aws: { account: "1", region: us-east-1, vpc: vpc-1, cidr: 10.0.0.0/16 }
+    aws: { account: "111122223333", region: us-east-1, vpc: vpc-0a1b2c3d, cidr: 10.0.0.0/16 }
 networks:
   internet: [0.0.0.0/0, "::/0"]
   v6world: ["::/0"]

@@ -118,101 +118,249 @@ pub(crate) struct RawDoc {
     pub flows: Vec<RawFlow>,
     pub expects: Vec<RawExpect>,
     pub drops: Vec<Sp<String>>,
+    /// True when the file could not be parsed at all (YAML syntax, not a mapping): its
+    /// definitions are unknown, so cross-file checks would only report follow-on errors.
+    pub unparsed: bool,
 }
 
-/// Read every `*.yaml`/`*.yml` at the root of `dir` and under `regions/<d>/`, sorted by path.
-/// Files directly under `regions/` and other subdirectories are reported.
+/// Read the intent files of `dir`: `*.yaml`/`*.yml` (any case) at the root and in
+/// `regions/<deployment>/`, sorted by path.
+///
+/// Inputs are never skipped silently (an override's `drop:` or a global deny that is not read
+/// would open traffic): every entry is either read, deliberately ignored, or an error naming
+/// its path. Deliberately ignored are hidden entries (`.git`, `.gitkeep`, editor files) and
+/// regular files that are not YAML (`README.md`). Errors: an entry that cannot be followed
+/// or read (dangling or looping symlink, no permission), a directory named like an intent
+/// file, an intent-named entry that is not a regular file, a subdirectory other than
+/// `regions/` (its files would be ignored), a YAML file directly in `regions/`, a
+/// subdirectory inside `regions/<deployment>/`, a region directory whose name is not a valid
+/// deployment name.
 pub(crate) fn read_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<SourceFile> {
     let mut out = Vec::new();
-    let is_yaml = |p: &Path| {
-        p.is_file()
-            && matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("yaml") | Some("yml")
-            )
+    let Some(entries) = list_dir(dir, diags) else {
+        return out;
     };
-    let read = |p: &Path,
-                rel: PathBuf,
-                region: Option<String>,
-                out: &mut Vec<SourceFile>,
-                diags: &mut Vec<Diagnostic>| {
-        match std::fs::read_to_string(p) {
-            Ok(text) => out.push(SourceFile { rel, region, text }),
-            Err(e) => diags.push(Diagnostic::error(
-                None,
-                format!("cannot read {}: {e}", p.display()),
+    for (name, p) in entries {
+        let rel = PathBuf::from(&name);
+        match (kind_of_entry(&p), name.as_str()) {
+            (Err(why), _) => diags.push(path_error(&p, why)),
+            (Ok(Kind::Dir), "regions") => read_regions(&p, &mut out, diags),
+            (Ok(_), "regions") => diags.push(path_error(
+                &p,
+                "`regions` must be a directory (`regions/<deployment>/*.yaml`)".into(),
             )),
-        }
-    };
-    let entries = match sorted_entries(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                None,
-                format!("cannot read intents directory {}: {e}", dir.display()),
-            ));
-            return out;
-        }
-    };
-    for p in &entries {
-        let name = file_name(p);
-        if is_yaml(p) {
-            read(p, PathBuf::from(&name), None, &mut out, diags);
-        }
-    }
-    let regions = dir.join("regions");
-    if regions.is_dir() {
-        match sorted_entries(&regions) {
-            Ok(rs) => {
-                for r in rs {
-                    let rname = file_name(&r);
-                    if r.is_dir() {
-                        let files = sorted_entries(&r).unwrap_or_default();
-                        let mut any = false;
-                        for f in files {
-                            if is_yaml(&f) {
-                                any = true;
-                                let rel = Path::new("regions").join(&rname).join(file_name(&f));
-                                read(&f, rel, Some(rname.clone()), &mut out, diags);
-                            }
-                        }
-                        if !any {
-                            out.push(SourceFile {
-                                rel: Path::new("regions").join(&rname),
-                                region: Some(rname.clone()),
-                                text: String::new(),
-                            });
-                        }
-                    } else if is_yaml(&r) {
-                        diags.push(
-                            Diagnostic::error(
-                                Loc {
-                                    file: Path::new("regions").join(&rname),
-                                    line: 1,
-                                    column: 1,
-                                },
-                                "override files belong in `regions/<deployment>/`, not directly in `regions/`",
-                            ),
-                        );
-                    }
-                }
-            }
-            Err(e) => diags.push(Diagnostic::error(
-                None,
-                format!("cannot read {}: {e}", regions.display()),
-            )),
+            (Ok(kind), _) => read_entry(&p, rel, kind, None, &mut out, diags),
         }
     }
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     out
 }
 
-fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+/// `regions/`: one directory per deployment.
+fn read_regions(dir: &Path, out: &mut Vec<SourceFile>, diags: &mut Vec<Diagnostic>) {
+    let Some(entries) = list_dir(dir, diags) else {
+        return;
+    };
+    for (rname, r) in entries {
+        let rel = Path::new("regions").join(&rname);
+        match kind_of_entry(&r) {
+            Err(why) => diags.push(path_error(&r, why)),
+            Ok(Kind::Dir) => {
+                if let Err(why) = super::names::check_name(&rname) {
+                    diags.push(Diagnostic::error(
+                        Loc {
+                            file: rel,
+                            line: 1,
+                            column: 1,
+                        },
+                        format!(
+                            "invalid deployment name {} (a region directory names a deployment): {why}",
+                            super::names::quote(&rname)
+                        ),
+                    ));
+                    continue;
+                }
+                read_region(&r, &rname, out, diags);
+            }
+            Ok(_) if is_yaml_name(&rname) => diags.push(Diagnostic::error(
+                Loc {
+                    file: rel,
+                    line: 1,
+                    column: 1,
+                },
+                "override files belong in `regions/<deployment>/`, not directly in `regions/`",
+            )),
+            Ok(_) => {} // not an intent file (README.md)
+        }
+    }
+}
+
+/// `regions/<rname>/`: its intent files; an empty one still names a deployment.
+fn read_region(dir: &Path, rname: &str, out: &mut Vec<SourceFile>, diags: &mut Vec<Diagnostic>) {
+    let Some(entries) = list_dir(dir, diags) else {
+        return;
+    };
+    let rel_dir = Path::new("regions").join(rname);
+    let mut any = false;
+    for (name, f) in entries {
+        any |= is_yaml_name(&name);
+        match kind_of_entry(&f) {
+            Err(why) => diags.push(path_error(&f, why)),
+            Ok(kind) => read_entry(&f, rel_dir.join(&name), kind, Some(rname), out, diags),
+        }
+    }
+    if !any {
+        out.push(SourceFile {
+            rel: rel_dir,
+            region: Some(rname.to_string()),
+            text: String::new(),
+        });
+    }
+}
+
+/// One entry at the root or in a region directory (where no subdirectory is read).
+fn read_entry(
+    p: &Path,
+    rel: PathBuf,
+    kind: Kind,
+    region: Option<&str>,
+    out: &mut Vec<SourceFile>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let name = file_name(p);
+    match kind {
+        Kind::Dir if is_yaml_name(&name) => diags.push(path_error(
+            p,
+            "is a directory, not an intent file; rename or remove it".into(),
+        )),
+        Kind::Dir => diags.push(
+            path_error(
+                p,
+                match region {
+                    None => "subdirectories other than `regions/` are not read, so intent files in it would be ignored".into(),
+                    Some(_) => "subdirectories of a region directory are not read, so intent files in it would be ignored".into(),
+                },
+            )
+            .with_note(
+                "move intent files to the root or to `regions/<deployment>/`, and anything else out of the intents directory",
+            ),
+        ),
+        Kind::File if is_yaml_name(&name) => {
+            if let Some(text) = read_text(p, &rel, diags) {
+                out.push(SourceFile {
+                    rel,
+                    region: region.map(str::to_string),
+                    text,
+                });
+            }
+        }
+        Kind::Other if is_yaml_name(&name) => diags.push(path_error(
+            p,
+            "is not a regular file, so it cannot be an intent file".into(),
+        )),
+        Kind::File | Kind::Other => {} // not an intent file (README.md, .gitkeep)
+    }
+}
+
+/// What an entry is once symlinks are followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    Other,
+}
+
+/// Follow `p` (symlinks included); `Err(why)` when that fails: dangling or looping symlink,
+/// no permission.
+fn kind_of_entry(p: &Path) -> Result<Kind, String> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => Ok(Kind::File),
+        Ok(m) if m.is_dir() => Ok(Kind::Dir),
+        Ok(_) => Ok(Kind::Other),
+        Err(e) => {
+            let link = std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+            Err(match (link, e.kind()) {
+                (true, std::io::ErrorKind::NotFound) => {
+                    let target = std::fs::read_link(p)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default();
+                    format!("is a dangling symlink (its target `{target}` does not exist)")
+                }
+                (true, _) => format!("is a symlink that cannot be followed: {e}"),
+                (false, _) => format!("cannot be read: {e}"),
+            })
+        }
+    }
+}
+
+/// The entries of a directory (file name, path), hidden ones left out, sorted by name; an
+/// error (the directory or one of its entries cannot be read) goes to `diags`.
+fn list_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Option<Vec<(String, PathBuf)>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            diags.push(path_error(dir, format!("cannot read directory: {e}")));
+            return None;
+        }
+    };
+    let mut v = Vec::new();
+    for e in rd {
+        match e {
+            Ok(e) => {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !name.starts_with('.') {
+                    v.push((name, e.path()));
+                }
+            }
+            Err(e) => diags.push(path_error(dir, format!("cannot list directory: {e}"))),
+        }
+    }
     v.sort();
-    Ok(v)
+    Some(v)
+}
+
+/// `*.yaml` / `*.yml` in any case.
+fn is_yaml_name(name: &str) -> bool {
+    let l = name.to_ascii_lowercase();
+    (l.ends_with(".yaml") || l.ends_with(".yml")) && !l.starts_with('.')
+}
+
+fn path_error(p: &Path, why: String) -> Diagnostic {
+    Diagnostic::error(None, format!("{}: {why}", p.display()))
+}
+
+/// A file's text. Not UTF-8: an error at the line and column of the first invalid byte.
+fn read_text(p: &Path, rel: &Path, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let bytes = match std::fs::read(p) {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(path_error(p, format!("cannot be read: {e}")));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            // the prefix is valid UTF-8 by definition
+            let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            diags.push(
+                Diagnostic::error(
+                    Loc {
+                        file: rel.to_path_buf(),
+                        line,
+                        column,
+                    },
+                    format!("not UTF-8: invalid byte 0x{:02x}", bytes[at]),
+                )
+                .with_note("intent files are UTF-8 text; re-save the file as UTF-8"),
+            );
+            None
+        }
+    }
 }
 
 fn file_name(p: &Path) -> String {
@@ -249,6 +397,7 @@ pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc 
         flows: Vec::new(),
         expects: Vec::new(),
         drops: Vec::new(),
+        unparsed: false,
     };
     if is_placeholder(f) {
         return doc;
@@ -260,15 +409,19 @@ pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc 
     let opts = LoaderOptions::default()
         .error_on_duplicate_keys(true)
         .prevent_coercion(true);
-    let node = match marked_yaml::parse_yaml_with_options(0, &f.text, opts) {
+    // a UTF-8 byte order mark (some Windows editors write one) is not part of the YAML
+    let text = f.text.strip_prefix('\u{feff}').unwrap_or(&f.text);
+    let node = match marked_yaml::parse_yaml_with_options(0, text, opts) {
         Ok(n) => n,
         Err(e) => {
             cx.load_error(e);
+            doc.unparsed = true;
             return doc;
         }
     };
     let Some(top) = node.as_mapping() else {
         cx.err(cx.loc(node.span()), "an intent file must be a mapping");
+        doc.unparsed = true;
         return doc;
     };
     cx.check_keys(top, TOP_KEYS, "top level");
@@ -281,9 +434,16 @@ pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc 
             },
             "missing `version: 1` (every intent file must declare the language version)",
         ),
-        Some(v) => match v.as_scalar().map(|s| s.as_str()) {
-            Some("1") => {}
-            Some(other) => cx.push(
+        Some(v) => match v.as_scalar().map(|s| (s.as_str(), s.may_coerce())) {
+            Some(("1", true)) => {}
+            Some(("1", false)) => cx.push(
+                Diagnostic::error(
+                    cx.loc(v.span()),
+                    "`version` is the text \"1\"; it must be the number 1",
+                )
+                .with_note("write `version: 1`, without quotes"),
+            ),
+            Some((other, _)) => cx.push(
                 Diagnostic::error(cx.loc(v.span()), format!("unsupported version `{other}`"))
                     .with_note("this intentwall reads `version: 1`"),
             ),
@@ -310,7 +470,7 @@ pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc 
             for (k, v) in m.iter() {
                 let items = cx.network_items(v);
                 doc.networks.push(RawNetwork {
-                    name: cx.key(k),
+                    name: cx.name(k, "network"),
                     items,
                 });
             }
@@ -321,7 +481,7 @@ pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc 
             for (k, v) in m.iter() {
                 let items = cx.str_list(v, &format!("service `{}`", k.as_str()));
                 doc.services.push(RawService {
-                    name: cx.key(k),
+                    name: cx.name(k, "service"),
                     items,
                 });
             }
@@ -457,6 +617,28 @@ impl Cx<'_> {
         self.push(d);
     }
 
+    /// A definition's name (a mapping key), checked against the name rules.
+    fn name(&mut self, k: &MarkedScalarNode, kind: &str) -> Sp<String> {
+        let name = self.key(k);
+        self.check_name(&name, kind);
+        name
+    }
+
+    /// Report `name` unless it follows the name rules ([`super::names`]).
+    fn check_name(&mut self, name: &Sp<String>, kind: &str) {
+        if let Err(why) = super::names::check_name(&name.v) {
+            self.push(
+                Diagnostic::error(
+                    name.loc.clone(),
+                    format!("invalid {kind} name {}: {why}", super::names::quote(&name.v)),
+                )
+                .with_note(
+                    "names reach file paths and cloud resource names: letters, digits, `-`, `_`, `.`, starting with a letter or digit, at most 64 characters",
+                ),
+            );
+        }
+    }
+
     fn key(&self, k: &MarkedScalarNode) -> Sp<String> {
         Sp {
             v: k.as_str().to_string(),
@@ -589,7 +771,21 @@ impl Cx<'_> {
     /// Parse a CIDR strictly, reporting at `loc`.
     fn cidr(&mut self, t: &Sp<String>) -> Option<IpNet> {
         match AddrSet::parse_cidr_strict(&t.v) {
-            Ok(n) => Some(n),
+            Ok(n) => {
+                if let Some(v4) = ipv4_mapped(&n) {
+                    // clouds match IPv4 packets against IPv4 ranges only: `::ffff:a.b.c.d/n`
+                    // would silently not cover the IPv4 addresses it spells
+                    self.push(
+                        Diagnostic::error(
+                            t.loc.clone(),
+                            format!("`{}` is an IPv4-mapped IPv6 prefix; it does not match IPv4 traffic", t.v),
+                        )
+                        .with_note(format!("write the IPv4 form `{v4}`")),
+                    );
+                    return None;
+                }
+                Some(n)
+            }
             Err(NetError::HostBits { text, network }) => {
                 self.push(
                     Diagnostic::error(
@@ -638,7 +834,7 @@ impl Cx<'_> {
     }
 
     fn deployment(&mut self, k: &MarkedScalarNode, v: &Node) -> Option<RawDeployment> {
-        let name = self.key(k);
+        let name = self.name(k, "deployment");
         let what = format!("deployment `{}`", name.v);
         let m = self.map(v, &what)?;
         self.check_keys(m, &["aws", "azure", "gcp"], &what);
@@ -746,6 +942,14 @@ impl Cx<'_> {
                 );
                 ok = false;
             }
+            if let Err(why) = super::names::check_setting(kind, k.as_str(), &t.v) {
+                let q = super::names::quote(&t.v);
+                self.err(
+                    t.loc.clone(),
+                    format!("`{}` of {what} is {q}: {why}", k.as_str()),
+                );
+                ok = false;
+            }
             settings.insert(k.as_str().to_string(), t.v);
         }
         ok.then_some(Placement {
@@ -800,7 +1004,7 @@ impl Cx<'_> {
     }
 
     fn group(&mut self, k: &MarkedScalarNode, v: &Node) -> Option<RawGroup> {
-        let name = self.key(k);
+        let name = self.name(k, "group");
         let what = format!("group `{}`", name.v);
         let mut g = RawGroup {
             name,
@@ -879,6 +1083,15 @@ impl Cx<'_> {
                         if let Some(sa) = gm.get_node("service_account") {
                             g.service_account =
                                 self.text(sa, &format!("`service_account` of {what}"));
+                            if let Some(t) = &g.service_account {
+                                if let Err(why) = super::names::check_service_account(&t.v) {
+                                    let q = super::names::quote(&t.v);
+                                    self.err(
+                                        t.loc.clone(),
+                                        format!("`service_account` of {what} is {q}: {why}"),
+                                    );
+                                }
+                            }
                         }
                     }
                 }
@@ -948,6 +1161,7 @@ impl Cx<'_> {
             }
             return None;
         };
+        self.check_name(&name, "flow");
         let what = format!("flow `{}`", name.v);
         let mut f = RawFlow {
             name,
@@ -1100,6 +1314,15 @@ impl Cx<'_> {
 /// holds `:` or `/`.
 pub(crate) fn looks_like_address(t: &str) -> bool {
     t.starts_with(|c: char| c.is_ascii_digit()) || t.contains(':') || t.contains('/')
+}
+
+/// The IPv4 network an IPv4-mapped IPv6 prefix (`::ffff:203.0.113.0/120`) spells, if `n` is
+/// one (a prefix inside `::ffff:0:0/96`).
+fn ipv4_mapped(n: &IpNet) -> Option<ipnet::Ipv4Net> {
+    let IpNet::V6(n) = n else { return None };
+    let v4 = n.network().to_ipv4_mapped()?;
+    let len = n.prefix_len().checked_sub(96)?;
+    ipnet::Ipv4Net::new(v4, len).ok()
 }
 
 fn host_form(text: &str) -> String {

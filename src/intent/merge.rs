@@ -866,8 +866,8 @@ mod tests {
 
     const BASE: &str = "version: 1
 deployments:
-  us: { aws: { account: \"1\", region: r, vpc: v, cidr: 10.1.0.0/16 } }
-  eu: { gcp: { project: p, network: n, cidr: 10.2.0.0/16 } }
+  us: { aws: { account: \"111122223333\", region: us-east-1, vpc: vpc-0a1b2c3d, cidr: 10.1.0.0/16 } }
+  eu: { gcp: { project: acme-prod-eu, network: n, cidr: 10.2.0.0/16 } }
 networks:
   internet: [0.0.0.0/0]
 groups:

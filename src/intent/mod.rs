@@ -34,11 +34,19 @@
 //! - A region directory with no `*.yaml` file still has to name a deployment.
 //! - Quoted scalars are text: `sensitive: "true"` is not a boolean.
 //! - Flows carry their definition's `Loc` (the start of the flow item).
+//! - Names and placement values are checked at load ([`names`]): they reach paths, cloud
+//!   resource names and policy documents.
+//! - Every entry of the intents directory is read, deliberately ignored (hidden entries,
+//!   non-YAML files) or an error naming its path (`load::read_dir` lists the cases).
+//! - A file that cannot be read or parsed reports that one error; the other files still
+//!   report their own problems, but cross-file checks (`merge`) wait for a clean read, since
+//!   the broken file's names would otherwise come back as a cascade of "unknown" errors.
 
 pub mod guardrails;
 pub(crate) mod load;
 pub(crate) mod merge;
 pub mod model;
+pub mod names;
 
 pub use model::*;
 
@@ -77,11 +85,23 @@ pub struct Loaded {
 /// (errors and warnings, sorted by file, line, column) is returned.
 pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let mut diags: Vec<Diagnostic> = Vec::new();
-    if !dir.is_dir() {
-        return Err(Diagnostics(vec![Diagnostic::error(
-            None,
-            format!("intents directory {} does not exist", dir.display()),
-        )]));
+    let problem = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(format!(
+            "intents path {} is a file, not a directory: --intents takes the directory that holds the intent files",
+            dir.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+            "intents directory {} does not exist",
+            dir.display()
+        )),
+        Err(e) => Some(format!(
+            "intents directory {} cannot be read: {e}",
+            dir.display()
+        )),
+    };
+    if let Some(p) = problem {
+        return Err(Diagnostics(vec![Diagnostic::error(None, p)]));
     }
     let files = load::read_dir(dir, &mut diags);
     if files.iter().all(|f| f.region.is_some()) && diags.is_empty() {
@@ -96,12 +116,21 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
 /// Load from in-memory files (`(path relative to the intents dir, text)`), for tests and
 /// tools. Paths under `regions/<d>/` are region overrides.
 pub fn load_files(files: &[(String, String)], opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
-    let diags = Vec::new();
+    let mut diags = Vec::new();
     let mut src: Vec<load::SourceFile> = files
         .iter()
         .map(|(p, t)| {
             let parts: Vec<&str> = p.split('/').collect();
             let region = (parts.len() == 3 && parts[0] == "regions").then(|| parts[1].to_string());
+            if let Some(Err(why)) = region.as_deref().map(names::check_name) {
+                diags.push(Diagnostic::error(
+                    None,
+                    format!(
+                        "regions/{}: invalid deployment name: {why}",
+                        names::quote(parts[1])
+                    ),
+                ));
+            }
             load::SourceFile {
                 rel: p.into(),
                 region,
@@ -128,11 +157,19 @@ fn finish(
         hasher.update(f.text.as_bytes());
     }
     let digest = format!("sha256:{}", hex(&hasher.finalize()));
+    // an input that could not be read or parsed leaves its names undefined: checking the
+    // other files' references would bury its one error under follow-on "unknown" errors, so
+    // each file still reports its own problems but cross-file checks wait for a clean read
+    let read_ok = !diags.iter().any(Diagnostic::is_error);
     let docs: Vec<load::RawDoc> = files
         .iter()
         .map(|f| load::parse_file(f, &mut diags))
         .collect();
-    let deployments = merge::merge(&docs, opts.today, &mut diags);
+    let deployments = if read_ok && !docs.iter().any(|d| d.unparsed) {
+        merge::merge(&docs, opts.today, &mut diags)
+    } else {
+        Default::default()
+    };
     let diags = Diagnostics(diags).sorted();
     if diags.has_errors() {
         return Err(diags);
@@ -252,7 +289,7 @@ mod tests {
             let net4 = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(addr), len).unwrap();
             let net6 = ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(v6), len6).unwrap();
             let text = format!(
-                "version: 1\ndeployments:\n  us:\n    aws: {{ account: \"1\", region: r, vpc: v, cidr: 10.0.0.0/16 }}\nnetworks:\n  n: [{}, \"{}\"]\ngroups:\n  g: {{}}\nflows:\n  - {{ name: f, from: n, to: g, services: [tcp/443] }}\n",
+                "version: 1\ndeployments:\n  us:\n    aws: {{ account: \"111122223333\", region: us-east-1, vpc: vpc-0a1b2c3d, cidr: 10.0.0.0/16 }}\nnetworks:\n  n: [{}, \"{}\"]\ngroups:\n  g: {{}}\nflows:\n  - {{ name: f, from: n, to: g, services: [tcp/443] }}\n",
                 net4, net6
             );
             let r = load_files(&[("a.yaml".into(), text)], &opts());
@@ -285,7 +322,7 @@ mod tests {
         fn port_roundtrip(a in 0u32..70000, b in 0u32..70000, proto in prop_oneof![Just("tcp"), Just("udp"), Just("sctp")]) {
             let tok = if a == b { format!("{proto}/{a}") } else { format!("{proto}/{a}-{b}") };
             let text = format!(
-                "version: 1\ndeployments:\n  us:\n    gcp: {{ project: p, network: n, cidr: 10.0.0.0/16 }}\ngroups:\n  g: {{}}\n  h: {{}}\nflows:\n  - {{ name: f, from: g, to: h, services: [{tok}] }}\n"
+                "version: 1\ndeployments:\n  us:\n    gcp: {{ project: acme-prod-us, network: n, cidr: 10.0.0.0/16 }}\ngroups:\n  g: {{}}\n  h: {{}}\nflows:\n  - {{ name: f, from: g, to: h, services: [{tok}] }}\n"
             );
             let r = load_files(&[("a.yaml".into(), text)], &opts());
             let valid = a <= 65535 && b <= 65535 && a <= b;

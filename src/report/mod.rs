@@ -211,8 +211,47 @@ pub fn human_simulation(plan: &Plan) -> String {
     s
 }
 
+/// Text for a Markdown table cell, list item or heading: Markdown punctuation and HTML
+/// brackets backslash-escaped, control characters (a newline would start a new row or item)
+/// shown as escapes. Names are restricted at load, but findings quote snapshot content
+/// (unmanaged rule names and descriptions), which is anyone's text.
 fn md_escape(x: &str) -> String {
-    x.replace('|', "\\|")
+    let mut out = String::with_capacity(x.len());
+    for c in x.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            if "\\`*_[]<>|~&".contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A line inside a fenced code block: control characters shown as escapes, so one change
+/// cannot forge another line (`+ allow all`).
+fn md_code_line(x: &str) -> String {
+    let mut out = String::with_capacity(x.len());
+    for c in x.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A code fence longer than any backtick run in `lines`, so no line can close it.
+fn md_fence<'a>(lines: impl IntoIterator<Item = &'a String>) -> String {
+    let longest = lines
+        .into_iter()
+        .flat_map(|l| l.split(|c| c != '`').map(str::len))
+        .max()
+        .unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
 }
 
 /// Markdown for a pull-request comment.
@@ -233,7 +272,7 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} classes, {} mismatches | {} |",
-            target_title(t),
+            md_escape(&target_title(t)),
             t.count(Action::Create),
             t.count(Action::Update),
             t.count(Action::Replace),
@@ -250,7 +289,7 @@ pub fn markdown(plan: &Plan) -> String {
             let _ = writeln!(s, "- {}", md_escape(&finding_line(f)));
         }
     }
-    let _ = writeln!(s, "\n<details><summary>Changes</summary>\n\n```diff");
+    let mut lines = Vec::new();
     for t in &plan.targets {
         for c in &t.changes {
             let o = c.object();
@@ -259,18 +298,38 @@ pub fn markdown(plan: &Plan) -> String {
                 Action::Delete => "-",
                 _ => "!",
             };
-            let _ = writeln!(s, "{sign} {}: {} {}", target_title(t), o.kind, o.summary);
+            lines.push(md_code_line(&format!(
+                "{sign} {}: {} {}",
+                target_title(t),
+                o.kind,
+                o.summary
+            )));
         }
     }
-    let _ = writeln!(s, "```\n</details>");
+    let fence = md_fence(&lines);
+    let _ = writeln!(s, "\n<details><summary>Changes</summary>\n\n{fence}diff");
+    for l in &lines {
+        let _ = writeln!(s, "{l}");
+    }
+    let _ = writeln!(s, "{fence}\n</details>");
     s
 }
 
+/// XML text and attribute values; control characters XML 1.0 cannot carry become U+FFFD.
 fn xml(x: &str) -> String {
     x.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// JUnit XML: a suite per target; one case for the simulation, one per finding.
@@ -437,7 +496,12 @@ pub fn human_replay(r: &crate::simulate::flowlog::Replay) -> String {
 /// The flow-log replay section of `simulate --format markdown`.
 pub fn markdown_replay(r: &crate::simulate::flowlog::Replay) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "\n### Flow-log replay: `{}` ({})\n", r.file, r.format);
+    let _ = writeln!(
+        s,
+        "\n### Flow-log replay: {} ({})\n",
+        md_escape(&r.file),
+        r.format
+    );
     let _ = writeln!(
         s,
         "{} records read, {} skipped, {} outside every deployment, {} unattributed, {} checked, **{} mismatches**, {} expectation failures, {} drift records.\n",
@@ -452,7 +516,7 @@ pub fn markdown_replay(r: &crate::simulate::flowlog::Replay) -> String {
         let _ = writeln!(
             s,
             "| {} / {} | {} | {} | {} | {} | {} |",
-            t.deployment,
+            md_escape(&t.deployment),
             t.provider.map(|p| p.as_str()).unwrap_or("-"),
             t.records,
             t.checked,
@@ -462,4 +526,41 @@ pub fn markdown_replay(r: &crate::simulate::flowlog::Replay) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_text_cannot_add_rows_items_or_markup() {
+        let hostile = "x | y\n- [click](http://e) <img src=x> `code` *b*";
+        let e = md_escape(hostile);
+        assert!(!e.contains('\n'), "{e}");
+        // every markup character is escaped
+        for c in ['|', '[', ']', '<', '>', '`', '*'] {
+            let raw = e
+                .char_indices()
+                .filter(|&(i, ch)| ch == c && (i == 0 || e.as_bytes()[i - 1] != b'\\'))
+                .count();
+            assert_eq!(raw, 0, "unescaped {c} in {e}");
+        }
+    }
+
+    #[test]
+    fn a_code_line_cannot_close_its_fence_or_forge_a_line() {
+        let lines = vec![
+            md_code_line("+ us / aws: rule x\n+ us / aws: rule allow-all"),
+            "! us / gcp: rule ``````".to_string(),
+        ];
+        assert!(!lines[0].contains('\n'));
+        let fence = md_fence(&lines);
+        assert_eq!(fence, "```````");
+        assert_eq!(md_fence(&["plain".to_string()]), "```");
+    }
+
+    #[test]
+    fn xml_drops_what_xml_cannot_carry() {
+        assert_eq!(xml("a\u{0}b\"<"), "a\u{fffd}b&quot;&lt;");
+    }
 }

@@ -264,9 +264,13 @@ impl PortSet {
     pub fn parse_range(text: &str) -> Result<(u16, u16), NetError> {
         let parse_one = |t: &str| -> Result<u16, NetError> {
             let t = t.trim();
+            // plain digits only: Rust's integer parsing would also take `+443`
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(NetError::Port(format!("`{t}` is not a port number")));
+            }
             let n: u64 = t
                 .parse()
-                .map_err(|_| NetError::Port(format!("`{t}` is not a port number")))?;
+                .map_err(|_| NetError::Port(format!("port {t} is out of range 0-65535")))?;
             u16::try_from(n)
                 .map_err(|_| NetError::Port(format!("port {n} is out of range 0-65535")))
         };
@@ -578,6 +582,9 @@ mod tests {
     #[test]
     fn port_parse_errors() {
         assert!(PortSet::parse_range("65536").is_err());
+        assert!(PortSet::parse_range("+443").is_err());
+        assert!(PortSet::parse_range("80-+90").is_err());
+        assert!(PortSet::parse_range("99999999999999999999999").is_err());
         assert!(PortSet::parse_range("90-80").is_err());
         assert_eq!(PortSet::parse_range("80-80").unwrap(), (80, 80));
     }

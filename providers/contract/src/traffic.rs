@@ -193,8 +193,9 @@ impl Traffic {
                     let mut it = r.split('/');
                     let ty = it.next().unwrap_or("");
                     let num = |s: &str, what: &str| -> Result<u8, String> {
-                        s.parse::<u8>()
-                            .map_err(|_| format!("{what} `{s}` in `{token}` must be 0-255"))
+                        digits(s)
+                            .and_then(|s| s.parse::<u8>().ok())
+                            .ok_or_else(|| format!("{what} `{s}` in `{token}` must be 0-255"))
                     };
                     tr.icmp_type = Some(num(ty, "ICMP type")?);
                     if let Some(c) = it.next() {
@@ -211,9 +212,9 @@ impl Traffic {
             "gre" => named(proto::GRE),
             "ip" => {
                 let r = rest.ok_or_else(|| format!("`{token}`: write ip/NUMBER, e.g. ip/47"))?;
-                let n: u8 = r
-                    .parse()
-                    .map_err(|_| format!("protocol number `{r}` in `{token}` must be 0-255"))?;
+                let n: u8 = digits(r)
+                    .and_then(|r| r.parse().ok())
+                    .ok_or_else(|| format!("protocol number `{r}` in `{token}` must be 0-255"))?;
                 Ok(Traffic::proto(n))
             }
             _ => Err(format!(
@@ -268,6 +269,11 @@ impl fmt::Display for Traffic {
     }
 }
 
+/// `Some(s)` when `s` is plain ASCII digits (integer parsing alone would take `+8`).
+fn digits(s: &str) -> Option<&str> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +294,9 @@ mod tests {
         assert!(Traffic::parse("bogus/1").is_err());
         assert!(Traffic::parse("esp/1").is_err());
         assert!(Traffic::parse("icmp/300").is_err());
+        assert!(Traffic::parse("tcp/+443").is_err());
+        assert!(Traffic::parse("icmp/+8").is_err());
+        assert!(Traffic::parse("ip/+47").is_err());
     }
 
     #[test]

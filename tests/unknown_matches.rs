@@ -140,3 +140,66 @@ fn an_aws_icmp_rule_with_type_minus_one_and_a_code_is_unverifiable() {
         "{fs:?}"
     );
 }
+
+/// Add the line `extra` (a `key: value` in YAML flow style) to the placement of `cloud` for
+/// deployment `us`.
+fn declare(dir: &Path, cloud: &str, extra: &str) {
+    let p = dir.join("intents/intentwall.yaml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let us = text.find("\n  us:\n").expect("deployment us");
+    let at = us
+        + text[us..]
+            .find(&format!("\n    {cloud}:\n"))
+            .expect("placement");
+    let line_end = at + 1 + text[at + 1..].find('\n').unwrap();
+    let text = format!("{}\n      {extra}{}", &text[..line_end], &text[line_end..]);
+    std::fs::write(&p, text).unwrap();
+}
+
+#[test]
+fn a_declared_prefix_list_is_known_and_then_judged_exactly() {
+    let t = scratch();
+    aws_db_ingress(
+        t.path(),
+        json!({
+            "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+            "IpRanges": [], "Ipv6Ranges": [], "UserIdGroupPairs": [],
+            "PrefixListIds": [{ "PrefixListId": "pl-0123456789abcdef0" }]
+        }),
+    );
+    declare(
+        t.path(),
+        "aws",
+        "prefix_lists: { pl-0123456789abcdef0: [192.0.2.0/24] }",
+    );
+    let (code, fs, sim) = plan_findings(t.path(), ("us", "aws"));
+    // known now: it opens db to 192.0.2.0/24, which the intent denies
+    assert_eq!(code, 3, "{fs:?}");
+    assert!(fs.iter().all(|(k, _)| k != "unverifiable"), "{fs:?}");
+    assert!(
+        fs.iter()
+            .any(|(_, m)| m.contains("192.0.2.0") && m.contains("pl-0123456789abcdef0")),
+        "{fs:?}"
+    );
+    assert_eq!(sim["unverifiable"].as_u64().unwrap_or(0), 0);
+}
+
+#[test]
+fn a_malformed_address_book_is_an_intent_error() {
+    let t = scratch();
+    declare(t.path(), "aws", "prefix_lists: { office: [10.0.0.5/24] }");
+    let o = iw(t.path(), &["validate"]);
+    let err = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("is not a prefix list id"), "{err}");
+    let t = scratch();
+    declare(
+        t.path(),
+        "azure",
+        "service_tags: { AzureMonitor: [10.0.0.5/24] }",
+    );
+    let o = iw(t.path(), &["validate"]);
+    let err = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("host bits"), "{err}");
+}

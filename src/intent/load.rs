@@ -880,10 +880,17 @@ impl Cx<'_> {
         };
         let what = format!("the {kind} placement of deployment `{dep}`");
         let m = self.map(n, &what)?;
+        // the address books a placement may declare, so rules naming them are known
+        let books: &[&str] = match kind {
+            ProviderKind::Aws => &["prefix_lists"],
+            ProviderKind::Azure => &["service_tags"],
+            ProviderKind::Gcp => &[],
+        };
         let allowed: Vec<&str> = required
             .iter()
             .chain(optional)
             .chain(&["quotas"])
+            .chain(books)
             .copied()
             .collect();
         self.check_keys(m, &allowed, &what);
@@ -905,6 +912,10 @@ impl Cx<'_> {
                 // a bad quota is reported where it is written; the placement itself stays,
                 // so no follow-on "has no placement" errors bury it
                 self.quotas(kind, v, &what, &mut settings);
+                continue;
+            }
+            if books.contains(&k.as_str()) {
+                self.address_book(k.as_str(), v, &what, &mut settings);
                 continue;
             }
             let Some(t) = self.text(v, &format!("`{}` of {what}", k.as_str())) else {
@@ -957,6 +968,54 @@ impl Cx<'_> {
             space,
             loc,
         })
+    }
+
+    /// `service_tags:` (Azure) or `prefix_lists:` (AWS) of a placement: what a named address
+    /// book of the cloud holds, so rules naming it are judged exactly instead of being
+    /// unverifiable. Each entry goes to `settings` as `<book>.<name>` = comma-joined CIDRs.
+    fn address_book(
+        &mut self,
+        book: &str,
+        n: &Node,
+        what: &str,
+        settings: &mut BTreeMap<String, String>,
+    ) {
+        let what = format!("`{book}` of {what}");
+        let Some(m) = self.map(n, &what) else {
+            return;
+        };
+        for (k, v) in m.iter() {
+            let name = k.as_str();
+            let valid = if book == "prefix_lists" {
+                name.strip_prefix("pl-").is_some_and(|h| {
+                    (8..=17).contains(&h.len())
+                        && h.bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                })
+            } else {
+                // Azure service tags: AzureMonitor, Storage.EastUS, AzureCloud.westeurope
+                name.len() <= 80
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+            };
+            if !valid {
+                let loc = self.loc(k.span());
+                let q = super::names::quote(name);
+                self.err(
+                    loc,
+                    if book == "prefix_lists" {
+                        format!("{what}: {q} is not a prefix list id (pl- and 8 or 17 hex digits)")
+                    } else {
+                        format!("{what}: {q} is not a service tag name (letters, digits and `.`)")
+                    },
+                );
+                continue;
+            }
+            let entry = format!("`{name}` in {what}");
+            if let Some(set) = self.cidr_set(v, &entry) {
+                settings.insert(format!("{book}.{name}"), set.to_strings().join(","));
+            }
+        }
     }
 
     /// `quotas:` of a placement: known keys of this cloud, each a whole number from 1 to the

@@ -867,6 +867,13 @@ pub fn check_exhaustive(
     // 2. where a side differs: outside peers directly, member peers as pairs to recheck
     let mut diffs: Vec<Difference<'_>> = Vec::new();
     let mut pairs: BTreeSet<(usize, usize)> = BTreeSet::new();
+    // members where they can be, per role: a difference at addresses no member of a group
+    // can have names no pair to recheck
+    let mut members = [FALSE, FALSE];
+    for (k, role) in [Role::Src, Role::Dst].into_iter().enumerate() {
+        let parts: Vec<Bdd> = (1..=g).map(|id| c.space(id, role)).collect();
+        members[k] = c.m.or_all(parts);
+    }
     for dir in [Direction::Ingress, Direction::Egress] {
         let (local_role, peer_role) = match dir {
             Direction::Ingress => (Role::Dst, Role::Src),
@@ -902,7 +909,9 @@ pub fn check_exhaustive(
                 });
             }
             let peer_vars = c.l.mem(peer_role).to_vec();
-            for v in c.m.satisfiable_values(x, &peer_vars) {
+            let peer_members = members[usize::from(peer_role == Role::Dst)];
+            let toward_members = c.m.and(x, peer_members);
+            for v in c.m.satisfiable_values(toward_members, &peer_vars) {
                 let v = v as usize;
                 if (1..=g).contains(&v) {
                     pairs.insert(match dir {

@@ -1,0 +1,684 @@
+//! The compiled decision structure flow-log replay judges records with.
+//!
+//! Judging a record with the oracle (`judge`, a scan of every flow with string compares) and
+//! with the lowered rules (`EvalPolicy::evaluate`, a scan of every rule) costs microseconds;
+//! logs have millions of records. But a verdict depends on a record only through classes:
+//! - an address through the elementary interval it falls in, cut at every boundary of every
+//!   address set a target mentions (spaces, declared group ranges, network endpoints, rule
+//!   ranges). Inside one interval every set membership is the same, and so is the group the
+//!   address is attributed to (declared ranges are among the cuts);
+//! - a packet through its protocol and the elementary port interval (cut at every port set
+//!   a token of that protocol names) or the ICMP type/code when some token names them.
+//!
+//! So an address is classified by one binary search over sorted cut points and attributed by
+//! one array read; each target's rules and flows become class sets (sorted class-id
+//! intervals), listed per packet class in precedence order; and the verdicts of (target,
+//! source class, destination class, packet class) are memoised in a bounded direct-mapped
+//! cache, since logs repeat the same conversations. The differential tests in `flowlog.rs`
+//! hold this equal to `judge` + `EvalPolicy::evaluate`.
+
+use intentwall_contract::net::Intervals;
+use intentwall_contract::traffic::proto;
+use intentwall_contract::{
+    Action, AddrSet, DeploymentIntent, Direction, Endpoint, EvalPolicy, FlowIntent, HostMatch,
+    Packet, Traffic,
+};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+#[cfg(test)]
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// What one target makes of an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// A member of the target's declared group with this index (into `Target::declared`).
+    Member(u32),
+    /// Inside the target's space but in no declared range: a member we cannot name.
+    Unknown,
+    /// Neither: a host outside the target's workloads.
+    External,
+}
+
+/// What the compiler needs of one target.
+pub struct Target<'a> {
+    /// The resolved intent.
+    pub intent: &'a DeploymentIntent,
+    /// The provider's platform allowances (extra allow flows).
+    pub allowances: &'a [FlowIntent],
+    /// The native rules the target would hold, lowered.
+    pub policy: &'a EvalPolicy,
+    /// Leaf groups with declared addresses, in attribution order (the first range wins).
+    pub declared: &'a [(&'a str, AddrSet)],
+}
+
+/// Elementary address intervals of both families, as sorted cut points (each family's list
+/// starts at 0). Class ids: IPv4 intervals first, then IPv6.
+#[derive(Debug, Clone)]
+pub struct AddrClasses {
+    v4: Vec<u32>,
+    v6: Vec<u128>,
+}
+
+impl AddrClasses {
+    fn new<'a>(sets: impl Iterator<Item = &'a AddrSet>) -> Self {
+        let (mut v4, mut v6) = (vec![0u32], vec![0u128]);
+        for s in sets {
+            v4.extend(s.v4.boundaries());
+            v6.extend(s.v6.boundaries());
+        }
+        v4.sort_unstable();
+        v4.dedup();
+        v6.sort_unstable();
+        v6.dedup();
+        AddrClasses { v4, v6 }
+    }
+
+    /// Number of classes.
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    fn of_v4(&self, a: u32) -> u32 {
+        // cuts[0] == 0 <= a, so the count is at least 1
+        (self.v4.partition_point(|&c| c <= a) - 1) as u32
+    }
+
+    fn of_v6(&self, a: u128) -> u32 {
+        (self.v4.len() + self.v6.partition_point(|&c| c <= a) - 1) as u32
+    }
+
+    /// The class of an address: one binary search.
+    pub fn of(&self, ip: IpAddr) -> u32 {
+        match ip {
+            IpAddr::V4(a) => self.of_v4(u32::from(a)),
+            IpAddr::V6(a) => self.of_v6(u128::from(a)),
+        }
+    }
+
+    /// The class ids of a set, as ranges (every boundary of the set is a cut, so its
+    /// intervals map onto whole classes).
+    fn ranges_of(&self, s: &AddrSet) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let v4: Vec<(u32, u32)> = s
+            .v4
+            .ranges()
+            .iter()
+            .map(|&(a, b)| (self.of_v4(a), self.of_v4(b)))
+            .collect();
+        let v6: Vec<(u32, u32)> = s
+            .v6
+            .ranges()
+            .iter()
+            .map(|&(a, b)| (self.of_v6(a), self.of_v6(b)))
+            .collect();
+        v4.into_iter().chain(v6)
+    }
+
+    /// The first address of a class.
+    #[cfg(test)]
+    pub fn rep(&self, c: u32) -> IpAddr {
+        let c = c as usize;
+        if c < self.v4.len() {
+            IpAddr::V4(Ipv4Addr::from(self.v4[c]))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(self.v6[c - self.v4.len()]))
+        }
+    }
+}
+
+/// How one protocol's packets split into classes.
+#[derive(Debug, Clone)]
+enum ProtoKind {
+    /// tcp/udp/sctp: sorted port cut points, starting at 0.
+    Ported(Vec<u16>),
+    /// icmp/icmpv6: each type maps to a slot (named types, then one for all others); each
+    /// slot maps codes to classes (named codes, then one for all others).
+    Icmp {
+        slot_of_type: Box<[u16; 256]>,
+        slots: Vec<IcmpSlot>,
+    },
+    /// Any other protocol: one class.
+    Whole,
+}
+
+#[derive(Debug, Clone)]
+struct IcmpSlot {
+    /// The slot's first class, relative to the protocol's base.
+    offset: u32,
+    class_of_code: Box<[u16; 256]>,
+}
+
+/// Packet classes of every protocol, with dense ids and one representative packet each.
+#[derive(Debug, Clone)]
+pub struct PacketClasses {
+    /// Per protocol: its first class id (protocols no token names share one class).
+    base: [u32; 256],
+    /// Per protocol: how many classes it has.
+    count: [u32; 256],
+    kind: Vec<ProtoKind>,
+    /// One packet per class id.
+    reps: Vec<Packet>,
+}
+
+impl PacketClasses {
+    fn new(traffic: &[&Traffic]) -> Self {
+        let mut named = [false; 256];
+        for t in traffic {
+            if let Some(p) = t.proto {
+                named[p as usize] = true;
+            }
+        }
+        let mut base = [0u32; 256];
+        let mut count = [1u32; 256];
+        let mut kind = Vec::with_capacity(256);
+        let mut reps: Vec<Packet> = Vec::new();
+        let mut shared: Option<u32> = None;
+        for p in 0..=255u8 {
+            let of_p = || traffic.iter().filter(move |t| t.proto == Some(p));
+            if proto::has_ports(p) {
+                let mut cuts: Vec<u16> = vec![0];
+                for t in of_p() {
+                    cuts.extend(t.ports.boundaries());
+                }
+                cuts.sort_unstable();
+                cuts.dedup();
+                base[p as usize] = reps.len() as u32;
+                reps.extend(cuts.iter().map(|&c| Packet::ported(p, c)));
+                count[p as usize] = cuts.len() as u32;
+                kind.push(ProtoKind::Ported(cuts));
+            } else if proto::is_icmp(p) {
+                base[p as usize] = reps.len() as u32;
+                let mut types = [false; 256];
+                for t in of_p() {
+                    if let Some(ty) = t.icmp_type {
+                        types[ty as usize] = true;
+                    }
+                }
+                let spare_type = (0..=255u8).find(|&ty| !types[ty as usize]);
+                let mut slot_of_type = Box::new([0u16; 256]);
+                let mut slots = Vec::new();
+                let slot_types = (0..=255u8).filter(|&ty| types[ty as usize]).chain(spare_type);
+                for ty in slot_types {
+                    let slot = slots.len() as u16;
+                    if types[ty as usize] {
+                        slot_of_type[ty as usize] = slot;
+                    } else {
+                        // the spare slot stands for every type no token names
+                        for (x, s) in slot_of_type.iter_mut().enumerate() {
+                            if !types[x] {
+                                *s = slot;
+                            }
+                        }
+                    }
+                    // codes a token names for this type (or for any type)
+                    let mut codes = [false; 256];
+                    for t in of_p() {
+                        let fits = t.icmp_type.is_none_or(|x| x == ty);
+                        if let (true, Some(c)) = (fits, t.icmp_code) {
+                            codes[c as usize] = true;
+                        }
+                    }
+                    let spare_code = (0..=255u8).find(|&c| !codes[c as usize]);
+                    let offset = reps.len() as u32 - base[p as usize];
+                    let mut class_of_code = Box::new([0u16; 256]);
+                    let mut n = 0u16;
+                    for c in (0..=255u8).filter(|&c| codes[c as usize]).chain(spare_code) {
+                        if codes[c as usize] {
+                            class_of_code[c as usize] = n;
+                        } else {
+                            for (x, k) in class_of_code.iter_mut().enumerate() {
+                                if !codes[x] {
+                                    *k = n;
+                                }
+                            }
+                        }
+                        reps.push(Packet::icmp(p, ty, c));
+                        n += 1;
+                    }
+                    slots.push(IcmpSlot {
+                        offset,
+                        class_of_code,
+                    });
+                }
+                count[p as usize] = reps.len() as u32 - base[p as usize];
+                kind.push(ProtoKind::Icmp {
+                    slot_of_type,
+                    slots,
+                });
+            } else if named[p as usize] {
+                base[p as usize] = reps.len() as u32;
+                reps.push(Packet::ported(p, 0));
+                kind.push(ProtoKind::Whole);
+            } else {
+                // no token names it: every such protocol is matched alike (by `any` only)
+                base[p as usize] = *shared.get_or_insert_with(|| {
+                    reps.push(Packet::ported(p, 0));
+                    reps.len() as u32 - 1
+                });
+                kind.push(ProtoKind::Whole);
+            }
+        }
+        PacketClasses {
+            base,
+            count,
+            kind,
+            reps,
+        }
+    }
+
+    /// Number of classes.
+    pub fn len(&self) -> usize {
+        self.reps.len()
+    }
+
+    /// The class of a packet.
+    pub fn of(&self, p: &Packet) -> u32 {
+        let base = self.base[p.proto as usize];
+        match &self.kind[p.proto as usize] {
+            ProtoKind::Ported(cuts) => base + (cuts.partition_point(|&c| c <= p.port) - 1) as u32,
+            ProtoKind::Icmp {
+                slot_of_type,
+                slots,
+            } => {
+                let s = &slots[slot_of_type[p.icmp_type as usize] as usize];
+                base + s.offset + s.class_of_code[p.icmp_code as usize] as u32
+            }
+            ProtoKind::Whole => base,
+        }
+    }
+
+    /// The classes a token matches, in id order.
+    fn matched_by<'a>(&'a self, t: &'a Traffic) -> impl Iterator<Item = u32> + 'a {
+        let range = match t.proto {
+            None => 0..self.reps.len() as u32,
+            Some(p) => {
+                let b = self.base[p as usize];
+                b..b + self.count[p as usize]
+            }
+        };
+        // classes are homogeneous, so the representative decides for its class
+        range.filter(move |&k| t.matches(&self.reps[k as usize]))
+    }
+}
+
+/// Per packet class, a list of indices (compressed rows).
+#[derive(Debug, Clone, Default)]
+struct PerClass {
+    starts: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl PerClass {
+    /// From (item, classes it is listed under), items in the order they are to be listed.
+    fn build(classes: usize, entries: &[(u32, Vec<u32>)]) -> Self {
+        let mut counts = vec![0u32; classes + 1];
+        for (_, ks) in entries {
+            for &k in ks {
+                counts[k as usize + 1] += 1;
+            }
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let mut next = counts.clone();
+        let mut items = vec![0u32; counts[classes] as usize];
+        for (item, ks) in entries {
+            for &k in ks {
+                items[next[k as usize] as usize] = *item;
+                next[k as usize] += 1;
+            }
+        }
+        PerClass {
+            starts: counts,
+            items,
+        }
+    }
+
+    fn get(&self, k: u32) -> &[u32] {
+        &self.items[self.starts[k as usize] as usize..self.starts[k as usize + 1] as usize]
+    }
+}
+
+/// A native rule, compiled: which address classes its two sides match.
+#[derive(Debug, Clone)]
+struct Rule {
+    allow: bool,
+    local: Intervals<u32>,
+    peer: Intervals<u32>,
+}
+
+/// An intent flow, compiled.
+#[derive(Debug, Clone)]
+struct Flow {
+    from: Intervals<u32>,
+    to: Intervals<u32>,
+    /// The ends are groups (the oracle's "flow from/to the member's group" tests).
+    from_group: bool,
+    to_group: bool,
+}
+
+/// One target, compiled.
+#[derive(Debug, Clone)]
+pub struct TargetIndex {
+    /// Per address class: what the target makes of it.
+    side: Vec<Side>,
+    /// Per declared group: `egress: restricted`.
+    restricted: Vec<bool>,
+    rules: Vec<Rule>,
+    /// Per packet class, the rules of a direction whose traffic matches it, in precedence
+    /// order (lowest priority number first, deny before allow at a tie).
+    egress: PerClass,
+    ingress: PerClass,
+    flows: Vec<Flow>,
+    /// Per packet class, the deny / allow flows whose traffic matches it.
+    denies: PerClass,
+    allows: PerClass,
+}
+
+impl TargetIndex {
+    /// What the target makes of an address class.
+    pub fn side(&self, c: u32) -> Side {
+        self.side[c as usize]
+    }
+
+    fn member(&self, c: u32) -> Option<u32> {
+        match self.side[c as usize] {
+            Side::Member(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// One direction's decision: the first matching rule in precedence order; none denies.
+    fn decide(&self, list: &PerClass, k: u32, local: u32, peer: u32) -> bool {
+        list.get(k)
+            .iter()
+            .map(|&i| &self.rules[i as usize])
+            .find(|r| r.local.contains(local) && r.peer.contains(peer))
+            .is_some_and(|r| r.allow)
+    }
+
+    /// The native verdict (as `EvalPolicy::evaluate`): egress at a member source, ingress at
+    /// a member destination.
+    fn native(&self, s: u32, d: u32, k: u32) -> bool {
+        (self.member(s).is_none() || self.decide(&self.egress, k, s, d))
+            && (self.member(d).is_none() || self.decide(&self.ingress, k, d, s))
+    }
+
+    /// The intent's verdict (as `oracle::judge`): a matching deny wins; a restricted member
+    /// source needs an allow from its group; a member destination needs an allow to its group.
+    fn oracle(&self, s: u32, d: u32, k: u32) -> bool {
+        let matches = |f: &Flow| f.from.contains(s) && f.to.contains(d);
+        if self
+            .denies
+            .get(k)
+            .iter()
+            .any(|&i| matches(&self.flows[i as usize]))
+        {
+            return false;
+        }
+        let allowed_by = |want: fn(&Flow) -> bool| {
+            self.allows.get(k).iter().any(|&i| {
+                let f = &self.flows[i as usize];
+                want(f) && matches(f)
+            })
+        };
+        // a matching flow with a group end names exactly the member's group
+        if self.member(s).is_some_and(|g| self.restricted[g as usize]) && !allowed_by(|f| f.from_group)
+        {
+            return false;
+        }
+        if self.member(d).is_some() && !allowed_by(|f| f.to_group) {
+            return false;
+        }
+        true
+    }
+}
+
+/// Verdicts of one packet between two address classes on one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The intent allows it.
+    pub oracle: bool,
+    /// The native rules allow it.
+    pub native: bool,
+}
+
+/// Every target of a replay, compiled over shared address and packet classes.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// Address classes.
+    pub addrs: AddrClasses,
+    /// Packet classes.
+    pub packets: PacketClasses,
+    /// Per target, in the order given.
+    pub targets: Vec<TargetIndex>,
+    memo: Memo,
+}
+
+impl Compiled {
+    /// Compile targets. The cost follows the size of the rules and flows, not of any log.
+    pub fn new(targets: &[Target<'_>]) -> Self {
+        let mut addr_sets: Vec<&AddrSet> = Vec::new();
+        let mut traffic: Vec<&Traffic> = Vec::new();
+        for t in targets {
+            addr_sets.push(&t.intent.space);
+            addr_sets.extend(t.declared.iter().map(|(_, a)| a));
+            for f in t.intent.flows.iter().chain(t.allowances) {
+                for e in [&f.from, &f.to] {
+                    if let Endpoint::Network { addrs, .. } = e {
+                        addr_sets.push(addrs);
+                    }
+                }
+                traffic.extend(&f.traffic);
+            }
+            for r in &t.policy.rules {
+                addr_sets.push(&r.local.addrs);
+                addr_sets.push(&r.peer.addrs);
+                traffic.extend(&r.traffic);
+            }
+        }
+        let addrs = AddrClasses::new(addr_sets.into_iter());
+        let packets = PacketClasses::new(&traffic);
+        let targets = targets
+            .iter()
+            .map(|t| compile_target(&addrs, &packets, t))
+            .collect();
+        Compiled {
+            addrs,
+            packets,
+            targets,
+            memo: Memo::new(MEMO_BITS),
+        }
+    }
+
+    /// The verdicts of packet class `k` from address class `s` to `d` on target `t`
+    /// (memoised).
+    pub fn verdicts(&mut self, t: usize, s: u32, d: u32, k: u32) -> Verdicts {
+        let key = [t as u32, s, d, k];
+        if let Some(v) = self.memo.get(&key) {
+            return v;
+        }
+        let ix = &self.targets[t];
+        let v = Verdicts {
+            oracle: ix.oracle(s, d, k),
+            native: ix.native(s, d, k),
+        };
+        self.memo.put(key, v);
+        v
+    }
+}
+
+fn compile_target(addrs: &AddrClasses, packets: &PacketClasses, t: &Target<'_>) -> TargetIndex {
+    // attribution: the first declared group whose range holds a class, else space or outside
+    let mut side = vec![Side::External; addrs.len()];
+    for (gi, (_, a)) in t.declared.iter().enumerate() {
+        for (lo, hi) in addrs.ranges_of(a) {
+            for s in &mut side[lo as usize..=hi as usize] {
+                if *s == Side::External {
+                    *s = Side::Member(gi as u32);
+                }
+            }
+        }
+    }
+    for (lo, hi) in addrs.ranges_of(&t.intent.space) {
+        for s in &mut side[lo as usize..=hi as usize] {
+            if *s == Side::External {
+                *s = Side::Unknown;
+            }
+        }
+    }
+    // each declared group's classes, as runs
+    let mut of_group: Vec<Vec<(u32, u32)>> = vec![Vec::new(); t.declared.len()];
+    for (c, s) in side.iter().enumerate() {
+        if let Side::Member(g) = *s {
+            let runs = &mut of_group[g as usize];
+            match runs.last_mut() {
+                Some(last) if last.1 + 1 == c as u32 => last.1 = c as u32,
+                _ => runs.push((c as u32, c as u32)),
+            }
+        }
+    }
+    let group_index: BTreeMap<&str, usize> = t
+        .declared
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (*n, i))
+        .collect();
+    let group_classes = |name: &str| -> Vec<(u32, u32)> {
+        group_index
+            .get(name)
+            .map(|&i| of_group[i].clone())
+            .unwrap_or_default()
+    };
+    let host_set = |m: &HostMatch| -> Intervals<u32> {
+        let mut v: Vec<(u32, u32)> = addrs.ranges_of(&m.addrs).collect();
+        for g in &m.groups {
+            v.extend(group_classes(g));
+        }
+        Intervals::from_ranges(v)
+    };
+    let end_set = |e: &Endpoint| -> Intervals<u32> {
+        match e {
+            Endpoint::Group(g) => Intervals::from_ranges(group_classes(g)),
+            Endpoint::Network { addrs: a, .. } => Intervals::from_ranges(addrs.ranges_of(a)),
+        }
+    };
+    let classes_of = |traffic: &[Traffic]| -> Vec<u32> {
+        let mut ks: Vec<u32> = traffic.iter().flat_map(|t| packets.matched_by(t)).collect();
+        ks.sort_unstable();
+        ks.dedup();
+        ks
+    };
+
+    let rules: Vec<Rule> = t
+        .policy
+        .rules
+        .iter()
+        .map(|r| Rule {
+            allow: r.action == Action::Allow,
+            local: host_set(&r.local),
+            peer: host_set(&r.peer),
+        })
+        .collect();
+    let by_dir = |dir: Direction| -> PerClass {
+        let mut order: Vec<usize> = (0..t.policy.rules.len())
+            .filter(|&i| t.policy.rules[i].direction == dir)
+            .collect();
+        // the winner of `EvalPolicy::decide`: lowest priority, deny at a tie, then index
+        order.sort_by_key(|&i| {
+            let r = &t.policy.rules[i];
+            (r.priority, r.action == Action::Allow, i)
+        });
+        let entries: Vec<(u32, Vec<u32>)> = order
+            .into_iter()
+            .map(|i| (i as u32, classes_of(&t.policy.rules[i].traffic)))
+            .collect();
+        PerClass::build(packets.len(), &entries)
+    };
+    let egress = by_dir(Direction::Egress);
+    let ingress = by_dir(Direction::Ingress);
+
+    let all_flows: Vec<&FlowIntent> = t.intent.flows.iter().chain(t.allowances).collect();
+    let flows: Vec<Flow> = all_flows
+        .iter()
+        .map(|f| Flow {
+            from: end_set(&f.from),
+            to: end_set(&f.to),
+            from_group: f.from.group().is_some(),
+            to_group: f.to.group().is_some(),
+        })
+        .collect();
+    let by_action = |a: Action| -> PerClass {
+        let entries: Vec<(u32, Vec<u32>)> = all_flows
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.action == a)
+            .map(|(i, f)| (i as u32, classes_of(&f.traffic)))
+            .collect();
+        PerClass::build(packets.len(), &entries)
+    };
+    TargetIndex {
+        side,
+        restricted: t
+            .declared
+            .iter()
+            .map(|(n, _)| t.intent.groups.get(*n).is_some_and(|g| g.egress_restricted))
+            .collect(),
+        rules,
+        egress,
+        ingress,
+        flows,
+        denies: by_action(Action::Deny),
+        allows: by_action(Action::Allow),
+    }
+}
+
+/// 2^16 memo entries (1.3 MiB): enough for the conversations of a busy estate; a collision
+/// only costs a recomputation.
+const MEMO_BITS: u32 = 16;
+
+/// A bounded memo: a direct-mapped cache where a colliding key evicts the older one. Memory
+/// is fixed whatever the log holds; a miss costs one walk of the class-indexed lists.
+#[derive(Debug, Clone)]
+struct Memo {
+    keys: Vec<[u32; 4]>,
+    vals: Vec<Verdicts>,
+    shift: u32,
+}
+
+/// No target has this index: marks an empty slot.
+const EMPTY: [u32; 4] = [u32::MAX; 4];
+
+impl Memo {
+    fn new(bits: u32) -> Self {
+        let n = 1usize << bits;
+        Memo {
+            keys: vec![EMPTY; n],
+            vals: vec![
+                Verdicts {
+                    oracle: false,
+                    native: false
+                };
+                n
+            ],
+            shift: 64 - bits,
+        }
+    }
+
+    fn slot(&self, k: &[u32; 4]) -> usize {
+        let a = (k[1] as u64) << 32 | k[2] as u64;
+        let b = (k[3] as u64) << 32 | k[0] as u64;
+        let h = (a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        (h >> self.shift) as usize
+    }
+
+    fn get(&self, k: &[u32; 4]) -> Option<Verdicts> {
+        let i = self.slot(k);
+        (self.keys[i] == *k).then(|| self.vals[i])
+    }
+
+    fn put(&mut self, k: [u32; 4], v: Verdicts) {
+        let i = self.slot(&k);
+        self.keys[i] = k;
+        self.vals[i] = v;
+    }
+}

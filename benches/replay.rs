@@ -28,6 +28,18 @@ fn peak_rss_kib() -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system) of the process so far, in seconds: the machine is shared, so
+/// records per CPU second is the figure that compares across runs.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the command name (which is in parentheses): utime and stime are 14 and 15
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    // CLK_TCK is 100 on Linux
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Reset the peak RSS to the current RSS (Linux >= 4.0); false when not permitted.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -184,8 +196,16 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     println!(
-        "{:>10} {:>9} {:>10} {:>8} {:>10} {:>8} {:>13}",
-        "records", "checked", "mismatches", "drift", "seconds", "M rec/s", "peak RSS MiB"
+        "{:>10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>13} {:>13}",
+        "records",
+        "checked",
+        "mismatches",
+        "drift",
+        "wall s",
+        "CPU s",
+        "M rec/s",
+        "M rec/CPU s",
+        "peak RSS MiB"
     );
     for n in sizes {
         let path = dir.join(format!("replay-bench-{n}.log"));
@@ -193,23 +213,53 @@ fn main() {
             generate(&path, n).expect("write the generated log");
         }
         let name = path.display().to_string();
+        // reading and parsing alone, for where the time goes
+        let (t, cpu) = (Instant::now(), cpu_seconds());
+        let reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&path).unwrap());
+        let mut read = 0u64;
+        intentwall::simulate::flowlog::read_records(
+            intentwall::simulate::flowlog::FlowFormat::AwsVpc,
+            &name,
+            reader,
+            |_| {
+                read += 1;
+                Ok::<(), intentwall::simulate::flowlog::ParseError>(())
+            },
+        )
+        .expect("parses");
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        println!(
+            "{:>10} {:>9} {:>10} {:>8} {:>8.2} {:>8.2} {:>9.2} {:>13.2}   (read and parse only)",
+            read,
+            "-",
+            "-",
+            "-",
+            secs,
+            cpu,
+            read as f64 / secs / 1e6,
+            read as f64 / cpu.max(0.01) / 1e6
+        );
         let reset = reset_peak();
         let t = Instant::now();
+        let cpu = cpu_seconds();
         let file = std::fs::File::open(&path).expect("open the log");
         let reader = std::io::BufReader::with_capacity(1 << 16, file);
         let fmt = intentwall::simulate::flowlog::FlowFormat::AwsVpc;
         let r = intentwall::simulate::flowlog::replay_reader(&intent, &plan, &name, fmt, reader)
             .expect("replays");
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu;
         let peak = peak_rss_kib().map(|k| k as f64 / 1024.0).unwrap_or(f64::NAN);
         println!(
-            "{:>10} {:>9} {:>10} {:>8} {:>10.2} {:>8.2} {:>12.1}{}",
+            "{:>10} {:>9} {:>10} {:>8} {:>8.2} {:>8.2} {:>9.2} {:>13.2} {:>13.1}{}",
             r.records,
             r.checked,
             r.mismatches,
             r.drift,
             secs,
+            cpu,
             r.records as f64 / secs / 1e6,
+            r.records as f64 / cpu.max(0.01) / 1e6,
             peak,
             if reset { "" } else { " (process peak)" }
         );

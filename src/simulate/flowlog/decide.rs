@@ -452,6 +452,9 @@ pub struct Compiled {
     /// Per target, in the order given.
     pub targets: Vec<TargetIndex>,
     memo: Memo,
+    /// Recent IPv4 addresses and their classes, direct-mapped: logs name the same hosts
+    /// over and over, and a hit is cheaper than the binary search.
+    v4_seen: Vec<(u32, u32)>,
 }
 
 impl Compiled {
@@ -487,7 +490,21 @@ impl Compiled {
             packets,
             targets,
             memo: Memo::new(MEMO_BITS),
+            v4_seen: vec![(0, u32::MAX); 1 << V4_SEEN_BITS],
         }
+    }
+
+    /// The class of an address (as `AddrClasses::of`).
+    pub fn addr_class(&mut self, ip: IpAddr) -> u32 {
+        let IpAddr::V4(a) = ip else {
+            return self.addrs.of(ip);
+        };
+        let a = u32::from(a);
+        let slot = &mut self.v4_seen[(a.wrapping_mul(0x9e37_79b1) >> (32 - V4_SEEN_BITS)) as usize];
+        if slot.0 != a || slot.1 == u32::MAX {
+            *slot = (a, self.addrs.of_v4(a));
+        }
+        slot.1
     }
 
     /// The verdicts of packet class `k` from address class `s` to `d` on target `t`
@@ -631,6 +648,9 @@ fn compile_target(addrs: &AddrClasses, packets: &PacketClasses, t: &Target<'_>) 
         allows: by_action(Action::Allow),
     }
 }
+
+/// 4096 remembered IPv4 addresses (32 KiB).
+const V4_SEEN_BITS: u32 = 12;
 
 /// 2^16 memo entries (1.3 MiB): enough for the conversations of a busy estate; a collision
 /// only costs a recomputation.

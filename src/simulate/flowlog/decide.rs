@@ -128,8 +128,9 @@ impl AddrClasses {
 /// How one protocol's packets split into classes.
 #[derive(Debug, Clone)]
 enum ProtoKind {
-    /// tcp/udp/sctp: sorted port cut points, starting at 0.
-    Ported(Vec<u16>),
+    /// tcp/udp/sctp: each port's class (relative to the protocol's base), one read instead
+    /// of a binary search over the port cut points (128 KiB per protocol).
+    Ported(Box<[u16]>),
     /// icmp/icmpv6: each type maps to a slot (named types, then one for all others); each
     /// slot maps codes to classes (named codes, then one for all others).
     Icmp {
@@ -184,7 +185,12 @@ impl PacketClasses {
                 base[p as usize] = reps.len() as u32;
                 reps.extend(cuts.iter().map(|&c| Packet::ported(p, c)));
                 count[p as usize] = cuts.len() as u32;
-                kind.push(ProtoKind::Ported(cuts));
+                let mut class_of_port = vec![0u16; 1 << 16].into_boxed_slice();
+                for (i, &c) in cuts.iter().enumerate() {
+                    let end = cuts.get(i + 1).map_or(1 << 16, |&n| n as usize);
+                    class_of_port[c as usize..end].fill(i as u16);
+                }
+                kind.push(ProtoKind::Ported(class_of_port));
             } else if proto::is_icmp(p) {
                 base[p as usize] = reps.len() as u32;
                 let mut types = [false; 256];
@@ -274,7 +280,7 @@ impl PacketClasses {
     pub fn of(&self, p: &Packet) -> u32 {
         let base = self.base[p.proto as usize];
         match &self.kind[p.proto as usize] {
-            ProtoKind::Ported(cuts) => base + (cuts.partition_point(|&c| c <= p.port) - 1) as u32,
+            ProtoKind::Ported(class_of_port) => base + class_of_port[p.port as usize] as u32,
             ProtoKind::Icmp {
                 slot_of_type,
                 slots,
@@ -652,7 +658,7 @@ fn compile_target(addrs: &AddrClasses, packets: &PacketClasses, t: &Target<'_>) 
 /// 4096 remembered IPv4 addresses (32 KiB).
 const V4_SEEN_BITS: u32 = 12;
 
-/// 2^16 memo entries (1.3 MiB): enough for the conversations of a busy estate; a collision
+/// 2^16 memo entries (1.25 MiB): enough for the conversations of a busy estate; a collision
 /// only costs a recomputation.
 const MEMO_BITS: u32 = 16;
 
@@ -660,8 +666,8 @@ const MEMO_BITS: u32 = 16;
 /// is fixed whatever the log holds; a miss costs one walk of the class-indexed lists.
 #[derive(Debug, Clone)]
 struct Memo {
-    keys: Vec<[u32; 4]>,
-    vals: Vec<Verdicts>,
+    /// Key and value side by side: one cache line per lookup.
+    slots: Vec<([u32; 4], Verdicts)>,
     shift: u32,
 }
 
@@ -670,16 +676,12 @@ const EMPTY: [u32; 4] = [u32::MAX; 4];
 
 impl Memo {
     fn new(bits: u32) -> Self {
-        let n = 1usize << bits;
+        let none = Verdicts {
+            oracle: false,
+            native: false,
+        };
         Memo {
-            keys: vec![EMPTY; n],
-            vals: vec![
-                Verdicts {
-                    oracle: false,
-                    native: false
-                };
-                n
-            ],
+            slots: vec![(EMPTY, none); 1 << bits],
             shift: 64 - bits,
         }
     }
@@ -692,14 +694,13 @@ impl Memo {
     }
 
     fn get(&self, k: &[u32; 4]) -> Option<Verdicts> {
-        let i = self.slot(k);
-        (self.keys[i] == *k).then(|| self.vals[i])
+        let (key, v) = &self.slots[self.slot(k)];
+        (key == k).then_some(*v)
     }
 
     fn put(&mut self, k: [u32; 4], v: Verdicts) {
         let i = self.slot(&k);
-        self.keys[i] = k;
-        self.vals[i] = v;
+        self.slots[i] = (k, v);
     }
 }
 

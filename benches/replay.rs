@@ -14,7 +14,9 @@
 
 use intentwall::intent::{load, LoadOptions};
 use intentwall::plan::{build, PlanOptions};
-use std::io::{BufWriter, Write};
+use intentwall::simulate::flowlog::{read_records, replay_reader, FlowFormat, ParseError};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -85,7 +87,7 @@ const EXTERNAL: [&str; 12] = [
 ];
 
 fn generate(path: &Path, n: u64) -> std::io::Result<()> {
-    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     writeln!(w, "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status")?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut src, mut dst) = (String::new(), String::new());
@@ -195,8 +197,14 @@ fn main() {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let fmt = FlowFormat::AwsVpc;
+    println!("median of {runs} runs per row; CPU s is user + system time of the process");
     println!(
-        "{:>10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>13} {:>13}",
+        "{:>10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>9} {:>12} {:>13}",
         "records",
         "checked",
         "mismatches",
@@ -213,23 +221,23 @@ fn main() {
             generate(&path, n).expect("write the generated log");
         }
         let name = path.display().to_string();
+        let open = || BufReader::with_capacity(1 << 16, File::open(&path).expect("open the log"));
         // reading and parsing alone, for where the time goes
-        let (t, cpu) = (Instant::now(), cpu_seconds());
-        let reader = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&path).unwrap());
-        let mut read = 0u64;
-        intentwall::simulate::flowlog::read_records(
-            intentwall::simulate::flowlog::FlowFormat::AwsVpc,
-            &name,
-            reader,
-            |_| {
+        let mut parse = Vec::new();
+        for _ in 0..runs {
+            let (t, cpu) = (Instant::now(), cpu_seconds());
+            let mut read = 0u64;
+            read_records(fmt, &name, open(), |_| {
                 read += 1;
-                Ok::<(), intentwall::simulate::flowlog::ParseError>(())
-            },
-        )
-        .expect("parses");
-        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+                Ok::<(), ParseError>(())
+            })
+            .expect("parses");
+            parse.push((t.elapsed().as_secs_f64(), cpu_seconds() - cpu, read));
+        }
+        parse.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (secs, cpu, read) = parse[runs / 2];
         println!(
-            "{:>10} {:>9} {:>10} {:>8} {:>8.2} {:>8.2} {:>9.2} {:>13.2}   (read and parse only)",
+            "{:>10} {:>9} {:>10} {:>8} {:>8.2} {:>8.2} {:>9.2} {:>12.2}   (read and parse only)",
             read,
             "-",
             "-",
@@ -239,19 +247,21 @@ fn main() {
             read as f64 / secs / 1e6,
             read as f64 / cpu.max(0.01) / 1e6
         );
-        let reset = reset_peak();
-        let t = Instant::now();
-        let cpu = cpu_seconds();
-        let file = std::fs::File::open(&path).expect("open the log");
-        let reader = std::io::BufReader::with_capacity(1 << 16, file);
-        let fmt = intentwall::simulate::flowlog::FlowFormat::AwsVpc;
-        let r = intentwall::simulate::flowlog::replay_reader(&intent, &plan, &name, fmt, reader)
-            .expect("replays");
-        let secs = t.elapsed().as_secs_f64();
-        let cpu = cpu_seconds() - cpu;
-        let peak = peak_rss_kib().map(|k| k as f64 / 1024.0).unwrap_or(f64::NAN);
+        // the replay (what `simulate --flows` runs), peak RSS of the run
+        let mut replays = Vec::new();
+        let mut reset = true;
+        let mut peak = 0.0f64;
+        for _ in 0..runs {
+            reset &= reset_peak();
+            let (t, cpu) = (Instant::now(), cpu_seconds());
+            let r = replay_reader(&intent, &plan, &name, fmt, open()).expect("replays");
+            replays.push((t.elapsed().as_secs_f64(), cpu_seconds() - cpu, r));
+            peak = peak.max(peak_rss_kib().map_or(f64::NAN, |k| k as f64 / 1024.0));
+        }
+        replays.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (secs, cpu, r) = &replays[runs / 2];
         println!(
-            "{:>10} {:>9} {:>10} {:>8} {:>8.2} {:>8.2} {:>9.2} {:>13.2} {:>13.1}{}",
+            "{:>10} {:>9} {:>10} {:>8} {:>8.2} {:>8.2} {:>9.2} {:>12.2} {:>13.1}{}",
             r.records,
             r.checked,
             r.mismatches,

@@ -273,6 +273,11 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// [`perr`], boxed: the AWS hot path returns boxed errors so its results stay small.
+fn bperr(file: &str, line: usize, field: &str, message: impl Into<String>) -> Box<ParseError> {
+    Box::new(perr(file, line, field, message))
+}
+
 fn perr(file: &str, line: usize, field: &str, message: impl Into<String>) -> ParseError {
     ParseError {
         file: file.to_string(),
@@ -374,7 +379,8 @@ pub fn read_records<R: BufRead, E: From<ParseError>>(
             Some(b) => b.strip_suffix(b"\r").unwrap_or(b),
             None => bytes,
         };
-        match parser.line(file, line, bytes, ascii, &mut rec, &mut skips)? {
+        let step = parser.line(file, line, bytes, ascii, &mut rec, &mut skips);
+        match step.map_err(|e| E::from(*e))? {
             Step::Nothing => {}
             Step::Record => emit(&rec)?,
             Step::Document => {
@@ -521,16 +527,16 @@ impl LineParser {
         ascii: bool,
         rec: &mut FlowRecord,
         skips: &mut Skips,
-    ) -> Result<Step, ParseError> {
+    ) -> Result<Step, Box<ParseError>> {
         if let LineParser::Aws(p) = self {
             return p.line(file, line, bytes, ascii, rec, skips);
         }
         let Ok(text) = std::str::from_utf8(bytes) else {
-            return Err(perr(file, line, "text", "not UTF-8 text"));
+            return Err(bperr(file, line, "text", "not UTF-8 text"));
         };
         match self {
             LineParser::Aws(_) => Ok(Step::Nothing),
-            LineParser::Csv(p) => p.line(file, line, text, rec),
+            LineParser::Csv(p) => p.line(file, line, text, rec).map_err(Box::new),
             LineParser::Gcp { seen } => {
                 if text.trim().is_empty() {
                     return Ok(Step::Nothing);
@@ -736,10 +742,16 @@ impl IpCache {
     }
 
     /// An address from a field's bytes (see [`parse_ip`]).
-    fn parse(&mut self, file: &str, line: usize, field: &str, s: &[u8]) -> Result<IpAddr, ParseError> {
+    fn parse(
+        &mut self,
+        file: &str,
+        line: usize,
+        field: &str,
+        s: &[u8],
+    ) -> Result<IpAddr, Box<ParseError>> {
         let parse = |s: &[u8]| match fast_ipv4(s) {
             Some(a) => Ok(IpAddr::V4(a)),
-            None => parse_ip(file, line, field, &String::from_utf8_lossy(s)),
+            None => parse_ip(file, line, field, &String::from_utf8_lossy(s)).map_err(Box::new),
         };
         let Some((a, b)) = Self::key(s) else {
             return parse(s);
@@ -871,14 +883,14 @@ impl AwsParser {
         ascii: bool,
         rec: &mut FlowRecord,
         skips: &mut Skips,
-    ) -> Result<Step, ParseError> {
+    ) -> Result<Step, Box<ParseError>> {
         let visible = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x7f);
         let l: &[u8] = if ascii && visible(raw.first()) && visible(raw.last()) {
             raw
         } else {
             match std::str::from_utf8(raw) {
                 Ok(t) => t.trim().as_bytes(),
-                Err(_) => return Err(perr(file, line, "text", "not UTF-8 text")),
+                Err(_) => return Err(bperr(file, line, "text", "not UTF-8 text")),
             }
         };
         if l.is_empty() || l.starts_with(b"#") {
@@ -890,7 +902,7 @@ impl AwsParser {
             if let Some(names) = aws_header(&text) {
                 for need in ["srcaddr", "dstaddr", "dstport", "protocol"] {
                     if !names.iter().any(|n| n == need) {
-                        return Err(perr(
+                        return Err(bperr(
                             file,
                             line,
                             "header",
@@ -914,7 +926,7 @@ impl AwsParser {
         });
         let names = &self.cols.names;
         if n != names.len() {
-            return Err(perr(
+            return Err(bperr(
                 file,
                 line,
                 "record",
@@ -938,7 +950,7 @@ impl AwsParser {
                 return Ok(Step::Nothing);
             }
             Some(s) => {
-                return Err(perr(
+                return Err(bperr(
                     file,
                     line,
                     "log-status",
@@ -956,7 +968,7 @@ impl AwsParser {
             .map(|p| p as u8)
             .or_else(|| std::str::from_utf8(pr).ok()?.parse().ok())
             .ok_or_else(|| {
-                perr(
+                bperr(
                     file,
                     line,
                     "protocol",
@@ -980,7 +992,7 @@ impl AwsParser {
             Some(b"ACCEPT") => Some(true),
             Some(b"REJECT") => Some(false),
             Some(a) => {
-                return Err(perr(
+                return Err(bperr(
                     file,
                     line,
                     "action",
@@ -1009,10 +1021,10 @@ fn aws_header(l: &str) -> Option<Vec<String>> {
 }
 
 /// A port from a field's bytes (see [`parse_port`]).
-fn port_bytes(file: &str, line: usize, field: &str, b: &[u8]) -> Result<u16, ParseError> {
+fn port_bytes(file: &str, line: usize, field: &str, b: &[u8]) -> Result<u16, Box<ParseError>> {
     match fast_uint(b, u16::MAX as u32) {
         Some(p) => Ok(p as u16),
-        None => parse_port(file, line, field, &String::from_utf8_lossy(b)),
+        None => parse_port(file, line, field, &String::from_utf8_lossy(b)).map_err(Box::new),
     }
 }
 
@@ -1781,6 +1793,7 @@ impl<'a> Replayer<'a> {
                 })
                 .collect::<Vec<_>>(),
         );
+        // (in `ProviderKind::ALL` order)
         let by_cloud = ProviderKind::ALL.map(|k| {
             (0..ctxs.len())
                 .filter(|&i| ctxs[i].intent.provider == k)
@@ -1824,7 +1837,9 @@ impl<'a> Replayer<'a> {
         // one binary search per address, whatever the number of targets and groups
         let (sc, dc) = (compiled.addr_class(r.src), compiled.addr_class(r.dst));
         let targets: &[usize] = match r.provider {
-            Some(p) => &by_cloud[ProviderKind::ALL.iter().position(|&k| k == p).unwrap_or(0)],
+            Some(ProviderKind::Aws) => &by_cloud[0],
+            Some(ProviderKind::Azure) => &by_cloud[1],
+            Some(ProviderKind::Gcp) => &by_cloud[2],
             None => all,
         };
         let mut belongs = false;

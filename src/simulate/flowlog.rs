@@ -1880,25 +1880,21 @@ impl<'a> Replayer<'a> {
                     continue;
                 }
                 let k = compiled.packets.of(&packet);
-                let fwd = compiled.verdicts(ti, sc, dc, k);
-                // the reply of a flow the other way: to the record's source port
-                let rev = match (fwd.oracle && fwd.native, proto::has_ports(packet.proto)) {
-                    (true, _) => None,
-                    (false, false) => Some(compiled.verdicts(ti, dc, sc, k)),
-                    (false, true) => r.src_port.map(|sp| {
-                        let rk = compiled.packets.of(&Packet::ported(packet.proto, sp));
-                        compiled.verdicts(ti, dc, sc, rk)
-                    }),
+                // the reply of a flow the other way goes to the record's source port
+                let rk = match proto::has_ports(packet.proto) {
+                    true => r
+                        .src_port
+                        .map(|sp| compiled.packets.of(&Packet::ported(packet.proto, sp))),
+                    false => Some(k),
                 };
-                let o_r = !fwd.oracle && rev.is_some_and(|v| v.oracle);
-                let n_r = !fwd.native && rev.is_some_and(|v| v.native);
+                let v = compiled.outcome(ti, sc, dc, k, rk);
                 let o = Judged {
-                    allowed: fwd.oracle || o_r,
-                    as_reply: o_r,
+                    allowed: v.oracle,
+                    as_reply: v.oracle_reply,
                 };
                 let n = Judged {
-                    allowed: fwd.native || n_r,
-                    as_reply: n_r,
+                    allowed: v.native,
+                    as_reply: v.native_reply,
                 };
                 match first {
                     None => first = Some((packet, o.allowed, n.allowed)),

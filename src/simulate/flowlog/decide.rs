@@ -513,21 +513,53 @@ impl Compiled {
         slot.1
     }
 
-    /// The verdicts of packet class `k` from address class `s` to `d` on target `t`
-    /// (memoised).
-    pub fn verdicts(&mut self, t: usize, s: u32, d: u32, k: u32) -> Verdicts {
-        let key = [t as u32, s, d, k];
-        if let Some(v) = self.memo.get(&key) {
-            return v;
-        }
+    /// The verdicts of packet class `k` from address class `s` to `d` on target `t`.
+    pub fn verdicts(&self, t: usize, s: u32, d: u32, k: u32) -> Verdicts {
         let ix = &self.targets[t];
-        let v = Verdicts {
+        Verdicts {
             oracle: ix.oracle(s, d, k),
             native: ix.native(s, d, k),
-        };
-        self.memo.put(key, v);
-        v
+        }
     }
+
+    /// A record's outcome on target `t` (memoised): its packet (class `k`, from `s` to `d`)
+    /// allowed as sent, or else as the reply (class `rk`, from `d` to `s`) of a flow the
+    /// other way, on each side.
+    pub fn outcome(&mut self, t: usize, s: u32, d: u32, k: u32, rk: Option<u32>) -> Outcome {
+        let key = [t as u32, s, d, k, rk.unwrap_or(u32::MAX)];
+        if let Some(o) = self.memo.get(&key) {
+            return o;
+        }
+        let fwd = self.verdicts(t, s, d, k);
+        let rev = match (fwd.oracle && fwd.native, rk) {
+            (false, Some(rk)) => self.verdicts(t, d, s, rk),
+            _ => Verdicts {
+                oracle: false,
+                native: false,
+            },
+        };
+        let o = Outcome {
+            oracle: fwd.oracle || rev.oracle,
+            oracle_reply: !fwd.oracle && rev.oracle,
+            native: fwd.native || rev.native,
+            native_reply: !fwd.native && rev.native,
+        };
+        self.memo.put(key, o);
+        o
+    }
+}
+
+/// A record's verdicts, replies counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The intent allows it.
+    pub oracle: bool,
+    /// ... only as a reply.
+    pub oracle_reply: bool,
+    /// The native rules allow it.
+    pub native: bool,
+    /// ... only as a reply.
+    pub native_reply: bool,
 }
 
 fn compile_target(addrs: &AddrClasses, packets: &PacketClasses, t: &Target<'_>) -> TargetIndex {
@@ -658,7 +690,7 @@ fn compile_target(addrs: &AddrClasses, packets: &PacketClasses, t: &Target<'_>) 
 /// 4096 remembered IPv4 addresses (32 KiB).
 const V4_SEEN_BITS: u32 = 12;
 
-/// 2^16 memo entries (1.25 MiB): enough for the conversations of a busy estate; a collision
+/// 2^16 memo entries (1.5 MiB): enough for the conversations of a busy estate; a collision
 /// only costs a recomputation.
 const MEMO_BITS: u32 = 16;
 
@@ -667,18 +699,20 @@ const MEMO_BITS: u32 = 16;
 #[derive(Debug, Clone)]
 struct Memo {
     /// Key and value side by side: one cache line per lookup.
-    slots: Vec<([u32; 4], Verdicts)>,
+    slots: Vec<([u32; 5], Outcome)>,
     shift: u32,
 }
 
 /// No target has this index: marks an empty slot.
-const EMPTY: [u32; 4] = [u32::MAX; 4];
+const EMPTY: [u32; 5] = [u32::MAX; 5];
 
 impl Memo {
     fn new(bits: u32) -> Self {
-        let none = Verdicts {
+        let none = Outcome {
             oracle: false,
+            oracle_reply: false,
             native: false,
+            native_reply: false,
         };
         Memo {
             slots: vec![(EMPTY, none); 1 << bits],
@@ -686,19 +720,20 @@ impl Memo {
         }
     }
 
-    fn slot(&self, k: &[u32; 4]) -> usize {
+    fn slot(&self, k: &[u32; 5]) -> usize {
         let a = (k[1] as u64) << 32 | k[2] as u64;
-        let b = (k[3] as u64) << 32 | k[0] as u64;
-        let h = (a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        let b = (k[3] as u64) << 32 | k[4] as u64;
+        let h = (a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b ^ k[0] as u64)
+            .wrapping_mul(0xff51_afd7_ed55_8ccd);
         (h >> self.shift) as usize
     }
 
-    fn get(&self, k: &[u32; 4]) -> Option<Verdicts> {
+    fn get(&self, k: &[u32; 5]) -> Option<Outcome> {
         let (key, v) = &self.slots[self.slot(k)];
         (key == k).then_some(*v)
     }
 
-    fn put(&mut self, k: [u32; 4], v: Verdicts) {
+    fn put(&mut self, k: [u32; 5], v: Outcome) {
         let i = self.slot(&k);
         self.slots[i] = (k, v);
     }
@@ -1008,8 +1043,28 @@ mod tests {
             };
             let k = c.packets.of(&p);
             prop_assert_eq!(c.verdicts(0, sc, dc, k), want, "{}", probe);
-            // and again, from the memo
-            prop_assert_eq!(c.verdicts(0, sc, dc, k), want, "{} (memo)", probe);
+            // the outcome counting replies, computed and then from the memo
+            let rk = proto::has_ports(p.proto).then(|| c.packets.of(&Packet::ported(p.proto, 53)));
+            let rev = Probe {
+                src: probe.dst.clone(),
+                dst: probe.src.clone(),
+                packet: Packet::ported(p.proto, 53),
+            };
+            let rev = if rk.is_some() { rev } else { Probe { packet: p, ..rev } };
+            let (o_r, n_r) = (
+                judge(&s.intent, &s.allowances, &rev).allowed,
+                s.policy.evaluate(&rev).allowed,
+            );
+            let need = !(want.oracle && want.native);
+            let want = Outcome {
+                oracle: want.oracle || (need && o_r),
+                oracle_reply: !want.oracle && need && o_r,
+                native: want.native || (need && n_r),
+                native_reply: !want.native && need && n_r,
+            };
+            let rk = rk.or(Some(k));
+            prop_assert_eq!(c.outcome(0, sc, dc, k, rk), want, "{}", probe);
+            prop_assert_eq!(c.outcome(0, sc, dc, k, rk), want, "{} (memo)", probe);
             if probe.src.group.is_some() || probe.dst.group.is_some() {
                 decided += 1;
                 allowed += want.native as u32;
@@ -1047,18 +1102,20 @@ mod tests {
     #[test]
     fn a_full_memo_evicts_and_stays_exact() {
         let mut m = Memo::new(2);
-        let v = |o| Verdicts {
+        let v = |o| Outcome {
             oracle: o,
+            oracle_reply: false,
             native: !o,
+            native_reply: o,
         };
         for i in 0..64u32 {
-            m.put([0, i, i, i], v(i % 2 == 0));
+            m.put([0, i, i, i, 7], v(i % 2 == 0));
         }
         // at most 4 entries survive, and each one that does is exact
-        let kept: Vec<u32> = (0..64).filter(|&i| m.get(&[0, i, i, i]).is_some()).collect();
+        let kept: Vec<u32> = (0..64).filter(|&i| m.get(&[0, i, i, i, 7]).is_some()).collect();
         assert!(kept.len() <= 4 && !kept.is_empty());
         for i in kept {
-            assert_eq!(m.get(&[0, i, i, i]), Some(v(i % 2 == 0)));
+            assert_eq!(m.get(&[0, i, i, i, 7]), Some(v(i % 2 == 0)));
         }
     }
 }

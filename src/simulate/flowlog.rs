@@ -1676,27 +1676,21 @@ fn probe(c: &Ctx<'_>, r: &FlowRecord, (ss, ds): (Side, Side), packet: Packet) ->
     }
 }
 
-/// The packets a record stands for (ICMP without type/code: every class of its protocol),
-/// into `out`.
+/// The packets an ICMP record stands for (without type and code: every class of its
+/// protocol), into `out`.
 fn candidates(r: &FlowRecord, icmp_classes: &[Packet], out: &mut Vec<Packet>) {
     out.clear();
     let p = r.proto;
-    if proto::has_ports(p) {
-        out.push(Packet::ported(p, r.dst_port.unwrap_or(0)));
-    } else if !proto::is_icmp(p) {
-        out.push(Packet::ported(p, 0));
-    } else {
-        match (r.icmp_type, r.icmp_code) {
-            (Some(t), Some(c)) => out.push(Packet::icmp(p, t, c)),
-            (t, _) => {
-                out.extend(
-                    icmp_classes
-                        .iter()
-                        .filter(|k| k.proto == p && t.is_none_or(|t| t == k.icmp_type)),
-                );
-                if out.is_empty() {
-                    out.push(Packet::icmp(p, t.unwrap_or(0), 0));
-                }
+    match (r.icmp_type, r.icmp_code) {
+        (Some(t), Some(c)) => out.push(Packet::icmp(p, t, c)),
+        (t, _) => {
+            out.extend(
+                icmp_classes
+                    .iter()
+                    .filter(|k| k.proto == p && t.is_none_or(|t| t == k.icmp_type)),
+            );
+            if out.is_empty() {
+                out.push(Packet::icmp(p, t.unwrap_or(0), 0));
             }
         }
     }
@@ -1871,11 +1865,23 @@ impl<'a> Replayer<'a> {
             c.stats.checked += 1;
             // every candidate packet, keeping the first, whether all agree, and the first
             // disagreement of the intent and the rules
-            candidates(r, &c.icmp_classes, cands);
+            // one packet, except for ICMP without type and code
+            let one;
+            let packets: &[Packet] = if proto::is_icmp(r.proto) {
+                candidates(r, &c.icmp_classes, cands);
+                cands
+            } else {
+                let port = match proto::has_ports(r.proto) {
+                    true => r.dst_port.unwrap_or(0),
+                    false => 0,
+                };
+                one = [Packet::ported(r.proto, port)];
+                &one
+            };
             let mut first: Option<(Packet, bool, bool)> = None;
             let (mut same_o, mut same_n) = (true, true);
             let mut first_bad: Option<(Packet, Judged, Judged)> = None;
-            for &packet in cands.iter() {
+            for &packet in packets {
                 if !packet.fits_family(r.src.is_ipv4()) {
                     continue;
                 }

@@ -67,7 +67,11 @@ impl Rng {
 
 /// The AWS VPCs of the example estate: (account, second octet of 10.X.0.0/16). The `db`
 /// group declares 10.X.20.0/24 in each.
-const VPCS: [(&str, u8); 3] = [("111122223333", 10), ("444455556666", 40), ("777788889999", 70)];
+const VPCS: [(&str, u8); 3] = [
+    ("111122223333", 10),
+    ("444455556666", 40),
+    ("777788889999", 70),
+];
 
 /// External hosts the intent names (corp, partners, backup vault, DNS, blocklist, CI) and
 /// some it does not.
@@ -90,8 +94,8 @@ fn generate(path: &Path, n: u64) -> std::io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     writeln!(w, "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status")?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut src, mut dst) = (String::new(), String::new());
     for i in 0..n {
+        let (src, dst): (String, String);
         let (account, x) = VPCS[rng.below(3) as usize];
         let db = |rng: &mut Rng| format!("10.{x}.20.{}", 4 + rng.below(40));
         let other_vpc = |rng: &mut Rng| format!("10.{x}.{}.{}", 1 + rng.below(8), rng.below(250));
@@ -164,7 +168,11 @@ fn generate(path: &Path, n: u64) -> std::io::Result<()> {
         } else {
             1024 + rng.below(64000)
         };
-        let action = if rng.below(4) == 0 { "REJECT" } else { "ACCEPT" };
+        let action = if rng.below(4) == 0 {
+            "REJECT"
+        } else {
+            "ACCEPT"
+        };
         writeln!(
             w,
             "2 {account} eni-0d4b6a8c1e3f5a702 {src} {dst} {sport} {dport} {proto} {} {} {} {} {action} OK",

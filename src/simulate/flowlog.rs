@@ -112,7 +112,6 @@ impl FlowFormat {
         }
     }
 
-
     /// The default for a file: `.csv` is CSV; `.json` / `.jsonl` is Azure when it holds
     /// `flowTuples`, else GCP; anything else is AWS VPC text.
     pub fn infer(path: &Path, text: &str) -> FlowFormat {
@@ -286,7 +285,6 @@ fn perr(file: &str, line: usize, field: &str, message: impl Into<String>) -> Par
         message: message.into(),
     }
 }
-
 
 /// Parse a whole flow log into records (for tests and small logs: [`replay_reader`] streams).
 pub fn parse(format: FlowFormat, file: &str, text: &str) -> Result<FlowLog, ParseError> {
@@ -606,10 +604,7 @@ fn split_fields(b: &[u8], mut field: impl FnMut(usize, usize, usize)) -> usize {
         for (w, chunk) in block.chunks(8).enumerate() {
             let word = match <[u8; 8]>::try_from(chunk) {
                 Ok(full) => u64::from_le_bytes(full),
-                Err(_) => chunk
-                    .iter()
-                    .rev()
-                    .fold(0u64, |acc, &c| acc << 8 | c as u64),
+                Err(_) => chunk.iter().rev().fold(0u64, |acc, &c| acc << 8 | c as u64),
             };
             ws |= (whitespace_bits(word) as u64) << (8 * w);
         }
@@ -634,7 +629,11 @@ fn split_fields(b: &[u8], mut field: impl FnMut(usize, usize, usize)) -> usize {
                 (start, open) = (base + at as usize, true);
                 break;
             }
-            field(n, base + at as usize, base + later.trailing_zeros() as usize);
+            field(
+                n,
+                base + at as usize,
+                base + later.trailing_zeros() as usize,
+            );
             n += 1;
             starts &= starts - 1;
         }
@@ -930,11 +929,7 @@ impl AwsParser {
                 file,
                 line,
                 "record",
-                format!(
-                    "{n} fields, expected {} ({})",
-                    names.len(),
-                    names.join(" ")
-                ),
+                format!("{n} fields, expected {} ({})", names.len(), names.join(" ")),
             ));
         }
         let get = |r: usize| Some(f[r]).filter(|v| !v.is_empty() && *v != b"-");
@@ -1140,7 +1135,6 @@ fn azure_document<E: From<ParseError>>(
     }
     Ok(())
 }
-
 
 fn azure_tuple(
     file: &str,
@@ -1419,7 +1413,10 @@ impl CsvParser {
             return Ok(Step::Nothing);
         }
         let Some((width, role)) = &self.cols else {
-            let names: Vec<String> = l.split(',').map(|f| f.trim().to_ascii_lowercase()).collect();
+            let names: Vec<String> = l
+                .split(',')
+                .map(|f| f.trim().to_ascii_lowercase())
+                .collect();
             for n in &names {
                 if !CSV_REQUIRED.contains(&n.as_str()) && !CSV_OPTIONAL.contains(&n.as_str()) {
                     return Err(perr(
@@ -1839,8 +1836,7 @@ impl<'a> Replayer<'a> {
         let mut belongs = false;
         for &ti in targets {
             let c = &mut ctxs[ti];
-            if r
-                .deployment
+            if r.deployment
                 .as_ref()
                 .is_some_and(|d| d != &c.intent.deployment)
             {
@@ -2117,10 +2113,7 @@ fn mismatch_finding(
         fwd.clone()
     };
     let nv = policy.evaluate(&nv_probe);
-    let rule = nv
-        .deciding()
-        .and_then(|d| d.rule)
-        .map(|i| &policy.rules[i]);
+    let rule = nv.deciding().and_then(|d| d.rule).map(|i| &policy.rules[i]);
     let rule_text = match rule {
         Some(x) => format!(
             "rule `{}`{}{}",
@@ -2486,21 +2479,34 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
             let t = T::new();
             let mut k = 0usize;
             let mut go = |r: &mut dyn BufRead| {
-                let mut lr = LineReader { reader: r, carry: Vec::new(), used: 0 };
+                let mut lr = LineReader {
+                    reader: r,
+                    carry: Vec::new(),
+                    used: 0,
+                };
                 while let Some(l) = lr.next().unwrap() {
                     k += l.0.len();
                 }
             };
             if from_file {
-                let f = std::fs::File::open("/work/wt-replay/target/replay-bench-1000000.log").unwrap();
+                let f =
+                    std::fs::File::open("/work/wt-replay/target/replay-bench-1000000.log").unwrap();
                 go(&mut std::io::BufReader::with_capacity(1 << 16, f));
             } else {
                 go(&mut std::io::BufReader::with_capacity(1 << 16, &bytes[..]));
             }
-            println!("LineReader (file: {from_file}): {} per line ({k})", t.per(1_000_001));
+            println!(
+                "LineReader (file: {from_file}): {} per line ({k})",
+                t.per(1_000_001)
+            );
         }
         let lines: Vec<&str> = text.lines().skip(1).collect();
-        let lines: Vec<&str> = lines.iter().cycle().take(lines.len() * 5).copied().collect();
+        let lines: Vec<&str> = lines
+            .iter()
+            .cycle()
+            .take(lines.len() * 5)
+            .copied()
+            .collect();
         let n = lines.len() as u32;
         for _ in 0..2 {
             let t = T::new();
@@ -2564,7 +2570,10 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
             let mut skips = Skips::new();
             let mut c = 0;
             for (i, l) in lines.iter().enumerate() {
-                if let Step::Record = p.line("f", i + 1, l.as_bytes(), true, &mut rec, &mut skips).unwrap() {
+                if let Step::Record = p
+                    .line("f", i + 1, l.as_bytes(), true, &mut rec, &mut skips)
+                    .unwrap()
+                {
                     c += rec.line & 1;
                 }
             }
@@ -2603,13 +2612,25 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
     fn the_ip_cache_gives_what_the_parser_gives() {
         let mut c = IpCache::new();
         let texts = [
-            "10.0.0.1", "10.0.0.10", "10.0.0.1 ", "1.2.3.4", "1.2.3.40", "2001:db8::1",
-            "2001:db8::10", "::1", "10.0.0.999", "255.255.255.255", "2001:db8:1:2:3:4:5:6", "",
+            "10.0.0.1",
+            "10.0.0.10",
+            "10.0.0.1 ",
+            "1.2.3.4",
+            "1.2.3.40",
+            "2001:db8::1",
+            "2001:db8::10",
+            "::1",
+            "10.0.0.999",
+            "255.255.255.255",
+            "2001:db8:1:2:3:4:5:6",
+            "",
         ];
         for _ in 0..3 {
             for t in texts {
                 let want = parse_ip("f", 1, "x", t).map_err(|e| e.to_string());
-                let got = c.parse("f", 1, "x", t.as_bytes()).map_err(|e| e.to_string());
+                let got = c
+                    .parse("f", 1, "x", t.as_bytes())
+                    .map_err(|e| e.to_string());
                 assert_eq!(got, want, "{t}");
             }
         }
@@ -2642,7 +2663,18 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
                 "{s:?}"
             );
         }
-        for s in ["0", "00443", "65535", "65536", "99999", "+80", "-1", "000000443", "1 ", "٣"] {
+        for s in [
+            "0",
+            "00443",
+            "65535",
+            "65536",
+            "99999",
+            "+80",
+            "-1",
+            "000000443",
+            "1 ",
+            "٣",
+        ] {
             assert_eq!(
                 fast_uint(s.as_bytes(), 65535)
                     .map(|v| v as u16)
@@ -2678,7 +2710,11 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
     #[test]
     fn lines_straddling_reads_come_out_whole() {
         let gcp_lines = "{\"jsonPayload\":{\"connection\":{\"src_ip\":\"10.30.20.4\",\"dest_ip\":\"100.64.20.9\",\"src_port\":40000,\"dest_port\":443,\"protocol\":6}}}\n\n{\"jsonPayload\":{\"connection\":{\"src_ip\":\"34.120.1.7\",\"dest_ip\":\"10.30.20.4\",\"protocol\":1},\"disposition\":\"DENIED\"}}";
-        let gcp_array = format!("\n  [\n{},\n{}\n]\n", gcp_lines.lines().next().unwrap(), gcp_lines.lines().nth(2).unwrap());
+        let gcp_array = format!(
+            "\n  [\n{},\n{}\n]\n",
+            gcp_lines.lines().next().unwrap(),
+            gcp_lines.lines().nth(2).unwrap()
+        );
         let csv = "deployment,provider,src,dst,protocol,port\n#c\n,,10.0.0.1,10.0.0.2,tcp,1\r\n,,10.0.0.1,10.0.0.2,udp,2";
         for (format, text) in [
             (FlowFormat::Gcp, gcp_lines),
@@ -2733,8 +2769,15 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
         .unwrap();
         assert_eq!(log.records.len(), 2);
         assert_eq!(log.records[1].observed, Some(false));
-        let e = parse_aws("a", "2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPTé OK\n").unwrap_err();
-        assert_eq!(e.to_string(), "a:1: action: `ACCEPTé` is not ACCEPT or REJECT");
+        let e = parse_aws(
+            "a",
+            "2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPTé OK\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a:1: action: `ACCEPTé` is not ACCEPT or REJECT"
+        );
     }
 
     #[test]
@@ -2851,11 +2894,16 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
                 let v4 = next(rng, 5) != 0;
                 // mostly both ends in one VPC (10.X.0.0/16, db at 10.X.20.0/24)
                 let x = 10 * (1 + next(rng, 9));
-                let y = if next(rng, 5) == 0 { 10 * (1 + next(rng, 9)) } else { x };
+                let y = if next(rng, 5) == 0 {
+                    10 * (1 + next(rng, 9))
+                } else {
+                    x
+                };
                 let src = address(rng, v4, x);
                 let dst = address(rng, v4, y);
                 let p = [6, 6, 6, 6, 17, 1, 58, 50, 47, 132][next(rng, 10) as usize];
-                let port = [5432, 5432, 443, 443, 22, 53, 3000, 9090, 2222, 9300][next(rng, 10) as usize];
+                let port =
+                    [5432, 5432, 443, 443, 22, 53, 3000, 9090, 2222, 9300][next(rng, 10) as usize];
                 let sport = match next(rng, 4) {
                     0 => port.to_string(),
                     1 => "-".into(),
@@ -2943,7 +2991,10 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
             }
             let text = got.to_string();
             assert!(got["mismatches"].as_u64().unwrap() > 12, "{text}");
-            assert!(text.contains("more disagreeing flow-log records not shown"), "{text}");
+            assert!(
+                text.contains("more disagreeing flow-log records not shown"),
+                "{text}"
+            );
             assert!(text.contains("(as a reply)"), "{text}");
             let (got, _) = both(drifted, plan, FlowFormat::Csv, &csv);
             assert!(got["expectations_failed"].as_u64().unwrap() > 0, "{got}");

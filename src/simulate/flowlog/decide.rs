@@ -98,18 +98,16 @@ impl AddrClasses {
     /// The class ids of a set, as ranges (every boundary of the set is a cut, so its
     /// intervals map onto whole classes).
     fn ranges_of(&self, s: &AddrSet) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let v4: Vec<(u32, u32)> = s
-            .v4
-            .ranges()
-            .iter()
-            .map(|&(a, b)| (self.of_v4(a), self.of_v4(b)))
-            .collect();
-        let v6: Vec<(u32, u32)> = s
-            .v6
-            .ranges()
-            .iter()
-            .map(|&(a, b)| (self.of_v6(a), self.of_v6(b)))
-            .collect();
+        let v4: Vec<(u32, u32)> =
+            s.v4.ranges()
+                .iter()
+                .map(|&(a, b)| (self.of_v4(a), self.of_v4(b)))
+                .collect();
+        let v6: Vec<(u32, u32)> =
+            s.v6.ranges()
+                .iter()
+                .map(|&(a, b)| (self.of_v6(a), self.of_v6(b)))
+                .collect();
         v4.into_iter().chain(v6)
     }
 
@@ -202,7 +200,9 @@ impl PacketClasses {
                 let spare_type = (0..=255u8).find(|&ty| !types[ty as usize]);
                 let mut slot_of_type = Box::new([0u16; 256]);
                 let mut slots = Vec::new();
-                let slot_types = (0..=255u8).filter(|&ty| types[ty as usize]).chain(spare_type);
+                let slot_types = (0..=255u8)
+                    .filter(|&ty| types[ty as usize])
+                    .chain(spare_type);
                 for ty in slot_types {
                     let slot = slots.len() as u16;
                     if types[ty as usize] {
@@ -226,19 +226,19 @@ impl PacketClasses {
                     let spare_code = (0..=255u8).find(|&c| !codes[c as usize]);
                     let offset = reps.len() as u32 - base[p as usize];
                     let mut class_of_code = Box::new([0u16; 256]);
-                    let mut n = 0u16;
-                    for c in (0..=255u8).filter(|&c| codes[c as usize]).chain(spare_code) {
+                    let classes = (0..=255u8).filter(|&c| codes[c as usize]).chain(spare_code);
+                    for (n, c) in classes.enumerate() {
                         if codes[c as usize] {
-                            class_of_code[c as usize] = n;
+                            class_of_code[c as usize] = n as u16;
                         } else {
+                            // the spare class stands for every code no token names
                             for (x, k) in class_of_code.iter_mut().enumerate() {
                                 if !codes[x] {
-                                    *k = n;
+                                    *k = n as u16;
                                 }
                             }
                         }
                         reps.push(Packet::icmp(p, ty, c));
-                        n += 1;
                     }
                     slots.push(IcmpSlot {
                         offset,
@@ -428,7 +428,8 @@ impl TargetIndex {
             })
         };
         // a matching flow with a group end names exactly the member's group
-        if self.member(s).is_some_and(|g| self.restricted[g as usize]) && !allowed_by(|f| f.from_group)
+        if self.member(s).is_some_and(|g| self.restricted[g as usize])
+            && !allowed_by(|f| f.from_group)
         {
             return false;
         }
@@ -976,7 +977,9 @@ mod tests {
 
     fn packet(g: &mut Gen) -> Packet {
         let proto = [6, 6, 17, 132, 1, 58, 50, 47, 4, 0, 255][g.below(11)];
-        let port = [0, 1, 53, 79, 80, 85, 90, 91, 443, 999, 1000, 2000, 2001, 65535][g.below(14)];
+        let port = [
+            0, 1, 53, 79, 80, 85, 90, 91, 443, 999, 1000, 2000, 2001, 65535,
+        ][g.below(14)];
         if proto::is_icmp(proto) {
             let t = [0, 3, 8, 9, 128, 129, 255][g.below(7)];
             let c = [0, 1, 4, 5, 255][g.below(5)];
@@ -1050,7 +1053,11 @@ mod tests {
                 dst: probe.src.clone(),
                 packet: Packet::ported(p.proto, 53),
             };
-            let rev = if rk.is_some() { rev } else { Probe { packet: p, ..rev } };
+            let rev = if rk.is_some() {
+                rev
+            } else {
+                Probe { packet: p, ..rev }
+            };
             let (o_r, n_r) = (
                 judge(&s.intent, &s.allowances, &rev).allowed,
                 s.policy.evaluate(&rev).allowed,
@@ -1095,8 +1102,14 @@ mod tests {
             decided += d;
             allowed += a;
         }
-        assert!(decided > 3000 && allowed > 300, "{decided} decided, {allowed} allowed");
-        assert!(decided - allowed > 300, "{decided} decided, {allowed} allowed");
+        assert!(
+            decided > 3000 && allowed > 300,
+            "{decided} decided, {allowed} allowed"
+        );
+        assert!(
+            decided - allowed > 300,
+            "{decided} decided, {allowed} allowed"
+        );
     }
 
     #[test]
@@ -1112,7 +1125,9 @@ mod tests {
             m.put([0, i, i, i, 7], v(i % 2 == 0));
         }
         // at most 4 entries survive, and each one that does is exact
-        let kept: Vec<u32> = (0..64).filter(|&i| m.get(&[0, i, i, i, 7]).is_some()).collect();
+        let kept: Vec<u32> = (0..64)
+            .filter(|&i| m.get(&[0, i, i, i, 7]).is_some())
+            .collect();
         assert!(kept.len() <= 4 && !kept.is_empty());
         for i in kept {
             assert_eq!(m.get(&[0, i, i, i, 7]), Some(v(i % 2 == 0)));

@@ -8,7 +8,6 @@ use intentwall_contract::oracle::judge;
 use intentwall_contract::Host;
 use std::collections::HashMap;
 
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     /// Index into `Ctx::declared`.
@@ -275,7 +274,16 @@ pub fn replay(
             if let Some((fwd, o, n)) = first_bad {
                 c.stats.mismatches += 1;
                 if c.stats.findings.len() < MISMATCHES_SHOWN {
-                    let f = mismatch_finding(&c.intent, &c.allowances, &c.policy, file, r, &fwd, &o, &n);
+                    let f = mismatch_finding(
+                        &c.intent,
+                        &c.allowances,
+                        &c.policy,
+                        file,
+                        r,
+                        &fwd,
+                        &o,
+                        &n,
+                    );
                     c.stats.findings.push(f);
                 }
             }

@@ -363,8 +363,8 @@ pub fn read_records<R: BufRead, E: From<ParseError>>(
     };
     let mut line = 0usize;
     loop {
-        let bytes = match lines.next() {
-            Ok(Some(b)) => b,
+        let (bytes, ascii) = match lines.next() {
+            Ok(Some(l)) => l,
             Ok(None) => break,
             Err(e) => {
                 let e = perr(file, line + 1, "file", format!("cannot read flow log: {e}"));
@@ -372,7 +372,6 @@ pub fn read_records<R: BufRead, E: From<ParseError>>(
             }
         };
         line += 1;
-        let (bytes, ascii) = bytes;
         let bytes = match bytes.strip_suffix(b"\n") {
             Some(b) => b.strip_suffix(b"\r").unwrap_or(b),
             None => bytes,
@@ -2451,133 +2450,6 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
             ] {
                 let _ = parse(f, "j", junk);
             }
-        }
-    }
-
-    fn cpu() -> f64 {
-        let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let f: Vec<&str> = s.rsplit_once(')').unwrap().1.split_whitespace().collect();
-        (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-    }
-
-    struct T(f64);
-    impl T {
-        fn new() -> T {
-            T(cpu())
-        }
-        fn per(&self, n: u32) -> String {
-            format!("{:.0}ns", (cpu() - self.0) * 1e9 / n as f64)
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn timing_parse_stages() {
-        let bytes = std::fs::read("/work/wt-replay/target/replay-bench-1000000.log").unwrap();
-        let text = std::str::from_utf8(&bytes).unwrap();
-        for from_file in [false, true, false, true] {
-            let t = T::new();
-            let mut k = 0usize;
-            let mut go = |r: &mut dyn BufRead| {
-                let mut lr = LineReader {
-                    reader: r,
-                    carry: Vec::new(),
-                    used: 0,
-                };
-                while let Some(l) = lr.next().unwrap() {
-                    k += l.0.len();
-                }
-            };
-            if from_file {
-                let f =
-                    std::fs::File::open("/work/wt-replay/target/replay-bench-1000000.log").unwrap();
-                go(&mut std::io::BufReader::with_capacity(1 << 16, f));
-            } else {
-                go(&mut std::io::BufReader::with_capacity(1 << 16, &bytes[..]));
-            }
-            println!(
-                "LineReader (file: {from_file}): {} per line ({k})",
-                t.per(1_000_001)
-            );
-        }
-        let lines: Vec<&str> = text.lines().skip(1).collect();
-        let lines: Vec<&str> = lines
-            .iter()
-            .cycle()
-            .take(lines.len() * 5)
-            .copied()
-            .collect();
-        let n = lines.len() as u32;
-        for _ in 0..2 {
-            let t = T::new();
-            let mut k = 0;
-            for l in &lines {
-                k += std::str::from_utf8(l.as_bytes()).unwrap().len();
-            }
-            println!("utf8: {} per line ({k})", t.per(n));
-            let t = T::new();
-            let mut k = 0;
-            for l in &lines {
-                k += split_fields(l.as_bytes(), |_, _, _| {});
-            }
-            println!("split_fields: {} per line ({k})", t.per(n));
-            let t = T::new();
-            let mut k = 0;
-            for l in &lines {
-                k += l.split_ascii_whitespace().count();
-            }
-            println!("split_ascii_whitespace: {} per line ({k})", t.per(n));
-            let t = T::new();
-            let mut k = 0usize;
-            for l in &lines {
-                k += l.bytes().filter(|&b| b == b' ').count();
-            }
-            println!("count spaces: {} per line ({k})", t.per(n));
-            let fields: Vec<[&str; 14]> = lines
-                .iter()
-                .map(|l| {
-                    let mut a = [""; 14];
-                    for (i, f) in l.split(' ').enumerate().take(14) {
-                        a[i] = f;
-                    }
-                    a
-                })
-                .collect();
-            let t = T::new();
-            let mut k = 0u32;
-            let mut ips = IpCache::new();
-            for f in &fields {
-                for x in [f[3], f[4]] {
-                    if let Ok(IpAddr::V4(a)) = ips.parse("f", 1, "x", x.as_bytes()) {
-                        k = k.wrapping_add(u32::from(a));
-                    }
-                }
-            }
-            println!("2 parse_ip: {} per line ({k})", t.per(n));
-            let t = T::new();
-            let mut k = 0u32;
-            for f in &fields {
-                for x in [f[5], f[6]] {
-                    if let Ok(p) = parse_port("f", 1, "x", x) {
-                        k = k.wrapping_add(p as u32);
-                    }
-                }
-            }
-            println!("2 parse_port: {} per line ({k})", t.per(n));
-            let t = T::new();
-            let mut p = LineParser::new(FlowFormat::AwsVpc);
-            let mut rec = FlowRecord::new(0, ip("0.0.0.0"), ip("0.0.0.0"), 0);
-            let mut skips = Skips::new();
-            let mut c = 0;
-            for (i, l) in lines.iter().enumerate() {
-                if let Step::Record = p
-                    .line("f", i + 1, l.as_bytes(), true, &mut rec, &mut skips)
-                    .unwrap()
-                {
-                    c += rec.line & 1;
-                }
-            }
-            println!("line parse: {} per line ({c})", t.per(n));
         }
     }
 

@@ -600,12 +600,15 @@ fn split_fields(b: &[u8], mut field: impl FnMut(usize, usize, usize)) -> usize {
     for (k, block) in b.chunks(64).enumerate() {
         let base = k * 64;
         let mut ws = 0u64;
-        for (w, chunk) in block.chunks(8).enumerate() {
-            let word = match <[u8; 8]>::try_from(chunk) {
-                Ok(full) => u64::from_le_bytes(full),
-                Err(_) => chunk.iter().rev().fold(0u64, |acc, &c| acc << 8 | c as u64),
-            };
-            ws |= (whitespace_bits(word) as u64) << (8 * w);
+        let mut words = block.chunks_exact(8);
+        for (w, word) in words.by_ref().enumerate() {
+            let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or([0; 8]));
+            ws |= (whitespace_bits(x) as u64) << (8 * w);
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let x = tail.iter().rev().fold(0u64, |acc, &c| acc << 8 | c as u64);
+            ws |= (whitespace_bits(x) as u64) << (block.len() - tail.len());
         }
         if block.len() < 64 {
             // past the line's end: as whitespace, which ends a last field there

@@ -300,17 +300,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             let Some(intent) = load(cli)? else {
                 return Ok(EXIT_ERROR);
             };
-            // read and parse the log first: a malformed log fails before any planning
+            // open the log first: a missing file fails before any planning; the log is then
+            // read as it is replayed, so its size never has to fit in memory
             let log = match flows {
                 Some(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| {
+                    let cannot = |e: std::io::Error| {
                         anyhow::anyhow!("{}: cannot read flow log: {e}", path.display())
-                    })?;
-                    let fmt = flow_format
-                        .unwrap_or_else(|| simulate::flowlog::FlowFormat::infer(path, &text));
-                    let name = path.display().to_string();
-                    let log = simulate::flowlog::parse(fmt, &name, &text)?;
-                    Some((name, fmt, log))
+                    };
+                    let file = std::fs::File::open(path).map_err(cannot)?;
+                    let fmt = match flow_format {
+                        Some(f) => *f,
+                        None => simulate::flowlog::FlowFormat::infer_file(path).map_err(cannot)?,
+                    };
+                    Some((path.display().to_string(), fmt, file))
                 }
                 None => None,
             };
@@ -321,9 +323,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                     ..plan_options(cli, false, deployment.clone(), *provider)
                 },
             )?;
-            let replay = match &log {
-                Some((name, fmt, log)) => {
-                    let r = simulate::flowlog::replay(&intent, &plan, name, *fmt, log)?;
+            let replay = match log {
+                Some((name, fmt, file)) => {
+                    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+                    let r = simulate::flowlog::replay_reader(&intent, &plan, &name, fmt, reader)?;
                     tracing::info!(
                         file = %name, records = r.records, checked = r.checked,
                         mismatches = r.mismatches, millis = r.millis, "replayed flow log"

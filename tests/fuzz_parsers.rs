@@ -325,3 +325,26 @@ fn fuzz_plan_files() {
         let _ = intentwall::plan::Plan::read(&p);
     });
 }
+
+#[test]
+fn fuzz_flow_logs() {
+    use intentwall::simulate::flowlog::{parse, FlowFormat};
+    let dir = root().join("tests/flowlogs");
+    let cases = [
+        (FlowFormat::AwsVpc, "us-aws-vpc.log"),
+        (FlowFormat::AzureNsg, "us-azure-nsg.json"),
+        (FlowFormat::Gcp, "us-gcp.jsonl"),
+        (FlowFormat::Csv, "flows.csv"),
+    ];
+    for (format, file) in cases {
+        let seed = read(&dir.join(file));
+        fuzz(&format!("flowlog_{}", format.as_str()), vec![seed], |input| {
+            let text = String::from_utf8_lossy(input);
+            if let Ok(log) = parse(format, file, &text) {
+                for r in &log.records {
+                    assert_eq!(r.src.is_ipv4(), r.dst.is_ipv4(), "mixed families pass");
+                }
+            }
+        });
+    }
+}

@@ -14,5 +14,5 @@ case $rc in
   3) echo "intentwall: BLOCKED (see findings in $out/plan.md)" ;;
   *) echo "intentwall: error ($rc)" ;;
 esac
-# a wrapper must not swallow exit code 2 (PEERS.md: setup-terraform#328): pass it through
+# a wrapper must not swallow exit code 2 (the classic failure of setup-terraform wrappers): pass it through
 exit $rc

@@ -82,7 +82,7 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
-    /// DESIGN.md §6: 1 if any target failed, else 3 if any was blocked or refused, else 0.
+    /// 1 if any target failed, else 3 if any was blocked or refused, else 0.
     pub fn exit_code(&self) -> u8 {
         if self.targets.iter().any(|t| t.outcome == Outcome::Failed) {
             1
@@ -328,7 +328,7 @@ pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Resul
         };
         if t.blocked {
             // plan marks a target blocked for its own findings and for its deployment's
-            // guardrail findings (DESIGN.md §4, §6); apply only reads the flag
+            // guardrail findings; apply only reads the flag
             let guardrails = plan
                 .guardrails
                 .iter()

@@ -1,4 +1,4 @@
-//! The command line (clap derive): global flags and one subcommand per verb (DESIGN.md §4).
+//! The command line (clap derive): global flags and one subcommand per verb.
 
 use crate::report::Format;
 use crate::simulate::flowlog::FlowFormat;

@@ -14,7 +14,7 @@
 //! apply(plan) --> fresh? guarded? --> backend write --> read again --> diff must be empty
 //! ```
 //!
-//! Exit codes are an API (DESIGN.md §4): 0 ok/no changes, 2 changes planned, 3 blocked
+//! Exit codes are an API: 0 ok/no changes, 2 changes planned, 3 blocked
 //! (mismatch, failed expectation, guardrail, inexpressible intent, conflict), 1 error.
 
 pub mod apply;

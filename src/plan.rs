@@ -103,7 +103,7 @@ impl Plan {
             .iter()
             .chain(self.targets.iter().flat_map(|t| t.findings.iter()))
     }
-    /// Exit code of `plan` (DESIGN.md §4): 3 blocked, 2 changes, 0 nothing to do.
+    /// Exit code of `plan`: 3 blocked, 2 changes, 0 nothing to do.
     pub fn exit_code(&self) -> u8 {
         if self.blocked() {
             3

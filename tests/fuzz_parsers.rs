@@ -338,13 +338,17 @@ fn fuzz_flow_logs() {
     ];
     for (format, file) in cases {
         let seed = read(&dir.join(file));
-        fuzz(&format!("flowlog_{}", format.as_str()), vec![seed], |input| {
-            let text = String::from_utf8_lossy(input);
-            if let Ok(log) = parse(format, file, &text) {
-                for r in &log.records {
-                    assert_eq!(r.src.is_ipv4(), r.dst.is_ipv4(), "mixed families pass");
+        fuzz(
+            &format!("flowlog_{}", format.as_str()),
+            vec![seed],
+            |input| {
+                let text = String::from_utf8_lossy(input);
+                if let Ok(log) = parse(format, file, &text) {
+                    for r in &log.records {
+                        assert_eq!(r.src.is_ipv4(), r.dst.is_ipv4(), "mixed families pass");
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 }

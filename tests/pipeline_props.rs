@@ -1039,7 +1039,7 @@ fn target_id(t: &plan::TargetPlan) -> (String, ProviderKind) {
 }
 
 /// Must not be applied: blocked by a finding of its own, or by a guardrail finding of its
-/// deployment (DESIGN.md §4, §6: a guardrail violation blocks, in every command).
+/// deployment.
 fn held(p: &Plan, t: &plan::TargetPlan) -> bool {
     t.blocked || p.guardrails.iter().any(|g| g.deployment == t.deployment)
 }

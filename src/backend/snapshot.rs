@@ -1,5 +1,5 @@
 //! The snapshot backend (the embedded default): `snapshots/<deployment>/<provider>.json`, each
-//! in the cloud CLI's own JSON shape (DESIGN.md §3), so users can capture state without us.
+//! in the cloud CLI's own JSON shape, so users can capture state without us.
 //!
 //! Reads never guess: the snapshot root must exist (a typo in `--snapshots` must not plan
 //! "create everything"); inside it a missing file is a new, empty target (and the plan says

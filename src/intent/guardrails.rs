@@ -1,4 +1,4 @@
-//! Built-in guardrails (DESIGN.md §1): no ingress from the whole internet (`0.0.0.0/0` or
+//! Built-in guardrails: no ingress from the whole internet (`0.0.0.0/0` or
 //! `::/0`) to admin or data ports, or to any port of a `sensitive` group, unless the flow
 //! carries an unexpired `exception` (expired ones are already load errors).
 //!

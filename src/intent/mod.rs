@@ -1,4 +1,4 @@
-//! The intent language (DESIGN.md §1, §6): load the YAML of an intents directory, merge the
+//! The intent language: load the YAML of an intents directory, merge the
 //! global files with each deployment's `regions/<deployment>/` overrides, check every name,
 //! and give the effective [`Intent`] (one [`Deployment`] per deployment).
 //!
@@ -15,7 +15,7 @@
 //!   by name, and a name defined twice anywhere in one scope is an error naming both places.
 //! - [`guardrails`] checks the built-in guardrails on the effective intent.
 //!
-//! Decisions where DESIGN.md is short:
+//! Decisions the language leaves open, made here:
 //! - Every file, region overrides included, must carry `version: 1`.
 //! - A CIDR with host bits set (`10.0.0.5/24`) is an **error** whose message gives the
 //!   network it would denote (`10.0.0.0/24`): silently truncating could widen or narrow a rule.

@@ -1,4 +1,4 @@
-//! What a name or a placement value may be (DESIGN.md §6 names), checked once at load.
+//! What a name or a placement value may be, checked once at load.
 //!
 //! Names (deployments, groups, networks, services, flows, region directories) reach file
 //! paths (`snapshots/<deployment>/`), cloud resource names (`iw-<group>`), DOT/Mermaid/Markdown

@@ -26,8 +26,9 @@
 //! a GCP JSON array. A malformed record stops the replay at that record, naming its line.
 //!
 //! **Flow logs carry no group identity.** A record only has addresses, so a host is attributed
-//! by address alone: an address inside a group's declared `addresses` (exclusive, DESIGN.md
-//! §6) is that group's member; an address inside the cloud's space but in no declared range is
+//! by address alone: an address inside a group's declared `addresses` (exclusive to its
+//! members) is that group's member; an address inside the cloud's space but in no declared
+//! range is
 //! a member of a group we cannot name, and such records are reported as *unattributed* rather
 //! than guessed; any other address is an external host. A record belongs to every target of
 //! its cloud whose space or declared addresses contain one of its ends; a record that belongs

@@ -2,7 +2,7 @@
 //! semantics, must give the intent's verdict for every probe, every `expect` case and every
 //! equivalence class of packets.
 //!
-//! The oracle (DESIGN.md §1) and the exhaustive class check live in the contract crate so
+//! The oracle and the exhaustive class check live in the contract crate so
 //! provider plugins can run them in their own property tests; this module chooses what to
 //! check for a target and turns disagreements into findings that name the deciding native
 //! rule and the intent flow it contradicts.

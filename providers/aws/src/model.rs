@@ -8,7 +8,7 @@ use intentwall_contract::PortSet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Ownership tag key and value on security groups and prefix lists (DESIGN.md §6).
+/// Ownership tag key and value on security groups and prefix lists.
 pub const TAG_MANAGED_KEY: &str = "managed-by";
 /// Value of the ownership tag.
 pub const TAG_MANAGED_VALUE: &str = "intentwall";

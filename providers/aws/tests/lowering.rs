@@ -1,5 +1,5 @@
 //! Lowering tests from the documentation: hand-written describe-security-groups documents,
-//! parsed and lowered, then probed. Verdicts come from SEMANTICS.md §1 (AWS facts and
+//! parsed and lowered, then probed. Verdicts come from AWS's documented semantics (facts and
 //! simulator traps) and Batfish's SecurityGroupsTest expectations. Each test is named after
 //! the trap it guards.
 mod common;

@@ -31,7 +31,7 @@ fn exact(i: &DeploymentIntent, t: &Translation) -> u64 {
     check_exhaustive(i, &[], &AwsProvider.lower(&back, i), 5).mismatch_count
 }
 
-/// The golden intent (DESIGN.md §1's example, us deployment on AWS).
+/// The golden intent (the README's example, us deployment on AWS).
 fn golden() -> DeploymentIntent {
     let mut db = group("db");
     db.sensitive = true;

@@ -1,6 +1,6 @@
 //! Resolved intent -> managed NSG rules, with stable priorities and findings.
 //!
-//! Layout of one NSG (DESIGN.md §6):
+//! Layout of one NSG:
 //! - deny flows: priorities 100-1999 (inbound at a destination group, outbound at a source
 //!   group, both when both ends are groups);
 //! - allow flows: 2000-3999 (inbound to the destination group; outbound from a restricted

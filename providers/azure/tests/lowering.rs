@@ -1,5 +1,5 @@
 //! Lowering tests from the documentation: hand-written `az network nsg list` documents ->
-//! parse_snapshot -> lower -> evaluate, with verdicts from SEMANTICS.md §2 (facts and
+//! parse_snapshot -> lower -> evaluate, with verdicts from Azure's documented semantics (facts and
 //! simulator traps). Each test is named after the fact or trap it guards.
 
 mod common;

@@ -9,7 +9,7 @@
 //! - [`intent`]: the resolved intent of one deployment on one cloud (translate's input);
 //! - [`eval`]: the one evaluation algorithm all clouds lower into;
 //! - [`native`]: native state in a neutral envelope, findings, translation results;
-//! - [`oracle`]: DESIGN.md §1 evaluated on the resolved intent;
+//! - [`oracle`]: the intent's reference semantics evaluated on the resolved intent;
 //! - [`bdd`]: decision diagrams, the set representation the check proves with;
 //! - [`check`]: the exhaustive comparison of lowered rules and oracle on every packet,
 //!   symbolic and decomposed by group (its docs give the algorithm and its cost);
@@ -115,7 +115,7 @@ pub trait Provider: Send + Sync {
     fn lower(&self, state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy;
 
     /// Traffic the cloud's platform allows that the reference semantics accepts for this
-    /// cloud (DESIGN.md §6: Azure load-balancer probes), as allow flows the oracle adds.
+    /// cloud, as allow flows the oracle adds.
     fn platform_allowances(&self, intent: &DeploymentIntent) -> Vec<FlowIntent> {
         let _ = intent;
         Vec::new()

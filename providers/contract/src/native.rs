@@ -64,7 +64,7 @@ pub enum InPlace {
     Replace,
 }
 
-/// The kinds of finding that block a plan (DESIGN.md §6).
+/// The kinds of finding that block a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FindingKind {

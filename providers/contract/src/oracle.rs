@@ -1,4 +1,5 @@
-//! The oracle: DESIGN.md §1 evaluated directly on the resolved intent.
+//! The oracle: the intent's reference semantics (README, "The intent language") evaluated
+//! directly on the resolved intent.
 //!
 //! - ingress to a member is denied unless an allow flow *to its group* matches;
 //! - egress from a member is allowed, unless its group is `egress: restricted`, in which case

@@ -1,7 +1,7 @@
 //! GCP VPC firewall rules -> evaluation rules, with GCP's real semantics.
 //!
 //! - priority as stored (1000 when omitted); deny wins ties (the contract's algorithm);
-//! - disabled rules are not enforced (SEMANTICS.md §3 trap 7) and foreign rules (another
+//! - disabled rules are not enforced and foreign rules (another
 //!   network) are not ours to simulate;
 //! - implied rules at 65535: allow egress to 0.0.0.0/0 and ::/0, deny ingress from both;
 //! - an ingress source is `sourceRanges` OR `sourceTags` OR `sourceServiceAccounts`
@@ -151,7 +151,7 @@ pub fn lower_rule(fw: &Firewall, managed: bool, intent: &DeploymentIntent) -> Ev
     }
 }
 
-/// GCP's implied rules (invisible in list APIs, SEMANTICS.md §3 trap 6).
+/// GCP's implied rules (they never appear in list APIs, yet decide unmatched packets).
 pub fn implied_rules() -> Vec<EvalRule> {
     let mk = |id: &str, direction, action, peer: AddrSet| EvalRule {
         id: id.into(),

@@ -26,7 +26,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Priority of every flow rule (the API default).
 pub const FLOW_PRIORITY: u32 = 1000;
-/// Priority of the managed default denies (DESIGN.md §6): after our allows, before 65534.
+/// Priority of the managed default denies: after our allows, before 65534.
 pub const DEFAULT_DENY_PRIORITY: u32 = 65000;
 /// Source or destination ranges per rule. Aerleon and the older quota page say 256, the
 /// newer quota page 5,000: we split at the conservative value unless the placement raises

@@ -1,6 +1,6 @@
 //! Lowering tests from the documentation: hand-written `gcloud compute firewall-rules list
 //! --format=json` documents, read and lowered, then evaluated on probes whose verdicts come
-//! from GCP's documented semantics (SEMANTICS.md §3). Each test is named after the fact or
+//! from GCP's documented semantics. Each test is named after the fact or
 //! trap it guards.
 
 mod common;

@@ -46,7 +46,7 @@ pub fn intent(groups: &[(&str, bool)], flows: Vec<FlowIntent>) -> DeploymentInte
     }
 }
 
-/// The golden intent of DESIGN.md §1, on Azure.
+/// The golden intent of the README's example, on Azure.
 pub fn golden() -> DeploymentIntent {
     let internet = || net("internet", &["0.0.0.0/0", "::/0"]);
     let corp = || net("corp", &["203.0.113.0/24", "2001:db8:100::/48"]);

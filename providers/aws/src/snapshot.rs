@@ -604,6 +604,23 @@ fn index_permissions(list: &[Value]) -> HashMap<String, usize> {
     m
 }
 
+/// Append the peers of `perm` to those of the permission `p` with the same non-peer fields.
+fn merge_peers(p: &mut Map<String, Value>, perm: &Map<String, Value>) {
+    for l in PEER_LISTS {
+        if let Some(Value::Array(add)) = perm.get(l) {
+            if add.is_empty() && p.contains_key(l) {
+                continue;
+            }
+            let tgt = p
+                .entry(l.to_string())
+                .or_insert_with(|| Value::Array(vec![]));
+            if let Value::Array(t) = tgt {
+                t.extend(add.iter().cloned());
+            }
+        }
+    }
+}
+
 /// Add one permission to a direction's list: its peers join the first permission with the
 /// same non-peer fields, else it is appended. `index` is [`index_permissions`] of `list`,
 /// kept up to date.
@@ -619,19 +636,7 @@ fn join_permission(
     };
     match existing {
         Some(p) => {
-            for l in PEER_LISTS {
-                if let Some(Value::Array(add)) = perm.get(l) {
-                    if add.is_empty() && p.contains_key(l) {
-                        continue;
-                    }
-                    let tgt = p
-                        .entry(l.to_string())
-                        .or_insert_with(|| Value::Array(vec![]));
-                    if let Value::Array(t) = tgt {
-                        t.extend(add.iter().cloned());
-                    }
-                }
-            }
+            merge_peers(p, &perm);
         }
         None => {
             index.insert(head, list.len());
@@ -748,19 +753,7 @@ mod tests {
             .find(|p| strip(p) == head)
         {
             Some(p) => {
-                for l in PEER_LISTS {
-                    if let Some(Value::Array(add)) = perm.get(l) {
-                        if add.is_empty() && p.contains_key(l) {
-                            continue;
-                        }
-                        let tgt = p
-                            .entry(l.to_string())
-                            .or_insert_with(|| Value::Array(vec![]));
-                        if let Value::Array(t) = tgt {
-                            t.extend(add.iter().cloned());
-                        }
-                    }
-                }
+                merge_peers(p, &perm);
             }
             None => list.push(Value::Object(perm)),
         }

@@ -741,6 +741,87 @@ struct FlowIndex<'a> {
     eg_deny: Vec<Vec<&'a FlowIntent>>,
 }
 
+impl<'a> Checker<'a> {
+    /// Rules by the group whose members their protected side can hold: ingress, egress.
+    fn index_rules(&mut self, pol: &'a EvalPolicy) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+        let c = self;
+        let g = c.groups();
+        let mut rules_in: Vec<Vec<usize>> = vec![Vec::new(); g + 1];
+        let mut rules_eg: Vec<Vec<usize>> = vec![Vec::new(); g + 1];
+        for (i, r) in pol.rules.iter().enumerate() {
+            let mut ids: Vec<usize> = r
+                .local
+                .groups
+                .iter()
+                .filter_map(|n| c.ids.get(n.as_str()).copied())
+                .collect();
+            ids.extend(c.overlapping(&r.local.addrs));
+            ids.sort_unstable();
+            ids.dedup();
+            let table = match r.direction {
+                Direction::Ingress => &mut rules_in,
+                Direction::Egress => &mut rules_eg,
+            };
+            for id in ids {
+                table[id].push(i);
+            }
+        }
+        (rules_in, rules_eg)
+    }
+
+    /// Flows by the group side they can touch.
+    fn index_flows(
+        &mut self,
+        intent: &'a DeploymentIntent,
+        allowances: &'a [FlowIntent],
+    ) -> FlowIndex<'a> {
+        let c = self;
+        let g = c.groups();
+        let mut fx = FlowIndex {
+            in_allow: vec![Vec::new(); g + 1],
+            in_deny: vec![Vec::new(); g + 1],
+            eg_allow: vec![Vec::new(); g + 1],
+            eg_deny: vec![Vec::new(); g + 1],
+        };
+        for f in intent.flows.iter().chain(allowances) {
+            let deny = f.action == Action::Deny;
+            let touched = |c: &Checker<'_>, e: &Endpoint| -> Option<usize> {
+                e.group().and_then(|n| c.ids.get(n).copied())
+            };
+            if let Some(id) = touched(c, &f.to) {
+                if deny {
+                    fx.in_deny[id].push(f);
+                } else {
+                    fx.in_allow[id].push(f);
+                }
+            }
+            if let Some(id) = touched(c, &f.from) {
+                if deny {
+                    fx.eg_deny[id].push(f);
+                } else {
+                    fx.eg_allow[id].push(f);
+                }
+            }
+            // a deny toward or from a network touches every group living there; an allow does
+            // not: ingress needs a flow *to the group*, restricted egress one *from* it
+            if deny {
+                if let Endpoint::Network { addrs, .. } = &f.to {
+                    for id in c.overlapping(addrs) {
+                        fx.in_deny[id].push(f);
+                    }
+                }
+                if let Endpoint::Network { addrs, .. } = &f.from {
+                    for id in c.overlapping(addrs) {
+                        fx.eg_deny[id].push(f);
+                    }
+                }
+            }
+        }
+
+        fx
+    }
+}
+
 /// Prove one target: compare the lowered rules with the oracle on every packet; report the
 /// mismatching regions with one counterexample each, the first `keep` of them in full.
 pub fn check_exhaustive(
@@ -758,69 +839,8 @@ pub fn check_exhaustive(
     let g = c.groups();
 
     // index rules by (direction, group) and flows by group side
-    let mut rules_in: Vec<Vec<usize>> = vec![Vec::new(); g + 1];
-    let mut rules_eg: Vec<Vec<usize>> = vec![Vec::new(); g + 1];
-    for (i, r) in pol.rules.iter().enumerate() {
-        let mut ids: Vec<usize> = r
-            .local
-            .groups
-            .iter()
-            .filter_map(|n| c.ids.get(n.as_str()).copied())
-            .collect();
-        ids.extend(c.overlapping(&r.local.addrs));
-        ids.sort_unstable();
-        ids.dedup();
-        let table = match r.direction {
-            Direction::Ingress => &mut rules_in,
-            Direction::Egress => &mut rules_eg,
-        };
-        for id in ids {
-            table[id].push(i);
-        }
-    }
-    let mut fx = FlowIndex {
-        in_allow: vec![Vec::new(); g + 1],
-        in_deny: vec![Vec::new(); g + 1],
-        eg_allow: vec![Vec::new(); g + 1],
-        eg_deny: vec![Vec::new(); g + 1],
-    };
-    for f in intent.flows.iter().chain(allowances) {
-        let deny = f.action == Action::Deny;
-        let touched = |c: &mut Checker<'_>, e: &Endpoint| -> Vec<usize> {
-            match e {
-                Endpoint::Group(n) => c.ids.get(n.as_str()).copied().into_iter().collect(),
-                Endpoint::Network { .. } => Vec::new(),
-            }
-        };
-        for id in touched(&mut c, &f.to) {
-            if deny {
-                fx.in_deny[id].push(f);
-            } else {
-                fx.in_allow[id].push(f);
-            }
-        }
-        for id in touched(&mut c, &f.from) {
-            if deny {
-                fx.eg_deny[id].push(f);
-            } else {
-                fx.eg_allow[id].push(f);
-            }
-        }
-        // a deny toward or from a network touches every group living there; an allow does
-        // not: ingress needs a flow *to the group*, restricted egress one *from* it
-        if deny {
-            if let Endpoint::Network { addrs, .. } = &f.to {
-                for id in c.overlapping(addrs) {
-                    fx.in_deny[id].push(f);
-                }
-            }
-            if let Endpoint::Network { addrs, .. } = &f.from {
-                for id in c.overlapping(addrs) {
-                    fx.eg_deny[id].push(f);
-                }
-            }
-        }
-    }
+    let (rules_in, rules_eg) = c.index_rules(pol);
+    let fx = c.index_flows(intent, allowances);
 
     // 1. every side
     let mut ins: Vec<Side> = Vec::with_capacity(g + 1);

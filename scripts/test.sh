@@ -2,7 +2,7 @@
 # Runs every test of the workspace on a fresh machine: installs what the tests need
 # (Graphviz, to check that `graph --format dot` is valid DOT), runs cargo test, then a longer
 # release-mode pass of the parser fuzzers (tests/fuzz_parsers.rs), bounded in time.
-#   FUZZ_SECONDS_RELEASE  seconds per fuzz target in the release pass (default 30; 0 skips it)
+#   FUZZ_SECONDS_RELEASE  seconds per fuzz target in the release pass (default 20; 0 skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,7 @@ fi
 
 cargo test --workspace --locked "$@"
 
-fuzz_seconds="${FUZZ_SECONDS_RELEASE:-30}"
+fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"
 if [ "$fuzz_seconds" != "0" ]; then
   echo "scripts/test.sh: fuzzing every parser for ${fuzz_seconds}s each (release build)" >&2
   FUZZ_SECONDS="$fuzz_seconds" FUZZ_CASES=10000000 \

@@ -50,6 +50,96 @@ pub enum Side {
     External,
 }
 
+/// A rule in a list of one (direction, group, packet class), with what a walk tests inline.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    rule: u32,
+    /// The peer side's one class range, when `PEER_ONE`.
+    lo: u32,
+    hi: u32,
+    flags: u8,
+}
+
+/// The rule allows.
+const ALLOW: u8 = 4;
+/// The rule's match is unknown.
+const UNKNOWN: u8 = 8;
+
+/// A (direction, group, packet class) list, as built on first use.
+#[derive(Debug, Clone)]
+enum List {
+    /// Rules in precedence order, walked to the first match.
+    Walk(Box<[Entry]>),
+    /// When every rule holds the whole group on its protected side, has one peer range and
+    /// a known match, the verdict depends on the peer class alone: sorted cut points (from
+    /// 0) and the verdict on each interval between them.
+    Painted(Box<[u32]>, Box<[bool]>),
+}
+
+/// Paint a long list of simple rules (see `List::Painted`): every peer interval gets the
+/// action of the first rule (in precedence order) covering it, deny when none does.
+fn paint(entries: &[Entry]) -> Option<(Box<[u32]>, Box<[bool]>)> {
+    let simple = LOCAL_ALL | PEER_ONE;
+    // (short lists walk faster; the tests paint from two rules, to cover painting)
+    if entries.len() < if cfg!(test) { 2 } else { 8 }
+        || entries
+            .iter()
+            .any(|e| e.flags & simple != simple || e.flags & UNKNOWN != 0)
+    {
+        return None;
+    }
+    let mut cuts: Vec<u32> = vec![0];
+    for e in entries {
+        cuts.push(e.lo);
+        cuts.push(e.hi.saturating_add(1));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let m = cuts.len();
+    // per interval: unpainted, deny, allow
+    let mut val = vec![0u8; m];
+    // the first unpainted interval at or after i (path-compressed)
+    let mut next: Vec<u32> = (0..=m as u32).collect();
+    fn find(next: &mut [u32], mut i: u32) -> u32 {
+        let mut root = i;
+        while next[root as usize] != root {
+            root = next[root as usize];
+        }
+        while next[i as usize] != root {
+            let n = next[i as usize];
+            next[i as usize] = root;
+            i = n;
+        }
+        root
+    }
+    for e in entries {
+        let a = cuts.partition_point(|&c| c < e.lo) as u32;
+        // the interval starting at hi + 1 (past the last when hi is the largest class)
+        let b = cuts.partition_point(|&c| c < e.hi.saturating_add(1)) as u32;
+        let b = if e.hi == u32::MAX { m as u32 } else { b };
+        let mut i = find(&mut next, a);
+        while i < b {
+            val[i as usize] = if e.flags & ALLOW != 0 { 2 } else { 1 };
+            next[i as usize] = i + 1;
+            i = find(&mut next, i + 1);
+        }
+    }
+    let (mut out_cuts, mut out_val): (Vec<u32>, Vec<bool>) = (Vec::new(), Vec::new());
+    for (i, &c) in cuts.iter().enumerate() {
+        let v = val[i] == 2;
+        if out_val.last() != Some(&v) {
+            out_cuts.push(c);
+            out_val.push(v);
+        }
+    }
+    Some((out_cuts.into(), out_val.into()))
+}
+
+/// The rule's protected side holds every class of the group.
+const LOCAL_ALL: u8 = 1;
+/// The rule's peer side is the one range `lo..=hi`.
+const PEER_ONE: u8 = 2;
+
 /// What the compiler needs of one target.
 pub struct Target<'a> {
     /// The resolved intent.
@@ -425,8 +515,10 @@ pub struct TargetIndex {
     by_group: [Vec<Vec<u32>>; 2],
     /// Lists per (direction and group, packet class) that records hit, built on first use
     /// from `by_group` and kept while their total stays under `LISTS_CAP` entries.
-    lists: HashMap<(u32, u32), Box<[u32]>>,
+    lists: HashMap<(u32, u32), List>,
     listed: usize,
+    /// Per declared group, its classes.
+    group_sets: Vec<Intervals<u32>>,
     flows: Vec<Flow>,
     /// Per packet class, the deny / allow flows whose traffic matches it.
     denies: PerClass,
@@ -453,22 +545,67 @@ impl TargetIndex {
         let key = (g << 1 | dir as u32, k);
         if !self.lists.contains_key(&key) {
             let rules = &self.rules;
-            let list: Box<[u32]> = self.by_group[dir][g as usize]
+            let group = &self.group_sets[g as usize];
+            let list: Box<[Entry]> = self.by_group[dir][g as usize]
                 .iter()
                 .copied()
                 .filter(|&i| rules[i as usize].packets.contains(k))
+                .map(|i| {
+                    let r = &rules[i as usize];
+                    let mut flags = 0;
+                    if r.allow {
+                        flags |= ALLOW;
+                    }
+                    if r.unknown {
+                        flags |= UNKNOWN;
+                    }
+                    if group.is_subset(&r.local) {
+                        flags |= LOCAL_ALL;
+                    }
+                    let (mut lo, mut hi) = (0, 0);
+                    if let [(a, b)] = r.peer.ranges() {
+                        flags |= PEER_ONE;
+                        (lo, hi) = (*a, *b);
+                    }
+                    Entry {
+                        rule: i,
+                        lo,
+                        hi,
+                        flags,
+                    }
+                })
                 .collect();
-            if self.listed + list.len() > LISTS_CAP {
+            let list = match paint(&list) {
+                Some((cuts, allow)) => List::Painted(cuts, allow),
+                None => List::Walk(list),
+            };
+            let len = match &list {
+                List::Walk(l) => l.len(),
+                List::Painted(c, _) => c.len(),
+            };
+            if self.listed + len > LISTS_CAP {
                 self.lists.clear();
                 self.listed = 0;
             }
-            self.listed += list.len();
+            self.listed += len;
             self.lists.insert(key, list);
         }
+        let list = match &self.lists[&key] {
+            List::Painted(cuts, allow) => {
+                // cuts[0] == 0 <= peer
+                return Maybe::Is(allow[cuts.partition_point(|&c| c <= peer) - 1]);
+            }
+            List::Walk(l) => l,
+        };
         let (mut allow, mut deny, mut known) = (false, false, false);
-        for &i in self.lists[&key].iter() {
-            let r = &self.rules[i as usize];
-            if r.local.contains(local) && r.peer.contains(peer) {
+        for e in list.iter() {
+            let r = &self.rules[e.rule as usize];
+            let peer_ok = if e.flags & PEER_ONE != 0 {
+                e.lo <= peer && peer <= e.hi
+            } else {
+                r.peer.contains(peer)
+            };
+            if peer_ok && (e.flags & LOCAL_ALL != 0 || r.local.contains(local)) {
                 if r.allow {
                     allow = true;
                 } else {
@@ -830,15 +967,19 @@ fn compile_target<'a>(addrs: &AddrClasses, packets: &PacketClasses, t: &Target<'
         by_group,
         lists: HashMap::new(),
         listed: 0,
+        group_sets: of_group
+            .iter()
+            .map(|rs| Intervals::from_ranges(rs.iter().copied()))
+            .collect(),
         flows,
         denies: by_action(Action::Deny),
         allows: by_action(Action::Allow),
     }
 }
 
-/// At most this many rule indices (4 bytes each: 64 MiB) in the lists built on first use;
+/// At most this many rule entries (16 bytes each: 64 MiB) in the lists built on first use;
 /// past it they are dropped and rebuilt as records need them.
-const LISTS_CAP: usize = 1 << 24;
+const LISTS_CAP: usize = 1 << 22;
 
 /// 4096 remembered IPv4 addresses (32 KiB).
 const V4_SEEN_BITS: u32 = 12;

@@ -65,6 +65,30 @@ const ALLOW: u8 = 4;
 /// The rule's match is unknown.
 const UNKNOWN: u8 = 8;
 
+/// A multiplicative hash for the small integer keys of `TargetIndex::lists` (SipHash costs
+/// more than the lookup).
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x as u64);
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+type BuildKeyHasher = std::hash::BuildHasherDefault<KeyHasher>;
+
 /// A (direction, group, packet class) list, as built on first use.
 #[derive(Debug, Clone)]
 enum List {
@@ -515,7 +539,7 @@ pub struct TargetIndex {
     by_group: [Vec<Vec<u32>>; 2],
     /// Lists per (direction and group, packet class) that records hit, built on first use
     /// from `by_group` and kept while their total stays under `LISTS_CAP` entries.
-    lists: HashMap<(u32, u32), List>,
+    lists: HashMap<(u32, u32), List, BuildKeyHasher>,
     listed: usize,
     /// Per declared group, its classes.
     group_sets: Vec<Intervals<u32>>,
@@ -965,7 +989,7 @@ fn compile_target<'a>(addrs: &AddrClasses, packets: &PacketClasses, t: &Target<'
             .collect(),
         rules,
         by_group,
-        lists: HashMap::new(),
+        lists: HashMap::default(),
         listed: 0,
         group_sets: of_group
             .iter()

@@ -12,6 +12,10 @@
 //! ports are random ephemeral ports, as in real logs. `REPLAY_SIZES=1000000,5000000` chooses
 //! the sizes.
 
+#[allow(dead_code)]
+#[path = "estate/mod.rs"]
+mod estate;
+
 use intentwall::intent::{load, LoadOptions};
 use intentwall::plan::{build, PlanOptions};
 use intentwall::simulate::flowlog::{read_records, replay_reader, FlowFormat, ParseError};
@@ -186,6 +190,23 @@ fn generate(path: &Path, n: u64) -> std::io::Result<()> {
 }
 
 fn main() {
+    // `REPLAY_ESTATE_LOG=PATH REPLAY_ESTATE_FLOWS=N`: only write the AWS VPC flow log of the
+    // generated estate of N flows (as `benches/scale.rs` does, seed 7, 2 M records) and exit,
+    // to time `intentwall simulate --flows` on an estate kept with `SCALE_KEEP=1`.
+    if let Some(path) = std::env::var_os("REPLAY_ESTATE_LOG") {
+        let flows: usize = std::env::var("REPLAY_ESTATE_FLOWS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000);
+        let records: usize = std::env::var("REPLAY_ESTATE_RECORDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2_000_000);
+        estate::Estate::generate(flows, 7)
+            .write_aws_flow_log(std::path::Path::new(&path), records, 7)
+            .expect("write flow log");
+        return;
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let today = time::macros::date!(2026 - 11 - 22);
     let intent = load(&root.join("intents"), &LoadOptions { today })

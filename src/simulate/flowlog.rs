@@ -46,6 +46,16 @@
 //! through a bounded memo. The oracle and `EvalPolicy::evaluate` only run again to word the
 //! first few disagreements of a target (their deciding rule and flows).
 //!
+//! **Unverifiable records.** A native rule whose match the model does not know exactly
+//! (`EvalRule::unknown`: an undeclared Azure service tag, an AWS prefix list absent from the
+//! state, a source-port condition) is never judged by its upper bound: such a rule may match a
+//! record or not. When the rules' verdict on a record differs between the two (as
+//! `PolicyIndex::possible_verdicts` would find), the record is counted as *unverifiable*
+//! (`unverifiable` per target and in the summary, with the first few as examples) and is
+//! neither an agreement (`checked`) nor a mismatch, nor checked against a CSV row's expected
+//! verdict on the rules' side; drift (the log against the intent) is still reported. When the
+//! verdict is the same either way, the record is judged as usual.
+//!
 //! Where the log records the cloud's own action (AWS `ACCEPT`/`REJECT`, Azure `A`/`D`, GCP
 //! firewall-log `disposition`), records whose observed action contradicts the intent are
 //! reported as drift evidence. They do not block: the log shows the state of the past, and an
@@ -1584,6 +1594,13 @@ pub struct TargetReplay {
     pub unattributed: u64,
     /// The first unattributed records.
     pub unattributed_examples: Vec<String>,
+    /// Records whose native verdict depends on rules with an unknown match (whether such a
+    /// rule really matches the record changes the verdict): neither agreement nor mismatch.
+    #[serde(default)]
+    pub unverifiable: u64,
+    /// The first unverifiable records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unverifiable_examples: Vec<String>,
     /// Records where the native rules and the intent disagree (blocking).
     pub mismatches: u64,
     /// CSV rows whose `expected` verdict the intent or the rules do not give (blocking).
@@ -1617,6 +1634,9 @@ pub struct Replay {
     pub unattributed: u64,
     /// Sum over targets.
     pub checked: u64,
+    /// Sum over targets.
+    #[serde(default)]
+    pub unverifiable: u64,
     /// Sum over targets.
     pub mismatches: u64,
     /// Sum over targets.
@@ -1859,7 +1879,6 @@ impl<'a> Replayer<'a> {
                 }
                 continue;
             }
-            c.stats.checked += 1;
             // every candidate packet, keeping the first, whether all agree, and the first
             // disagreement of the intent and the rules
             // one packet, except for ICMP without type and code
@@ -1878,6 +1897,7 @@ impl<'a> Replayer<'a> {
             let mut first: Option<(Packet, bool, bool)> = None;
             let (mut same_o, mut same_n) = (true, true);
             let mut first_bad: Option<(Packet, Judged, Judged)> = None;
+            let mut unverifiable = false;
             for &packet in packets {
                 if !packet.fits_family(r.src.is_ipv4()) {
                     continue;
@@ -1891,6 +1911,7 @@ impl<'a> Replayer<'a> {
                     false => Some(k),
                 };
                 let v = compiled.outcome(ti, sc, dc, k, rk);
+                unverifiable |= v.unverifiable;
                 let o = Judged {
                     allowed: v.oracle,
                     as_reply: v.oracle_reply,
@@ -1911,11 +1932,27 @@ impl<'a> Replayer<'a> {
                 }
             }
             let Some((first_packet, first_o, first_n)) = first else {
+                if !unverifiable {
+                    c.stats.checked += 1;
+                }
                 continue;
             };
+            if unverifiable {
+                // the rules' verdict is not known: no agreement, no mismatch, no expectation
+                // of the rules; the intent's verdict still tells drift
+                c.stats.unverifiable += 1;
+                if c.stats.unverifiable_examples.len() < EXAMPLES_SHOWN {
+                    c.stats
+                        .unverifiable_examples
+                        .push(format!("{file}:{}: {r}", r.line));
+                }
+                first_bad = None;
+            } else {
+                c.stats.checked += 1;
+            }
             // the intent's verdict, when every candidate packet agrees
             let intent_verdict = same_o.then_some(first_o);
-            let native_verdict = same_n.then_some(first_n);
+            let native_verdict = (same_n && !unverifiable).then_some(first_n);
             if let Some((packet, o, n)) = first_bad {
                 c.stats.mismatches += 1;
                 if c.stats.findings.len() < MISMATCHES_SHOWN {
@@ -1953,6 +1990,7 @@ impl<'a> Replayer<'a> {
                     None => why.push("the intent's verdict depends on the ICMP type".into()),
                 }
                 match native_verdict {
+                    _ if unverifiable => {}
                     Some(v) if v == want => {}
                     Some(v) => why.push(format!("{} gives {}", c.intent.provider, word(v))),
                     None => why.push(format!(
@@ -2005,6 +2043,7 @@ impl<'a> Replayer<'a> {
             outside_examples: self.outside_examples,
             unattributed: 0,
             checked: 0,
+            unverifiable: 0,
             mismatches: 0,
             expectations_failed: 0,
             drift: 0,
@@ -2034,6 +2073,7 @@ impl<'a> Replayer<'a> {
             }
             out.unattributed += t.unattributed;
             out.checked += t.checked;
+            out.unverifiable += t.unverifiable;
             out.mismatches += t.mismatches;
             out.expectations_failed += t.expectations_failed;
             out.drift += t.drift;

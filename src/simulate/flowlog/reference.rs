@@ -156,6 +156,7 @@ pub fn replay(
         outside_examples: vec![],
         unattributed: 0,
         checked: 0,
+        unverifiable: 0,
         mismatches: 0,
         expectations_failed: 0,
         drift: 0,

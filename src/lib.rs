@@ -345,9 +345,18 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                     t
                 }
                 (report::Format::Json, Some(r)) => {
-                    let mut v = serde_json::to_value(&plan)?;
-                    v["replay"] = serde_json::to_value(r)?;
-                    serde_json::to_string_pretty(&v)? + "\n"
+                    // streamed, as for `plan`: the plan with the replay beside its fields
+                    #[derive(serde::Serialize)]
+                    struct WithReplay<'a> {
+                        #[serde(flatten)]
+                        plan: &'a plan::Plan,
+                        replay: &'a simulate::flowlog::Replay,
+                    }
+                    out_json(&WithReplay {
+                        plan: &plan,
+                        replay: r,
+                    })?;
+                    String::new()
                 }
                 (report::Format::Markdown, Some(r)) => {
                     report::render_plan(&plan, report::Format::Markdown)
@@ -355,7 +364,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                 }
                 (f, _) => report::render_plan(&plan, *f),
             };
-            out(&text)?;
+            if !text.is_empty() {
+                out(&text)?;
+            }
             Ok(if plan.blocked() {
                 EXIT_BLOCKED
             } else {

@@ -446,6 +446,13 @@ pub fn human_replay(r: &crate::simulate::flowlog::Replay) -> String {
         r.drift,
         r.millis
     );
+    if r.unverifiable > 0 {
+        let _ = writeln!(
+            s,
+            "{} records not judged: their verdict depends on rules whose match is unknown (declare service_tags / prefix_lists in the placement)",
+            r.unverifiable
+        );
+    }
     let _ = writeln!(
         s,
         "{:<12} {:<6} {:>8} {:>8} {:>12} {:>10} {:>7}  verdict",
@@ -464,6 +471,8 @@ pub fn human_replay(r: &crate::simulate::flowlog::Replay) -> String {
             t.drift,
             if t.mismatches + t.expectations_failed > 0 {
                 "BLOCKED"
+            } else if t.unverifiable > 0 {
+                "unverified"
             } else {
                 "agrees"
             }

@@ -22,6 +22,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+mod proc;
+use proc::peak_rss_kib;
+
 /// xorshift64: deterministic, dependency-free.
 struct Rng(u64);
 impl Rng {
@@ -160,16 +163,6 @@ fn aws_snapshot(ranges: usize) -> String {
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
-}
-
-fn peak_rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn main() {

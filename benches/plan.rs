@@ -9,15 +9,8 @@ use intentwall::plan::{build, PlanOptions};
 use std::path::PathBuf;
 use std::time::Instant;
 
-fn peak_rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
+mod proc;
+use proc::peak_rss_kib;
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

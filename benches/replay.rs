@@ -24,15 +24,8 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-fn peak_rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
+mod proc;
+use proc::peak_rss_kib;
 
 /// CPU time (user + system) of the process so far, in seconds: the machine is shared, so
 /// records per CPU second is the figure that compares across runs.

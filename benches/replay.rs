@@ -12,7 +12,6 @@
 //! ports are random ephemeral ports, as in real logs. `REPLAY_SIZES=1000000,5000000` chooses
 //! the sizes.
 
-#[allow(dead_code)]
 #[path = "estate/mod.rs"]
 mod estate;
 

@@ -102,7 +102,10 @@ enum List {
 
 /// Paint a long list of simple rules (see `List::Painted`): every peer interval gets the
 /// action of the first rule (in precedence order) covering it, deny when none does.
-fn paint(entries: &[Entry]) -> Option<(Box<[u32]>, Box<[bool]>)> {
+/// Verdict intervals: the first peer class of each interval, and its verdict.
+type Painted = (Box<[u32]>, Box<[bool]>);
+
+fn paint(entries: &[Entry]) -> Option<Painted> {
     let simple = LOCAL_ALL | PEER_ONE;
     // (short lists walk faster; the tests paint from two rules, to cover painting)
     if entries.len() < if cfg!(test) { 2 } else { 8 }

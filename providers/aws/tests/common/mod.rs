@@ -1,4 +1,4 @@
-//! Test helpers: small intents and probes written by hand (tests never read ../shared).
+//! Test helpers: small intents and probes written by hand, so the tests carry their own data.
 #![allow(dead_code, unused_imports)] // each test binary uses a subset
 
 pub use intentwall_contract::testkit::net as n;

@@ -217,16 +217,7 @@ pub fn simulate(
             sim.report.unverifiable += 1;
             if !oracle.allowed && verdicts.iter().any(|v| v.allowed) && shown < MISMATCHES_SHOWN {
                 shown += 1;
-                let u = Unverifiable {
-                    rules: policy
-                        .rules
-                        .iter()
-                        .filter(|r| r.matches(&p))
-                        .filter_map(|r| r.unknown.as_ref().map(|w| (r.id.clone(), w.clone())))
-                        .collect(),
-                    probe: p,
-                    oracle,
-                };
+                let u = Unverifiable::new(p, oracle, &policy);
                 sim.findings.push(unverifiable_finding(intent, &u));
             }
             continue;

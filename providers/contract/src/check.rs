@@ -130,6 +130,24 @@ pub struct Unverifiable {
     pub rules: Vec<(String, String)>,
 }
 
+impl Unverifiable {
+    /// A probe the intent judges `oracle`, naming the unknown-match rules of `policy` that
+    /// can match it.
+    pub fn new(probe: Probe, oracle: OracleVerdict, policy: &EvalPolicy) -> Self {
+        let rules = policy
+            .rules
+            .iter()
+            .filter(|r| r.unknown.is_some() && r.matches(&probe))
+            .filter_map(|r| r.unknown.as_ref().map(|w| (r.id.clone(), w.clone())))
+            .collect();
+        Unverifiable {
+            probe,
+            oracle,
+            rules,
+        }
+    }
+}
+
 /// Cut points of one family: every boundary of every set, plus the domain's minimum.
 pub(crate) fn cuts<T: crate::net::Bound>(sets: &[&Intervals<T>]) -> Vec<T> {
     let mut pts: Vec<T> = sets.iter().flat_map(|s| s.boundaries()).collect();
@@ -285,6 +303,16 @@ pub fn class_count(
 enum Role {
     Src,
     Dst,
+}
+
+impl Role {
+    /// (protected host, other host) of a direction: ingress protects the destination.
+    fn sides(dir: Direction) -> (Role, Role) {
+        match dir {
+            Direction::Ingress => (Role::Dst, Role::Src),
+            Direction::Egress => (Role::Src, Role::Dst),
+        }
+    }
 }
 
 /// Variable numbering; see the module docs for the order.
@@ -599,10 +627,7 @@ impl<'a> Checker<'a> {
         id: usize,
         items: &mut Vec<Bdd>,
     ) -> Bdd {
-        let (local_role, peer_role) = match dir {
-            Direction::Ingress => (Role::Dst, Role::Src),
-            Direction::Egress => (Role::Src, Role::Dst),
-        };
+        let (local_role, peer_role) = Role::sides(dir);
         let name = self.names[id - 1];
         // (priority, deny?, local, traffic, unknown var) -> peers; a bucket is one union
         type Key = (u32, bool, Bdd, Bdd, Option<u32>);
@@ -669,10 +694,7 @@ impl<'a> Checker<'a> {
         dir: Direction,
         items: &mut Vec<Bdd>,
     ) -> Bdd {
-        let (local_role, peer_role) = match dir {
-            Direction::Ingress => (Role::Dst, Role::Src),
-            Direction::Egress => (Role::Src, Role::Dst),
-        };
+        let (local_role, peer_role) = Role::sides(dir);
         let ends = |f: &'a FlowIntent| match dir {
             Direction::Ingress => (&f.to, &f.from),
             Direction::Egress => (&f.from, &f.to),
@@ -895,10 +917,7 @@ pub fn check_exhaustive(
         members[k] = c.m.or_all(parts);
     }
     for dir in [Direction::Ingress, Direction::Egress] {
-        let (local_role, peer_role) = match dir {
-            Direction::Ingress => (Role::Dst, Role::Src),
-            Direction::Egress => (Role::Src, Role::Dst),
-        };
+        let (local_role, peer_role) = Role::sides(dir);
         for id in 1..=g {
             let side = match dir {
                 Direction::Ingress => &ins[id],
@@ -986,24 +1005,25 @@ pub fn check_exhaustive(
         narrowing.push(c.m.diff(open, wide));
         widening.push(wide);
     }
+    // split a difference into regions, counting them (up to the cap across the target) and
+    // returning the first `want` counterexamples
     let mut counted = 0u64;
-    let mut enumerate = |c: &mut Checker<'_>,
-                         d: &Difference<'_>,
-                         set: Bdd,
-                         emit: &mut dyn FnMut(&Checker<'_>, Probe)|
-     -> (u64, bool) {
-        let mut n = 0;
+    let mut regions = |c: &mut Checker<'_>, d: &Difference<'_>, set: Bdd, want: usize| {
+        let (mut n, mut capped, mut examples) = (0u64, false, Vec::new());
         let mut set = set;
         while set != FALSE {
             if counted >= REGIONS_COUNTED {
-                return (n, true);
+                capped = true;
+                break;
             }
             let Some(a) = c.m.pick_min(set, c.l.count) else {
                 break;
             };
             counted += 1;
             n += 1;
-            emit(c, c.probe(&a, d.src, d.dst));
+            if examples.len() < want {
+                examples.push(c.probe(&a, d.src, d.dst));
+            }
             // the region: everything every involved rule and flow treats like this packet
             let mut lits = Vec::new();
             for items in &d.items {
@@ -1019,42 +1039,29 @@ pub fn check_exhaustive(
             }
             set = next;
         }
-        (n, false)
-    };
-    let unknown_rules = |p: &Probe| -> Vec<(String, String)> {
-        pol.rules
-            .iter()
-            .filter(|r| r.matches(p))
-            .filter_map(|r| r.unknown.as_ref().map(|w| (r.id.clone(), w.clone())))
-            .collect()
+        (n, capped, examples)
     };
     for (k, d) in diffs.iter().enumerate() {
-        let mut emit = |_: &Checker<'_>, probe: Probe| {
-            if report.mismatches.len() < keep {
-                let oracle = judge(intent, allowances, &probe);
-                let native = index.evaluate(&probe);
-                debug_assert_ne!(
-                    oracle.allowed, native.allowed,
-                    "symbolic counterexample {probe} is not one"
-                );
-                report
-                    .mismatches
-                    .push(Mismatch::new(probe, oracle, &native, pol));
-            }
-        };
-        let (n, capped) = enumerate(&mut c, d, definite[k], &mut emit);
+        let want = keep.saturating_sub(report.mismatches.len());
+        let (n, capped, examples) = regions(&mut c, d, definite[k], want);
         report.mismatch_count += n;
         report.mismatch_count_capped |= capped;
+        for probe in examples {
+            let oracle = judge(intent, allowances, &probe);
+            let native = index.evaluate(&probe);
+            debug_assert_ne!(
+                oracle.allowed, native.allowed,
+                "symbolic counterexample {probe} is not one"
+            );
+            report
+                .mismatches
+                .push(Mismatch::new(probe, oracle, &native, pol));
+        }
     }
     for (wide, sets) in [(true, &widening), (false, &narrowing)] {
         for (k, d) in diffs.iter().enumerate() {
-            let mut examples = Vec::new();
-            let mut emit = |_: &Checker<'_>, probe: Probe| {
-                if examples.len() < keep {
-                    examples.push(probe);
-                }
-            };
-            let (n, capped) = enumerate(&mut c, d, sets[k], &mut emit);
+            let want = keep.saturating_sub(report.unverifiable.len());
+            let (n, capped, examples) = regions(&mut c, d, sets[k], want);
             report.mismatch_count_capped |= capped;
             if wide {
                 report.unverifiable_widening += n;
@@ -1062,13 +1069,10 @@ pub fn check_exhaustive(
                 report.unverifiable_narrowing += n;
             }
             for probe in examples {
-                if report.unverifiable.len() < keep {
-                    report.unverifiable.push(Unverifiable {
-                        oracle: judge(intent, allowances, &probe),
-                        rules: unknown_rules(&probe),
-                        probe,
-                    });
-                }
+                let oracle = judge(intent, allowances, &probe);
+                report
+                    .unverifiable
+                    .push(Unverifiable::new(probe, oracle, pol));
             }
         }
     }

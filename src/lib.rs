@@ -72,28 +72,26 @@ fn load(cli: &Cli) -> anyhow::Result<Option<intent::Intent>> {
     }
 }
 
-/// Write a value as pretty JSON to stdout without building the text first.
-fn out_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+/// Write to stdout through a buffer; a closed pipe (`| head`) is not an error of ours.
+fn to_stdout(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
     let mut o = std::io::BufWriter::new(std::io::stdout().lock());
-    let res = serde_json::to_writer_pretty(&mut o, v)
-        .map_err(std::io::Error::from)
-        .and_then(|_| o.write_all(b"\n"))
-        .and_then(|_| o.flush());
-    match res {
+    match write(&mut o).and_then(|_| o.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
 
+/// Write a value as pretty JSON to stdout without building the text first.
+fn out_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    to_stdout(|o| {
+        serde_json::to_writer_pretty(&mut *o, v)?;
+        o.write_all(b"\n")
+    })
+}
+
 fn out(s: &str) -> anyhow::Result<()> {
-    let mut o = std::io::stdout().lock();
-    match o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
-        Ok(()) => Ok(()),
-        // a closed pipe (`| head`) is not an error of ours
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    to_stdout(|o| o.write_all(s.as_bytes()))
 }
 
 fn require_snapshots(cli: &Cli) -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ use std::time::Instant;
 pub const MISMATCHES_SHOWN: usize = 10;
 
 /// Figures of one target's simulation.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimReport {
     /// Derived probes checked.
     pub probes: u64,

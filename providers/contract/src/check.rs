@@ -1493,6 +1493,44 @@ mod tests {
     }
 
     #[test]
+    fn region_counting_stops_at_the_cap_and_says_so() {
+        // 300 flows on 300 ports and no rule at all: one missing region per flow at least
+        let flows = (0..300u16)
+            .map(|i| {
+                crate::testkit::allow(
+                    &format!("f{i}"),
+                    crate::testkit::net("internet", &["0.0.0.0/0"]),
+                    crate::testkit::g("web"),
+                    &[&format!("tcp/{}", 1000 + i)],
+                )
+            })
+            .collect();
+        let i = DeploymentIntent {
+            deployment: "t".into(),
+            provider: ProviderKind::Gcp,
+            settings: Default::default(),
+            space: addrs(&["10.0.0.0/16"]),
+            groups: [("web".to_string(), group("web"))].into_iter().collect(),
+            flows,
+        };
+        let r = check_exhaustive(&i, &[], &EvalPolicy::default(), 3);
+        assert_eq!(r.mismatch_count, REGIONS_COUNTED);
+        assert!(r.mismatch_count_capped);
+        assert_eq!(r.mismatches.len(), 3);
+        // under the cap the count is complete
+        let few = DeploymentIntent {
+            flows: i.flows[..5].to_vec(),
+            ..i.clone()
+        };
+        let r = check_exhaustive(&few, &[], &EvalPolicy::default(), 3);
+        assert!(!r.mismatch_count_capped);
+        assert!(
+            r.mismatch_count >= 5,
+            "at least one region per missing flow"
+        );
+    }
+
+    #[test]
     fn faithful_translation_is_proven_and_a_dropped_deny_is_found() {
         let i = DeploymentIntent {
             deployment: "t".into(),

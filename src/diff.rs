@@ -321,7 +321,7 @@ mod tests {
             EvalPolicy::default()
         }
         fn in_place(&self, b: &NativeObject, a: &NativeObject) -> InPlace {
-            if b.body["direction"] == a.body["direction"] {
+            if b.body.value()["direction"] == a.body.value()["direction"] {
                 InPlace::Update
             } else {
                 InPlace::Replace
@@ -342,7 +342,7 @@ mod tests {
             managed: true,
             foreign: false,
             flow: None,
-            body: serde_json::json!({ "v": body, "direction": dir }),
+            body: serde_json::json!({ "v": body, "direction": dir }).into(),
             raw: None,
             summary: String::new(),
         }
@@ -409,7 +409,7 @@ mod tests {
         })
     }
 
-    fn bodies(s: &NativeState) -> BTreeMap<String, serde_json::Value> {
+    fn bodies(s: &NativeState) -> BTreeMap<String, intentwall_contract::Body> {
         s.objects
             .iter()
             .map(|o| (o.key.clone(), o.body.clone()))

@@ -27,7 +27,9 @@ fn unmanaged(dir: &Path) -> BTreeMap<String, serde_json::Value> {
             for o in obs.state.objects.iter().filter(|o| !o.managed) {
                 out.insert(
                     format!("{}/{}/{}", dep.name, kind, o.key),
-                    o.raw.clone().unwrap_or(serde_json::Value::Null),
+                    o.raw
+                        .as_ref()
+                        .map_or(serde_json::Value::Null, |r| r.value()),
                 );
             }
         }

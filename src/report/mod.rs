@@ -35,7 +35,7 @@ fn field_changes(c: &Change) -> Vec<String> {
         return vec![];
     };
     let mut out = Vec::new();
-    match (&b.body, &a.body) {
+    match (&b.body.value(), &a.body.value()) {
         (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {

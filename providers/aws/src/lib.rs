@@ -53,8 +53,10 @@ impl Provider for AwsProvider {
     }
 
     fn in_place(&self, before: &NativeObject, after: &NativeObject) -> InPlace {
-        let differs = |k: &str| before.body.get(k) != after.body.get(k);
-        match before.kind.as_str() {
+        let kind = before.kind.as_str();
+        let (before, after) = (before.body.value(), after.body.value());
+        let differs = |k: &str| before.get(k) != after.get(k);
+        match kind {
             // SG name, description and VPC are immutable; tags are not
             model::KIND_SG => {
                 if differs("GroupName") || differs("Description") || differs("VpcId") {
@@ -73,7 +75,7 @@ impl Provider for AwsProvider {
                     }
                     v
                 };
-                if strip(&before.body) == strip(&after.body) {
+                if strip(&before) == strip(&after) {
                     InPlace::Update
                 } else {
                     InPlace::Replace

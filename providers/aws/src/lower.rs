@@ -54,15 +54,16 @@ pub fn lower(state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {
     let mut lists: BTreeMap<String, AddrSet> = BTreeMap::new();
     for o in &state.objects {
         if o.kind == KIND_SG && !o.foreign && o.managed {
-            if let Some(g) = sg_group(&o.body) {
+            let body = o.body.value();
+            if let Some(g) = sg_group(&body) {
                 by_key.insert(&o.key, g.clone());
-                if let Some(n) = o.body.get("GroupName").and_then(|v| v.as_str()) {
+                if let Some(n) = body.get("GroupName").and_then(|v| v.as_str()) {
                     by_name.insert(n.to_string(), g);
                 }
             }
         } else if o.kind == KIND_PL {
-            let nets: Vec<_> = o
-                .body
+            let body = o.body.value();
+            let nets: Vec<_> = body
                 .get("Entries")
                 .and_then(|e| e.as_array())
                 .into_iter()
@@ -72,7 +73,7 @@ pub fn lower(state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {
                 .collect();
             let set = AddrSet::from_nets(&nets);
             for k in ["PrefixListName", "PrefixListId"] {
-                if let Some(n) = o.body.get(k).and_then(|v| v.as_str()) {
+                if let Some(n) = body.get(k).and_then(|v| v.as_str()) {
                     lists.insert(n.to_string(), set.clone());
                 }
             }
@@ -86,7 +87,7 @@ pub fn lower(state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {
         let Some(g) = o.parent.as_deref().and_then(|p| by_key.get(p)) else {
             continue;
         };
-        let Some(rule) = Rule::from_body("", &o.body) else {
+        let Some(rule) = Rule::from_body("", &o.body.value()) else {
             continue;
         };
         let mut unknown = None;

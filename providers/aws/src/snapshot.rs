@@ -10,7 +10,7 @@
 use crate::model::*;
 use intentwall_contract::native::json_kind;
 use intentwall_contract::net::canonical_cidr;
-use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
+use intentwall_contract::{Body, DeploymentIntent, NativeObject, NativeState, SnapshotError};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -207,8 +207,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             // a prefix list no workload of ours is: kept, never pruned (rules still read it)
             foreign: !managed,
             flow: None,
-            body: Value::Object(body),
-            raw: Some(pl.clone()),
+            body: Value::Object(body).into(),
+            raw: Some(Body::new(pl)),
             summary: format!("prefix list {label}"),
         });
     }
@@ -287,8 +287,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             managed: info.managed,
             foreign,
             flow: None,
-            body: Value::Object(body),
-            raw: Some(Value::Object(raw)),
+            body: Value::Object(body).into(),
+            raw: Some(Value::Object(raw).into()),
             summary: format!(
                 "security group {}{}",
                 info.name,
@@ -376,8 +376,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                             managed,
                             foreign,
                             flow,
-                            body: rule.body(),
-                            raw: Some(Value::Object(raw)),
+                            body: rule.body().into(),
+                            raw: Some(Value::Object(raw).into()),
                             summary: rule.summary(),
                         });
                     }
@@ -654,15 +654,16 @@ pub fn render(state: &NativeState) -> String {
     let mut pls: Vec<Value> = Vec::new();
     let mut perm_index: HashMap<(usize, &str), HashMap<String, usize>> = HashMap::new();
     for o in &state.objects {
+        let body = o.body.value();
         if o.kind == KIND_SG {
-            let m = match &o.raw {
-                Some(Value::Object(r)) => r.clone(),
-                _ => sg_from_body(&o.body),
+            let m = match o.raw.as_ref().map(Body::value) {
+                Some(Value::Object(r)) => r,
+                _ => sg_from_body(&body),
             };
             if o.key.starts_with("sg:") {
                 if let (Some(n), Some(id)) = (
-                    o.body.get("GroupName").and_then(Value::as_str),
-                    o.body.get("GroupId").and_then(Value::as_str),
+                    body.get("GroupName").and_then(Value::as_str),
+                    body.get("GroupId").and_then(Value::as_str),
                 ) {
                     ids.insert(n.to_string(), id.to_string());
                 }
@@ -671,18 +672,23 @@ pub fn render(state: &NativeState) -> String {
             sgs.push(m);
         } else if o.kind == KIND_PL {
             if let (Some(n), Some(id)) = (
-                o.body.get("PrefixListName").and_then(Value::as_str),
-                o.body.get("PrefixListId").and_then(Value::as_str),
+                body.get("PrefixListName").and_then(Value::as_str),
+                body.get("PrefixListId").and_then(Value::as_str),
             ) {
                 pl_ids.insert(n.to_string(), id.to_string());
             }
-            pls.push(o.raw.clone().unwrap_or_else(|| pl_from_body(&o.body)));
+            pls.push(
+                o.raw
+                    .as_ref()
+                    .map(Body::value)
+                    .unwrap_or_else(|| pl_from_body(&body)),
+            );
         }
     }
     for o in state.objects.iter().filter(|o| o.kind == KIND_RULE) {
         let parent = o.parent.clone().unwrap_or_default();
         let group_name = parent.rsplit("sg:").next().unwrap_or("").to_string();
-        let Some(rule) = Rule::from_body(&group_name, &o.body) else {
+        let Some(rule) = Rule::from_body(&group_name, &o.body.value()) else {
             continue;
         };
         let ix = match sg_index.get(&parent) {
@@ -695,8 +701,8 @@ pub fn render(state: &NativeState) -> String {
                 sgs.len() - 1
             }
         };
-        let perm = match &o.raw {
-            Some(Value::Object(r)) => r.clone(),
+        let perm = match o.raw.as_ref().map(Body::value) {
+            Some(Value::Object(r)) => r,
             _ => permission_from_body(&rule, &ids, &pl_ids),
         };
         let sg = &mut sgs[ix];

@@ -582,9 +582,7 @@ pub fn sg_object(intent: &DeploymentIntent, g: &str, observed: &NativeState) -> 
         observed
             .get(key)
             .filter(|o| o.kind == KIND_SG && !o.foreign)
-            .and_then(|o| o.body.get("GroupId"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
+            .and_then(|o| o.body.value().get("GroupId")?.as_str().map(str::to_string))
     })
 }
 
@@ -617,7 +615,7 @@ fn sg_object_with_id(
         managed: true,
         foreign: false,
         flow: None,
-        body: serde_json::Value::Object(body),
+        body: serde_json::Value::Object(body).into(),
         raw: None,
         summary: format!("security group {name} (members of group {g})"),
     }
@@ -627,15 +625,18 @@ fn sg_object_with_id(
 pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translation {
     let mut tx = Tx::new(intent);
     // observed ids of our SGs, read once (not one scan of the state per group)
-    let ids: BTreeMap<&str, &str> = observed
+    let ids: BTreeMap<&str, String> = observed
         .objects
         .iter()
         .filter(|o| o.kind == KIND_SG && !o.foreign)
-        .filter_map(|o| Some((o.key.as_str(), o.body.get("GroupId")?.as_str()?)))
+        .filter_map(|o| {
+            let id = o.body.value().get("GroupId")?.as_str()?.to_string();
+            Some((o.key.as_str(), id))
+        })
         .collect();
     let mut objects = Vec::new();
     for g in intent.groups.keys() {
-        let sg = sg_object_with_id(intent, g, |key| ids.get(key).map(|s| s.to_string()));
+        let sg = sg_object_with_id(intent, g, |key| ids.get(key).cloned());
         let parent = sg.key.clone();
         objects.push(sg);
         for dir in [Dir::Ingress, Dir::Egress] {
@@ -652,7 +653,7 @@ pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translati
                     managed: true,
                     foreign: false,
                     flow,
-                    body: r.body(),
+                    body: r.body().into(),
                     raw: None,
                     summary: r.summary(),
                 });

@@ -152,7 +152,7 @@ fn run(gen: &Gen) -> Result<(), TestCaseError> {
         let mut v: Vec<(String, serde_json::Value)> = s
             .objects
             .iter()
-            .map(|o| (o.key.clone(), o.body.clone()))
+            .map(|o| (o.key.clone(), o.body.value()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v

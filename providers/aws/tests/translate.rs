@@ -473,7 +473,8 @@ fn long_flow_lists_are_cut_with_a_marker() {
         .iter()
         .find(|o| o.key.contains("ingress"))
         .unwrap();
-    let d = r.body["Description"].as_str().unwrap();
+    let body = r.body.value();
+    let d = body["Description"].as_str().unwrap();
     assert!(
         d.len() <= 255 && d.starts_with("intentwall:") && d.ends_with("more)"),
         "{d}"
@@ -506,7 +507,7 @@ fn cloud_assigned_group_ids_are_kept() {
     let i = intent(vec![group("web")], vec![]);
     let d = doc(&[("web", "", "")]);
     let t = AwsProvider.translate(&i, &parse(&d, &i));
-    assert_eq!(t.objects[0].body["GroupId"], sgid(0));
+    assert_eq!(t.objects[0].body.value()["GroupId"], sgid(0));
     assert!(t.objects[0].raw.is_none());
 }
 
@@ -516,10 +517,10 @@ fn in_place_rules() {
     let t = tr(&i);
     let sg = t.objects[0].clone();
     let mut tags = sg.clone();
-    tags.body["Tags"] = serde_json::json!([]);
+    tags.body = tags.body.with(|v| v["Tags"] = serde_json::json!([]));
     assert_eq!(AwsProvider.in_place(&sg, &tags), InPlace::Update);
     let mut desc = sg.clone();
-    desc.body["Description"] = "other".into();
+    desc.body = desc.body.with(|v| v["Description"] = "other".into());
     assert_eq!(AwsProvider.in_place(&sg, &desc), InPlace::Replace);
     let r = t
         .objects
@@ -528,10 +529,12 @@ fn in_place_rules() {
         .unwrap()
         .clone();
     let mut rd = r.clone();
-    rd.body["Description"] = "intentwall:renamed".into();
+    rd.body = rd
+        .body
+        .with(|v| v["Description"] = "intentwall:renamed".into());
     assert_eq!(AwsProvider.in_place(&r, &rd), InPlace::Update);
     let mut rp = r.clone();
-    rp.body["IpProtocol"] = "udp".into();
+    rp.body = rp.body.with(|v| v["IpProtocol"] = "udp".into());
     assert_eq!(AwsProvider.in_place(&r, &rp), InPlace::Replace);
 }
 

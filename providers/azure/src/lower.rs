@@ -233,7 +233,7 @@ pub fn lower(state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {
         if o.kind != KIND_RULE || o.foreign {
             continue;
         }
-        if let Ok(r) = AzRule::from_json(&o.body, "?") {
+        if let Ok(r) = AzRule::from_json(&o.body.value(), "?") {
             rules.extend(lower_rule(&ctx, &r, o.managed, o.flow.clone()));
         }
     }

@@ -6,7 +6,7 @@
 
 use crate::model::AzRule;
 use crate::{nsg_key, rule_key, KIND_NSG, KIND_RULE};
-use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
+use intentwall_contract::{Body, DeploymentIntent, NativeObject, NativeState, SnapshotError};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -128,8 +128,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             managed: !foreign,
             foreign,
             flow: None,
-            body: json!({ "name": if foreign { name.clone() } else { ours.clone() } }),
-            raw: Some(nsg.clone()),
+            body: json!({ "name": if foreign { name.clone() } else { ours.clone() } }).into(),
+            raw: Some(Body::new(nsg)),
             summary: format!(
                 "network security group {name}{}",
                 if foreign { " (foreign)" } else { "" }
@@ -157,8 +157,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                 managed,
                 foreign,
                 flow: if managed { rule.flow() } else { None },
-                body: rule.body(),
-                raw: Some(r.clone()),
+                body: rule.body().into(),
+                raw: Some(Body::new(r)),
                 summary: rule.summary(),
             });
         }
@@ -280,10 +280,11 @@ pub fn render(state: &NativeState) -> String {
     for key in keys {
         let c = containers.get(key);
         let rules: &[&NativeObject] = rules_of_key.get(key).map(Vec::as_slice).unwrap_or(&[]);
-        let raw = c.and_then(|c| c.raw.clone());
+        let raw = c.and_then(|c| c.raw.as_ref()).map(Body::value);
         let name = c
             .and_then(|c| {
                 c.body
+                    .value()
                     .get("name")
                     .and_then(Value::as_str)
                     .map(str::to_string)
@@ -314,9 +315,10 @@ pub fn render(state: &NativeState) -> String {
         let rule_values: Vec<Value> = rules
             .iter()
             .map(|r| match &r.raw {
-                Some(v) => v.clone(),
+                Some(v) => v.value(),
                 None => {
-                    let rule = AzRule::from_json(&r.body, &name).ok();
+                    let body = r.body.value();
+                    let rule = AzRule::from_json(&body, &name).ok();
                     match rule {
                         Some(rule) => {
                             let id = nsg_id
@@ -328,7 +330,7 @@ pub fn render(state: &NativeState) -> String {
                                 rule.to_cli(id, rg.clone())
                             }
                         }
-                        None => r.body.clone(),
+                        None => body,
                     }
                 }
             })

@@ -360,7 +360,7 @@ fn observed(intent: &DeploymentIntent, state: &NativeState) -> Observed {
         if obj.kind != KIND_RULE || obj.foreign || obj.parent.as_deref() != Some(ours.as_str()) {
             continue;
         }
-        let Ok(r) = AzRule::from_json(&obj.body, "observed") else {
+        let Ok(r) = AzRule::from_json(&obj.body.value(), "observed") else {
             continue;
         };
         o.taken[r.dir.idx()].insert(r.priority);
@@ -547,7 +547,7 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
         managed: true,
         foreign: false,
         flow: None,
-        body: json!({ "name": nsg }),
+        body: json!({ "name": nsg }).into(),
         raw: None,
         summary: format!("network security group {nsg}"),
     }];
@@ -562,7 +562,7 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
             managed: true,
             foreign: false,
             flow,
-            body: r.body(),
+            body: r.body().into(),
             raw: None,
             summary: r.summary(),
         });

@@ -21,7 +21,7 @@ fn parse(doc: &str) -> Result<NativeState, intentwall_contract::SnapshotError> {
 fn kb(s: &NativeState) -> Vec<(String, Value)> {
     s.objects
         .iter()
-        .map(|o| (o.key.clone(), o.body.clone()))
+        .map(|o| (o.key.clone(), o.body.value()))
         .collect()
 }
 
@@ -118,11 +118,11 @@ fn cli_shape_reads_container_rules_and_markers() {
     assert_eq!(ours.flow.as_deref(), Some("api-from-web"));
     assert_eq!(ours.parent.as_deref(), Some("nsg:nsg-prod-us"));
     assert_eq!(
-        ours.body["destinationPortRanges"],
+        ours.body.value()["destinationPortRanges"],
         json!(["8080", "8443-8444"])
     );
     assert_eq!(
-        ours.body["sourceApplicationSecurityGroups"],
+        ours.body.value()["sourceApplicationSecurityGroups"],
         json!([{"id": format!("{SUB}/applicationSecurityGroups/iw-web").to_lowercase()}])
     );
     let theirs = &s.objects[2];
@@ -177,7 +177,7 @@ fn equivalent_spellings_normalise_to_identical_bodies() {
         parse(&b.to_string()).unwrap(),
     );
     assert_eq!(kb(&sa), kb(&sb));
-    let body = &sa.objects[1].body;
+    let body = &sa.objects[1].body.value();
     assert_eq!(
         body["sourceAddressPrefixes"],
         json!(["10.1.2.0/24", "198.51.100.7/32", "2001:db8::/64"])
@@ -211,7 +211,10 @@ fn python_sdk_snake_case_shape_is_accepted() {
     ]}]);
     let s = parse(&doc.to_string()).unwrap();
     assert_eq!(s.objects.len(), 3);
-    assert_eq!(s.objects[2].body["destinationPortRanges"], json!(["3389"]));
+    assert_eq!(
+        s.objects[2].body.value()["destinationPortRanges"],
+        json!(["3389"])
+    );
     let out: Value = serde_json::from_str(&AzureProvider.render_snapshot(&s)).unwrap();
     assert_eq!(out, doc);
 }

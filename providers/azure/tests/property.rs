@@ -171,7 +171,7 @@ proptest! {
         let state = NativeState { objects: t.objects.clone(), envelope: None };
         let text = p.render_snapshot(&state);
         let reparsed = p.parse_snapshot(&text, intent).expect("own output parses");
-        let kb = |s: &NativeState| s.objects.iter().map(|o| (o.key.clone(), o.body.clone())).collect::<Vec<_>>();
+        let kb = |s: &NativeState| s.objects.iter().map(|o| (o.key.clone(), o.body.value())).collect::<Vec<_>>();
         prop_assert_eq!(kb(&state), kb(&reparsed));
         let pol = p.lower(&reparsed, intent);
         let allowances = p.platform_allowances(intent);
@@ -218,7 +218,7 @@ proptest! {
         let t2 = p.translate(&it2, &obs);
         let prio = |t: &intentwall_contract::Translation| -> std::collections::BTreeMap<String, (String, u64)> {
             t.objects.iter().filter(|o| !o.container)
-                .map(|o| (o.key.clone(), (o.body["direction"].to_string(), o.body["priority"].as_u64().unwrap())))
+                .map(|o| (o.key.clone(), (o.body.value()["direction"].to_string(), o.body.value()["priority"].as_u64().unwrap())))
                 .collect()
         };
         let (p1, p2) = (prio(&t1), prio(&t2));

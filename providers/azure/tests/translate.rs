@@ -30,7 +30,7 @@ fn priorities(t: &Translation) -> BTreeMap<String, u64> {
     t.objects
         .iter()
         .filter(|o| !o.container)
-        .map(|o| (o.key.clone(), o.body["priority"].as_u64().unwrap()))
+        .map(|o| (o.key.clone(), o.body.value()["priority"].as_u64().unwrap()))
         .collect()
 }
 
@@ -95,8 +95,8 @@ fn inserting_a_flow_does_not_renumber_the_others() {
     for o in t2.objects.iter().filter(|o| !o.container) {
         assert!(
             seen.insert((
-                o.body["direction"].to_string(),
-                o.body["priority"].to_string()
+                o.body.value()["direction"].to_string(),
+                o.body.value()["priority"].to_string()
             )),
             "collision at {}",
             o.key
@@ -135,17 +135,19 @@ fn new_rules_skip_priorities_held_by_unmanaged_and_stale_rules() {
     let inbound: Vec<u64> = t
         .objects
         .iter()
-        .filter(|o| o.body["direction"] == "Inbound")
-        .map(|o| o.body["priority"].as_u64().unwrap())
+        .filter(|o| o.body.value()["direction"] == "Inbound")
+        .map(|o| o.body.value()["priority"].as_u64().unwrap())
         .collect();
     assert!(!inbound.contains(&2001) && !inbound.contains(&2000));
     let inbound_allows: Vec<u64> = t
         .objects
         .iter()
         .filter(|o| {
-            o.body["direction"] == "Inbound" && o.body["access"] == "Allow" && o.flow.is_some()
+            o.body.value()["direction"] == "Inbound"
+                && o.body.value()["access"] == "Allow"
+                && o.flow.is_some()
         })
-        .map(|o| o.body["priority"].as_u64().unwrap())
+        .map(|o| o.body.value()["priority"].as_u64().unwrap())
         .collect();
     assert_eq!(inbound_allows.iter().min(), Some(&2002));
     // inbound deny band: 100 is free inbound (the unmanaged 100 is outbound)
@@ -259,14 +261,14 @@ fn too_many_asgs_is_a_limit_finding_and_restricted_egress_splits_by_ten() {
     assert_eq!(restr.len(), 11);
     assert!(restr
         .iter()
-        .all(|o| o.body["sourceApplicationSecurityGroups"]
+        .all(|o| o.body.value()["sourceApplicationSecurityGroups"]
             .as_array()
             .unwrap()
             .len()
             <= 10));
     let prios: Vec<u64> = restr
         .iter()
-        .map(|o| o.body["priority"].as_u64().unwrap())
+        .map(|o| o.body.value()["priority"].as_u64().unwrap())
         .collect();
     assert_eq!(*prios.iter().max().unwrap(), 4095);
     assert_eq!(*prios.iter().min().unwrap(), 4085);
@@ -322,18 +324,19 @@ fn inexpressible_tokens_are_findings_never_widened() {
         assert!(!flagged.contains(&f), "{f} flagged: {:#?}", t.findings);
     }
     // the typed ICMP flow keeps its tcp part and gets no Icmp rule; never `*` with ports
-    let protos: Vec<(&str, &Value)> = t
+    let protos: Vec<(String, Value)> = t
         .objects
         .iter()
         .filter(|o| o.flow.as_deref() == Some("ping-typed"))
         .map(|o| {
+            let body = o.body.value();
             (
-                o.body["protocol"].as_str().unwrap(),
-                &o.body["destinationPortRanges"],
+                body["protocol"].as_str().unwrap().to_string(),
+                body["destinationPortRanges"].clone(),
             )
         })
         .collect();
-    assert_eq!(protos, [("Tcp", &json!(["443"]))]);
+    assert_eq!(protos, [("Tcp".to_string(), json!(["443"]))]);
     assert!(
         t.objects
             .iter()
@@ -342,8 +345,13 @@ fn inexpressible_tokens_are_findings_never_widened() {
             == 0
     );
     for o in &t.objects {
-        if o.body["protocol"] == "*" {
-            assert_eq!(o.body["destinationPortRanges"], json!(["*"]), "{}", o.key);
+        if o.body.value()["protocol"] == "*" {
+            assert_eq!(
+                o.body.value()["destinationPortRanges"],
+                json!(["*"]),
+                "{}",
+                o.key
+            );
         }
     }
 }

@@ -40,7 +40,7 @@ pub use eval::{
 };
 pub use intent::{Action, DeploymentIntent, Endpoint, FlowIntent, GroupIntent};
 pub use native::{
-    Finding, FindingKind, InPlace, NativeObject, NativeState, SnapshotError, Translation,
+    Body, Finding, FindingKind, InPlace, NativeObject, NativeState, SnapshotError, Translation,
 };
 pub use net::{AddrSet, NetError, PortSet};
 pub use traffic::{Packet, Traffic};

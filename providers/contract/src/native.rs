@@ -7,8 +7,79 @@
 
 use crate::intent::Action;
 use crate::ProviderKind;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 use std::fmt;
+use std::sync::Arc;
+
+/// A JSON document held as its compact text, shared on clone.
+///
+/// Why not a `serde_json::Value`: a target at estate scale holds hundreds of thousands of
+/// rules, each in the observed state, the change set and the state after apply. As a `Value`
+/// tree a small rule body is a dozen allocations and over a kilobyte; as text it is one
+/// allocation of its own length, and the three copies share it. Equality is equality of the
+/// text, so a provider builds a body with its keys always in the same order (each provider
+/// has one function per object kind that writes its canonical body).
+///
+/// Serialised as the JSON it holds (a plan file shows the object, not a string), and read
+/// back from any JSON value.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Body(Arc<str>);
+
+impl Body {
+    /// The compact text of `v`.
+    pub fn new(v: &Value) -> Body {
+        Body(Arc::from(v.to_string()))
+    }
+
+    /// The JSON value, parsed again from the text.
+    pub fn value(&self) -> Value {
+        // the text was written by `new` from a `Value`, so it always parses
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// The compact JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A copy with `edit` applied to the value (tests and in-place updates).
+    pub fn with(&self, edit: impl FnOnce(&mut Value)) -> Body {
+        let mut v = self.value();
+        edit(&mut v);
+        Body::new(&v)
+    }
+}
+
+impl From<Value> for Body {
+    fn from(v: Value) -> Body {
+        Body::new(&v)
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Body, D::Error> {
+        Value::deserialize(d).map(Body::from)
+    }
+}
 
 /// One native object of a target: a container (security group, NSG) or a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,10 +100,10 @@ pub struct NativeObject {
     /// The intent flow behind a managed rule (from its marker).
     pub flow: Option<String>,
     /// Canonical native JSON of this object alone; equal bodies mean no change.
-    pub body: serde_json::Value,
+    pub body: Body,
     /// The object exactly as read from a snapshot, so an untouched object is written back
     /// exactly as it was. `None` for objects made by translation.
-    pub raw: Option<serde_json::Value>,
+    pub raw: Option<Body>,
     /// One human line: what the object does.
     pub summary: String,
 }

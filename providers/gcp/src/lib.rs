@@ -62,7 +62,8 @@ impl Provider for GcpProvider {
 
     /// A changed direction or network needs delete + insert; anything else is a PATCH.
     fn in_place(&self, before: &NativeObject, after: &NativeObject) -> InPlace {
-        let same = |k: &str| before.body.get(k) == after.body.get(k);
+        let (before, after) = (before.body.value(), after.body.value());
+        let same = |k: &str| before.get(k) == after.get(k);
         if same("direction") && same("network") {
             InPlace::Update
         } else {

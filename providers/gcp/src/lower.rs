@@ -202,7 +202,7 @@ pub fn lower(state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {
             continue;
         }
         // bodies are canonical rules we wrote or read; one that does not read is not a rule
-        let Ok(fw) = Firewall::from_json(&o.body, &o.key, project) else {
+        let Ok(fw) = Firewall::from_json(&o.body.value(), &o.key, project) else {
             continue;
         };
         if fw.disabled {

@@ -91,8 +91,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             managed,
             foreign: !in_target(&fw.network, intent),
             flow: if managed { fw.marker_flow() } else { None },
-            body: fw.to_json(),
-            raw: Some(item),
+            body: fw.to_json().into(),
+            raw: Some(item.into()),
             summary: fw.summary(),
         });
     }
@@ -104,7 +104,7 @@ pub fn render(state: &NativeState) -> String {
     let items: Vec<Value> = state
         .objects
         .iter()
-        .map(|o| o.raw.clone().unwrap_or_else(|| o.body.clone()))
+        .map(|o| o.raw.as_ref().unwrap_or(&o.body).value())
         .collect();
     let envelope: Option<Map<String, Value>> = state
         .envelope

@@ -599,7 +599,7 @@ pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translati
             managed: true,
             foreign: false,
             flow,
-            body,
+            body: body.into(),
             raw: None,
             summary: fw.summary(),
         });

@@ -16,7 +16,7 @@ fn read(text: &str) -> Result<NativeState, intentwall_contract::SnapshotError> {
 fn keys_bodies(s: &NativeState) -> Vec<(String, Value)> {
     s.objects
         .iter()
-        .map(|o| (o.key.clone(), o.body.clone()))
+        .map(|o| (o.key.clone(), o.body.value()))
         .collect()
 }
 
@@ -77,7 +77,7 @@ fn every_optional_field_is_read_into_the_canonical_body() {
     assert_eq!(web.key, "fw:allow-web");
     assert!(!web.managed && !web.foreign && web.flow.is_none());
     assert_eq!(
-        web.body,
+        web.body.value(),
         json!({
             "name": "allow-web",
             "description": "Allow web from anywhere",
@@ -100,24 +100,28 @@ fn every_optional_field_is_read_into_the_canonical_body() {
     let eg = &s.objects[1];
     assert!(eg.managed);
     assert_eq!(eg.flow.as_deref(), Some("no-smtp-out"));
-    assert_eq!(eg.body["direction"], "EGRESS");
-    assert_eq!(eg.body["disabled"], true);
+    assert_eq!(eg.body.value()["direction"], "EGRESS");
+    assert_eq!(eg.body.value()["disabled"], true);
     assert_eq!(
-        eg.body["network"], NET,
+        eg.body.value()["network"],
+        NET,
         "partial URL completed with the project"
     );
-    assert_eq!(eg.body["destinationRanges"], json!(["198.51.100.0/24"]));
+    assert_eq!(
+        eg.body.value()["destinationRanges"],
+        json!(["198.51.100.0/24"])
+    );
     let sa = &s.objects[2];
-    assert_eq!(sa.body["network"], NET);
-    assert_eq!(sa.body["priority"], 1000);
-    assert_eq!(sa.body["direction"], "INGRESS");
+    assert_eq!(sa.body.value()["network"], NET);
+    assert_eq!(sa.body.value()["priority"], 1000);
+    assert_eq!(sa.body.value()["direction"], "INGRESS");
     assert!(
-        sa.body.get("sourceRanges").is_none(),
+        sa.body.value().get("sourceRanges").is_none(),
         "a source SA is a source: nothing filled in"
     );
     for o in &s.objects {
         for k in ["id", "creationTimestamp", "selfLink", "kind"] {
-            assert!(o.body.get(k).is_none(), "{k} is cloud-assigned");
+            assert!(o.body.value().get(k).is_none(), "{k} is cloud-assigned");
         }
         assert!(o.raw.is_some());
         assert!(!o.summary.is_empty());
@@ -175,7 +179,7 @@ fn network_url_forms_are_one_body() {
     for f in forms {
         let doc = json!([{"name": "r", "network": f, "allowed": [{"IPProtocol": "tcp"}]}]);
         let s = read(&doc.to_string()).unwrap();
-        assert_eq!(s.objects[0].body["network"], NET, "{f}");
+        assert_eq!(s.objects[0].body.value()["network"], NET, "{f}");
         assert!(!s.objects[0].foreign, "{f}");
     }
     for f in [
@@ -221,11 +225,11 @@ fn equivalent_spellings_give_identical_keys_and_bodies() {
     let (sa, sb) = (read(a).unwrap(), read(b).unwrap());
     assert_eq!(keys_bodies(&sa), keys_bodies(&sb));
     assert_eq!(
-        sa.objects[0].body["sourceRanges"],
+        sa.objects[0].body.value()["sourceRanges"],
         json!(["198.51.100.7/32", "203.0.113.0/24", "2001:db8:100::/48"])
     );
     assert_eq!(
-        sa.objects[0].body["allowed"],
+        sa.objects[0].body.value()["allowed"],
         json!([{"IPProtocol": "tcp", "ports": ["80-81", "443", "8080-8090"]}, {"IPProtocol": "udp"}])
     );
     assert!(sa.objects[0].managed);
@@ -399,13 +403,15 @@ fn in_place_replaces_on_direction_or_network_change_and_patches_otherwise() {
     let s = read(FULL).unwrap();
     let before = s.objects[0].clone();
     let mut after = before.clone();
-    after.body["priority"] = json!(901);
+    after.body = after.body.with(|v| v["priority"] = json!(901));
     assert_eq!(GcpProvider.in_place(&before, &after), InPlace::Update);
     let mut after = before.clone();
-    after.body["direction"] = json!("EGRESS");
+    after.body = after.body.with(|v| v["direction"] = json!("EGRESS"));
     assert_eq!(GcpProvider.in_place(&before, &after), InPlace::Replace);
     let mut after = before.clone();
-    after.body["network"] = json!("global/networks/other");
+    after.body = after
+        .body
+        .with(|v| v["network"] = json!("global/networks/other"));
     assert_eq!(GcpProvider.in_place(&before, &after), InPlace::Replace);
 }
 

@@ -123,19 +123,20 @@ fn translating_against_its_own_rendered_output_changes_nothing() {
 fn every_rule_is_managed_marked_and_at_its_priority() {
     let t = GcpProvider.translate(&golden(), &NativeState::default());
     for o in &t.objects {
-        let name = o.body["name"].as_str().unwrap();
+        let body = o.body.value();
+        let name = body["name"].as_str().unwrap();
         assert!(is_valid_name(name) && name.starts_with("iw-us-"), "{name}");
         assert_eq!(o.key, format!("fw:{name}"));
         assert!(o.managed && !o.foreign && o.raw.is_none() && !o.container);
-        assert!(o.body["description"]
+        assert!(o.body.value()["description"]
             .as_str()
             .unwrap()
             .starts_with("intentwall:"));
-        let prio = o.body["priority"].as_u64().unwrap();
+        let prio = o.body.value()["priority"].as_u64().unwrap();
         match &o.flow {
             Some(f) => {
                 assert_eq!(prio, 1000);
-                assert_eq!(o.body["description"], format!("intentwall:{f}"));
+                assert_eq!(o.body.value()["description"], format!("intentwall:{f}"));
             }
             None => assert_eq!(prio, 65000),
         }
@@ -168,18 +169,18 @@ fn source_ranges_split_per_family_and_at_the_per_rule_limit() {
         .collect();
     let sizes: Vec<usize> = rules
         .iter()
-        .map(|o| o.body["sourceRanges"].as_array().unwrap().len())
+        .map(|o| o.body.value()["sourceRanges"].as_array().unwrap().len())
         .collect();
     assert_eq!(sizes, [MAX_RANGES_PER_RULE, 300 - MAX_RANGES_PER_RULE, 1]);
-    let names: Vec<&str> = rules
+    let names: Vec<String> = rules
         .iter()
-        .map(|o| o.body["name"].as_str().unwrap())
+        .map(|o| o.body.value()["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
         names,
         ["iw-us-many-in-1", "iw-us-many-in-2", "iw-us-many-in-3"]
     );
-    assert_eq!(rules[2].body["sourceRanges"][0], "2001:db8::/32");
+    assert_eq!(rules[2].body.value()["sourceRanges"][0], "2001:db8::/32");
 }
 
 #[test]
@@ -205,7 +206,7 @@ fn a_raised_ranges_per_rule_splits_later() {
         .objects
         .iter()
         .filter(|o| o.flow.as_deref() == Some("many"))
-        .map(|o| o.body["sourceRanges"].as_array().unwrap().len())
+        .map(|o| o.body.value()["sourceRanges"].as_array().unwrap().len())
         .collect();
     assert_eq!(sizes, [300]);
 }
@@ -288,7 +289,12 @@ fn ports_split_at_256_entries_per_rule() {
         .objects
         .iter()
         .filter(|o| o.flow.is_some())
-        .map(|o| o.body["allowed"][0]["ports"].as_array().unwrap().len())
+        .map(|o| {
+            o.body.value()["allowed"][0]["ports"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
         .collect();
     assert_eq!(counts, [MAX_PORT_ENTRIES, 300 - MAX_PORT_ENTRIES]);
 }
@@ -301,15 +307,15 @@ fn default_deny_target_tags_split_at_70() {
     let tags: Vec<usize> = t
         .objects
         .iter()
-        .map(|o| o.body["targetTags"].as_array().unwrap().len())
+        .map(|o| o.body.value()["targetTags"].as_array().unwrap().len())
         .collect();
     assert_eq!(
         tags,
         [MAX_TARGET_TAGS, 5, MAX_TARGET_TAGS, 5],
         "v4 and v6 rules, each split"
     );
-    assert_eq!(t.objects[0].body["sourceRanges"][0], "0.0.0.0/0");
-    assert_eq!(t.objects[2].body["sourceRanges"][0], "::/0");
+    assert_eq!(t.objects[0].body.value()["sourceRanges"][0], "0.0.0.0/0");
+    assert_eq!(t.objects[2].body.value()["sourceRanges"][0], "::/0");
 }
 
 #[test]
@@ -331,7 +337,7 @@ fn typed_icmp_is_an_inexpressible_finding_and_never_widened() {
     let r: Vec<_> = t.objects.iter().filter(|o| o.flow.is_some()).collect();
     assert_eq!(r.len(), 1);
     assert_eq!(
-        r[0].body["allowed"],
+        r[0].body.value()["allowed"],
         serde_json::json!([{"IPProtocol": "tcp", "ports": ["22"]}])
     );
 }
@@ -362,7 +368,7 @@ fn restricted_egress_to_a_group_without_addresses_names_the_group() {
     assert!(t
         .objects
         .iter()
-        .any(|o| o.body["sourceTags"] == serde_json::json!(["iw-api"])));
+        .any(|o| o.body.value()["sourceTags"] == serde_json::json!(["iw-api"])));
 }
 
 #[test]
@@ -397,9 +403,12 @@ fn tags_and_service_accounts_do_not_mix_without_addresses() {
     let t = GcpProvider.translate(&it, &NativeState::default());
     assert!(t.findings.is_empty());
     let r = t.objects.iter().find(|o| o.flow.is_some()).unwrap();
-    assert_eq!(r.body["sourceRanges"], serde_json::json!(["10.30.1.0/24"]));
     assert_eq!(
-        r.body["targetServiceAccounts"],
+        r.body.value()["sourceRanges"],
+        serde_json::json!(["10.30.1.0/24"])
+    );
+    assert_eq!(
+        r.body.value()["targetServiceAccounts"],
         serde_json::json!(["db@p.iam.gserviceaccount.com"])
     );
 }
@@ -428,10 +437,10 @@ fn long_or_odd_flow_names_still_give_valid_unique_names() {
         ],
     );
     let t = GcpProvider.translate(&it, &NativeState::default());
-    let names: Vec<&str> = t
+    let names: Vec<String> = t
         .objects
         .iter()
-        .map(|o| o.body["name"].as_str().unwrap())
+        .map(|o| o.body.value()["name"].as_str().unwrap().to_string())
         .collect();
     for n in &names {
         assert!(is_valid_name(n), "{n}");
@@ -444,7 +453,7 @@ fn long_or_odd_flow_names_still_give_valid_unique_names() {
     assert!(t
         .objects
         .iter()
-        .any(|o| o.body["description"] == format!("intentwall:{long}")));
+        .any(|o| o.body.value()["description"] == format!("intentwall:{long}")));
 }
 
 #[test]
@@ -461,16 +470,16 @@ fn deny_from_a_group_to_a_network_is_an_egress_deny() {
     );
     let t = GcpProvider.translate(&it, &NativeState::default());
     let r = t.objects.iter().find(|o| o.flow.is_some()).unwrap();
-    assert_eq!(r.body["direction"], "EGRESS");
+    assert_eq!(r.body.value()["direction"], "EGRESS");
     assert_eq!(
-        r.body["denied"],
+        r.body.value()["denied"],
         serde_json::json!([{"IPProtocol": "tcp", "ports": ["25"]}])
     );
     assert_eq!(
-        r.body["destinationRanges"],
+        r.body.value()["destinationRanges"],
         serde_json::json!(["0.0.0.0/0"])
     );
-    assert_eq!(r.body["targetTags"], serde_json::json!(["iw-web"]));
+    assert_eq!(r.body.value()["targetTags"], serde_json::json!(["iw-web"]));
 }
 
 #[test]

@@ -270,6 +270,7 @@ fn main() {
             simulation: Default::default(),
             findings,
             after,
+            handed_out: None,
         });
     }
     let plan = Plan {

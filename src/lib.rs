@@ -94,6 +94,124 @@ fn out(s: &str) -> anyhow::Result<()> {
     to_stdout(|o| o.write_all(s.as_bytes()))
 }
 
+/// Standard output that a reader may close (`| head`): from then on writes are dropped, as
+/// the data is of no use to anyone; planning and the plan file go on.
+struct Stdout {
+    w: Option<std::io::BufWriter<std::io::StdoutLock<'static>>>,
+}
+
+impl Stdout {
+    fn new() -> Stdout {
+        Stdout {
+            w: Some(std::io::BufWriter::new(std::io::stdout().lock())),
+        }
+    }
+
+    fn closed<T>(&mut self, r: std::io::Result<T>, or: T) -> std::io::Result<T> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.w = None;
+                Ok(or)
+            }
+            r => r,
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.w {
+            Some(w) => {
+                let r = w.write(buf);
+                self.closed(r, buf.len())
+            }
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.w {
+            Some(w) => {
+                let r = w.flush();
+                self.closed(r, ())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// `plan` in JSON or human text: each target is written (to stdout, and to the plan file
+/// with `--out`) as soon as it is planned, then dropped, so memory follows the targets in
+/// flight rather than the estate.
+fn plan_streamed(
+    intent: &intent::Intent,
+    opts: &plan::PlanOptions,
+    format: report::Format,
+    plan_out: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    use report::stream::JsonPlanWriter;
+    enum Out {
+        Json(JsonPlanWriter<Stdout>),
+        Human(Stdout),
+    }
+    let header = plan::header(intent, opts);
+    // opened with the first target, so a plan that fails before any target (a bad
+    // snapshot) prints nothing at all
+    let open = || -> anyhow::Result<Out> {
+        Ok(match format {
+            report::Format::Json => Out::Json(JsonPlanWriter::begin(Stdout::new(), &header)?),
+            _ => {
+                let mut o = Stdout::new();
+                o.write_all(report::human_plan_header(&header).as_bytes())?;
+                Out::Human(o)
+            }
+        })
+    };
+    let mut out: Option<Out> = None;
+    let mut each = |file: Option<&mut JsonPlanWriter<&mut dyn Write>>,
+                    t: plan::TargetPlan|
+     -> anyhow::Result<plan::TargetPlan> {
+        if let Some(f) = file {
+            f.target(&t)?;
+        }
+        let o = match &mut out {
+            Some(o) => o,
+            None => out.insert(open()?),
+        };
+        match o {
+            Out::Json(j) => j.target(&t)?,
+            Out::Human(o) => o.write_all(report::human_plan_target(&t).as_bytes())?,
+        }
+        Ok(t.handed_out())
+    };
+    let plan = match plan_out {
+        Some(p) => {
+            let mut plan = None;
+            backend::snapshot::write_atomic_with(p, |w| {
+                let mut file = JsonPlanWriter::begin(w, &header)?;
+                plan = Some(plan::build_each(intent, opts, &mut |t| {
+                    each(Some(&mut file), t)
+                })?);
+                file.finish()?;
+                Ok(())
+            })?;
+            tracing::info!(path = %p.display(), "wrote plan file");
+            plan.ok_or_else(|| anyhow::anyhow!("no plan was made"))?
+        }
+        None => plan::build_each(intent, opts, &mut |t| each(None, t))?,
+    };
+    match out.map_or_else(open, Ok)? {
+        Out::Json(j) => {
+            j.finish()?;
+        }
+        Out::Human(mut o) => {
+            o.write_all(report::human_plan_footer(&plan).as_bytes())?;
+            o.flush()?;
+        }
+    }
+    Ok(plan.exit_code())
+}
+
 fn require_snapshots(cli: &Cli) -> anyhow::Result<()> {
     if cli.state == StateKind::Live {
         anyhow::bail!(
@@ -255,13 +373,14 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                 Some(dir) if dir.is_dir() => Some(lock(cli, dir)?),
                 _ => None,
             };
-            let plan = plan::build(
-                &intent,
-                &plan::PlanOptions {
-                    keep_after: emit.is_some(),
-                    ..plan_options(cli, *prune_unmanaged, deployment.clone(), *provider)
-                },
-            )?;
+            let opts = plan::PlanOptions {
+                keep_after: emit.is_some(),
+                ..plan_options(cli, *prune_unmanaged, deployment.clone(), *provider)
+            };
+            if emit.is_none() && matches!(format, report::Format::Json | report::Format::Human) {
+                return plan_streamed(&intent, &opts, *format, plan_out.as_deref());
+            }
+            let plan = plan::build(&intent, &opts)?;
             if let Some(p) = plan_out {
                 let text = serde_json::to_string_pretty(&plan)? + "\n";
                 backend::snapshot::write_atomic(p, text.as_bytes())?;

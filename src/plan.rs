@@ -9,7 +9,9 @@ use crate::backend::{self, snapshot};
 use crate::diff::{self, Action, Change};
 use crate::intent::{Deployment, Intent};
 use crate::simulate::{self, SimReport};
-use intentwall_contract::{Finding, NativeObject, NativeState, ProviderKind, Translation};
+use intentwall_contract::{
+    DeploymentIntent, Finding, NativeObject, NativeState, ProviderKind, Translation,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -64,12 +66,43 @@ pub struct TargetPlan {
     /// The state the target would have after apply (what `--emit` writes).
     #[serde(skip)]
     pub after: NativeState,
+    /// Set when the changes were written out and dropped ([`TargetPlan::handed_out`]): the
+    /// count of changes per action, in [`Action`] order.
+    #[serde(skip)]
+    pub handed_out: Option<[usize; 4]>,
 }
 
 impl TargetPlan {
     /// Count of changes with an action.
     pub fn count(&self, a: Action) -> usize {
-        self.changes.iter().filter(|c| c.action == a).count()
+        match self.handed_out {
+            Some(n) => n[a as usize],
+            None => self.changes.iter().filter(|c| c.action == a).count(),
+        }
+    }
+
+    /// Any change.
+    pub fn has_changes(&self) -> bool {
+        match self.handed_out {
+            Some(n) => n.iter().any(|&c| c > 0),
+            None => !self.changes.is_empty(),
+        }
+    }
+
+    /// This target's plan once it has been written out: figures, findings and verdict stay,
+    /// the changes and the state after apply are dropped (their counts are kept).
+    pub fn handed_out(mut self) -> TargetPlan {
+        let counts = [
+            Action::Create,
+            Action::Update,
+            Action::Replace,
+            Action::Delete,
+        ]
+        .map(|a| self.count(a));
+        self.changes = Vec::new();
+        self.after = NativeState::default();
+        self.handed_out = Some(counts);
+        self
     }
 }
 
@@ -95,7 +128,7 @@ impl Plan {
     }
     /// Any change anywhere.
     pub fn has_changes(&self) -> bool {
-        self.targets.iter().any(|t| !t.changes.is_empty())
+        self.targets.iter().any(TargetPlan::has_changes)
     }
     /// Every finding, guardrails first.
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
@@ -207,17 +240,23 @@ pub fn compose(
     }
 }
 
-/// Plan one target.
-fn plan_target(
-    dep: &Deployment,
+/// One target to plan: its deployment, cloud and resolved intent, and what was observed.
+struct Job<'a> {
+    dep: &'a Deployment,
     kind: ProviderKind,
-    opts: &PlanOptions,
-) -> anyhow::Result<TargetPlan> {
+    intent: DeploymentIntent,
+    observed: snapshot::Observed,
+}
+
+/// Plan one observed target: pure, no I/O.
+fn plan_target(job: Job<'_>, opts: &PlanOptions) -> anyhow::Result<TargetPlan> {
+    let Job {
+        dep,
+        kind,
+        intent,
+        observed,
+    } = job;
     let provider = backend::require(kind)?;
-    let intent = dep
-        .resolve(kind)
-        .ok_or_else(|| anyhow::anyhow!("deployment `{}` has no {kind} placement", dep.name))?;
-    let observed = snapshot::read(&opts.snapshots, provider, &intent)?;
     let Translation {
         objects: desired,
         findings: mut translation_findings,
@@ -258,13 +297,113 @@ fn plan_target(
         } else {
             NativeState::default()
         },
+        handed_out: None,
     })
 }
 
-/// Plan every selected target. All snapshot errors are reported together.
+/// Run `work` on every item on all cores, items taken in order; each result goes to
+/// `done` (on the calling thread) in item order, as soon as it and every one before it
+/// are ready. Once `done` fails no new item is started, and the error is returned.
+///
+/// At most one finished result per worker waits for an earlier one (the hand-over is a
+/// rendezvous), so memory follows the targets in flight, not all targets.
+fn in_order<T: Send, R: Send>(
+    items: Vec<T>,
+    work: impl Fn(T) -> R + Sync,
+    mut done: impl FnMut(R) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    let n = items.len();
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let stop = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, n.max(1));
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, R)>(0);
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (queue, stop, work) = (&queue, &stop, &work);
+            s.spawn(move || loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                // a poisoned queue means another worker panicked; the scope reports it
+                let next = match queue.lock() {
+                    Ok(mut q) => q.next(),
+                    Err(_) => return,
+                };
+                let Some((i, item)) = next else { return };
+                if tx.send((i, work(item))).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0;
+        let mut result = Ok(());
+        for (i, r) in rx {
+            if result.is_err() {
+                continue;
+            }
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&next) {
+                next += 1;
+                if let Err(e) = done(r) {
+                    stop.store(true, Ordering::Relaxed);
+                    result = Err(e);
+                    waiting.clear();
+                    break;
+                }
+            }
+        }
+        result
+    })
+}
+
+/// The plan's header: everything but the targets, known before any target is planned.
+pub fn header(intent: &Intent, opts: &PlanOptions) -> Plan {
+    let guardrails: Vec<Finding> = crate::intent::guardrails::check(intent)
+        .into_iter()
+        .filter(|f| opts.deployment.as_ref().is_none_or(|d| d == &f.deployment))
+        .collect();
+    Plan {
+        format_version: FORMAT_VERSION,
+        intent_digest: intent.digest.clone(),
+        prune_unmanaged: opts.prune_unmanaged,
+        guardrails,
+        targets: Vec::new(),
+    }
+}
+
+/// Plan every selected target and keep every target's plan whole.
 pub fn build(intent: &Intent, opts: &PlanOptions) -> anyhow::Result<Plan> {
+    build_each(intent, opts, &mut |t| Ok(t))
+}
+
+/// Plan every selected target, handing each target's plan to `each` in target order as
+/// soon as it is complete; what `each` returns is what the returned plan keeps (a caller that
+/// writes targets out as they come returns [`TargetPlan::handed_out`], so a plan of an estate
+/// with millions of rules never holds them all).
+///
+/// Every target is observed (its snapshot read and parsed) before any is planned, and all
+/// observation errors are reported together: a bad snapshot stops the plan before a single
+/// target is handed out. Planning itself is pure.
+pub fn build_each(
+    intent: &Intent,
+    opts: &PlanOptions,
+    each: &mut dyn FnMut(TargetPlan) -> anyhow::Result<TargetPlan>,
+) -> anyhow::Result<Plan> {
     snapshot::check_root(&opts.snapshots)?;
-    let mut jobs = Vec::new();
+    if let Some(d) = &opts.deployment {
+        if !intent.deployments.contains_key(d) {
+            anyhow::bail!("unknown deployment `{d}`");
+        }
+    }
+    let mut selected = Vec::new();
     for dep in intent.deployments.values() {
         if opts.deployment.as_ref().is_some_and(|d| d != &dep.name) {
             continue;
@@ -273,69 +412,60 @@ pub fn build(intent: &Intent, opts: &PlanOptions) -> anyhow::Result<Plan> {
             if opts.provider.is_some_and(|p| p != kind) {
                 continue;
             }
-            jobs.push((dep, kind));
+            selected.push((dep, kind));
         }
     }
-    if let Some(d) = &opts.deployment {
-        if !intent.deployments.contains_key(d) {
-            anyhow::bail!("unknown deployment `{d}`");
-        }
-    }
-    // targets are independent: plan them on all cores
-    let results: Vec<anyhow::Result<TargetPlan>> = std::thread::scope(|s| {
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .max(1);
-        let chunks: Vec<Vec<(usize, &(&Deployment, ProviderKind))>> = (0..workers)
-            .map(|w| jobs.iter().enumerate().skip(w).step_by(workers).collect())
-            .collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(i, (dep, kind))| (i, plan_target(dep, *kind, opts)))
-                        .collect::<Vec<_>>()
-                })
+    // observe every target first (on all cores): errors are reported together, and none
+    // stops the plan half-way through its output
+    let mut observed: Vec<anyhow::Result<Job<'_>>> = Vec::new();
+    in_order(
+        selected,
+        |(dep, kind)| -> anyhow::Result<Job<'_>> {
+            let provider = backend::require(kind)?;
+            let intent = dep.resolve(kind).ok_or_else(|| {
+                anyhow::anyhow!("deployment `{}` has no {kind} placement", dep.name)
+            })?;
+            let observed = snapshot::read(&opts.snapshots, provider, &intent)?;
+            Ok(Job {
+                dep,
+                kind,
+                intent,
+                observed,
             })
-            .collect();
-        let mut all: Vec<(usize, anyhow::Result<TargetPlan>)> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("planning thread panicked"))
-            .collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, r)| r).collect()
-    });
-    let mut targets = Vec::new();
+        },
+        |r| {
+            observed.push(r);
+            Ok(())
+        },
+    )?;
+    let mut jobs = Vec::new();
     let mut errors = Vec::new();
-    for r in results {
+    for r in observed {
         match r {
-            Ok(t) => targets.push(t),
+            Ok(j) => jobs.push(j),
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
     if !errors.is_empty() {
         anyhow::bail!("{}", errors.join("\n"));
     }
-    let guardrails: Vec<Finding> = crate::intent::guardrails::check(intent)
-        .into_iter()
-        .filter(|f| opts.deployment.as_ref().is_none_or(|d| d == &f.deployment))
-        .collect();
-    // a guardrail blocks every target of its deployment
-    for t in &mut targets {
-        if guardrails.iter().any(|f| f.deployment == t.deployment) {
-            t.blocked = true;
-        }
-    }
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        intent_digest: intent.digest.clone(),
-        prune_unmanaged: opts.prune_unmanaged,
-        guardrails,
-        targets,
-    })
+    let mut plan = header(intent, opts);
+    let guardrails = std::mem::take(&mut plan.guardrails);
+    in_order(
+        jobs,
+        |job| plan_target(job, opts),
+        |r| {
+            let mut t = r?;
+            // a guardrail blocks every target of its deployment
+            if guardrails.iter().any(|f| f.deployment == t.deployment) {
+                t.blocked = true;
+            }
+            plan.targets.push(each(t)?);
+            Ok(())
+        },
+    )?;
+    plan.guardrails = guardrails;
+    Ok(plan)
 }
 
 /// Write, for every target, the state it would have after apply, in the snapshot format.

@@ -130,13 +130,22 @@ pub fn read_bytes(p: &Path) -> anyhow::Result<Option<Vec<u8>>> {
 /// directory, which is created if missing (the caller named it), so the same rules hold
 /// (exclusive temporary file, no symlink at the file, mode kept).
 pub fn write_atomic(p: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(p, |w| Ok(w.write_all(contents)?))
+}
+
+/// [`write_atomic`] with the contents written by `write` as they are made (a plan file
+/// streamed target by target); when `write` fails, nothing is left behind.
+pub fn write_atomic_with(
+    p: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     match p.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
-            write_inside(dir, p, contents)
+            write_inside_with(dir, p, write)
         }
-        _ => write_inside(Path::new("."), &Path::new(".").join(p), contents),
+        _ => write_inside_with(Path::new("."), &Path::new(".").join(p), write),
     }
 }
 
@@ -156,6 +165,16 @@ pub fn write_atomic(p: &Path, contents: &[u8]) -> anyhow::Result<()> {
 /// `root` itself is the caller's choice and may be a symlink. A path component that is not a
 /// plain name (`..`, an absolute path) is refused.
 pub fn write_inside(root: &Path, target: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    write_inside_with(root, target, |w| Ok(w.write_all(contents)?))
+}
+
+/// [`write_inside`] with the contents written by `write`; its error is returned as it is and
+/// the temporary file removed.
+pub fn write_inside_with(
+    root: &Path,
+    target: &Path,
+    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let shown = target.display();
     let rel = target
         .strip_prefix(root)
@@ -202,7 +221,14 @@ pub fn write_inside(root: &Path, target: &Path, contents: &[u8]) -> anyhow::Resu
     if let Some(perm) = kept {
         tmp.as_file().set_permissions(perm).map_err(fail)?;
     }
-    tmp.write_all(contents).map_err(fail)?;
+    {
+        let mut buffered = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut buffered).map_err(|e| match e.downcast::<std::io::Error>() {
+            Ok(io) => fail(io),
+            Err(e) => e,
+        })?;
+        buffered.flush().map_err(fail)?;
+    }
     tmp.as_file().sync_all().map_err(fail)?;
     // on failure the temporary file is removed when `tmp` (inside the error) drops
     tmp.persist(target).map_err(|e| fail(e.error))?;

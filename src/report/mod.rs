@@ -7,6 +7,8 @@ use crate::plan::{Plan, TargetPlan};
 use intentwall_contract::Finding;
 use std::fmt::Write;
 
+pub mod stream;
+
 /// Output formats of `plan` and `simulate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -91,13 +93,26 @@ fn finding_line(f: &Finding) -> String {
 
 /// Terraform-like text.
 pub fn human_plan(plan: &Plan) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "intentwall plan (intents {})",
-        plan.intent_digest.get(..19).unwrap_or(&plan.intent_digest)
-    );
+    let mut s = human_plan_header(plan);
     for t in &plan.targets {
+        s.push_str(&human_plan_target(t));
+    }
+    s.push_str(&human_plan_footer(plan));
+    s
+}
+
+/// The first line of the human plan.
+pub fn human_plan_header(plan: &Plan) -> String {
+    format!(
+        "intentwall plan (intents {})\n",
+        plan.intent_digest.get(..19).unwrap_or(&plan.intent_digest)
+    )
+}
+
+/// One target's section of the human plan.
+pub fn human_plan_target(t: &TargetPlan) -> String {
+    let mut s = String::new();
+    {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -137,7 +152,7 @@ pub fn human_plan(plan: &Plan) -> String {
                 }
             }
         }
-        if t.changes.is_empty() {
+        if !t.has_changes() {
             let _ = writeln!(s, "  no changes ({} objects up to date)", t.unchanged);
         }
         let _ = writeln!(s, "  {}", sim_line(t));
@@ -148,6 +163,12 @@ pub fn human_plan(plan: &Plan) -> String {
             let _ = writeln!(s, "  BLOCKED: this target will not be applied");
         }
     }
+    s
+}
+
+/// Guardrails and the summary line of the human plan (targets may be handed out).
+pub fn human_plan_footer(plan: &Plan) -> String {
+    let mut s = String::new();
     if !plan.guardrails.is_empty() {
         let _ = writeln!(s);
         let _ = writeln!(s, "guardrails:");

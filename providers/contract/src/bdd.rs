@@ -401,6 +401,57 @@ impl Manager {
         r
     }
 
+    /// `exists vars. (f and g)` (`vars` ascending) without building `f and g`: the relational
+    /// product. Where every variable still to come is quantified, a branch is only
+    /// "satisfiable or not", so the walk stops at the first satisfying path and makes no node.
+    ///
+    /// Why: asking which values of a variable block (peer groups) reach a set, when every
+    /// other variable is quantified, is a yes/no intersection per block value; a plain
+    /// conjunction would build the whole product for each of them.
+    pub fn and_exists(&mut self, f: Bdd, g: Bdd, vars: &[u32]) -> Bdd {
+        let mut memo: FxMap<(Bdd, Bdd), Bdd> = FxMap::default();
+        self.and_exists_rec(f, g, vars, &mut memo)
+    }
+
+    fn and_exists_rec(
+        &mut self,
+        f: Bdd,
+        g: Bdd,
+        vars: &[u32],
+        memo: &mut FxMap<(Bdd, Bdd), Bdd>,
+    ) -> Bdd {
+        if f == FALSE || g == FALSE {
+            return FALSE;
+        }
+        if f == TRUE && g == TRUE {
+            return TRUE;
+        }
+        let (f, g) = if f > g { (g, f) } else { (f, g) };
+        if let Some(&r) = memo.get(&(f, g)) {
+            return r;
+        }
+        let (nf, ng) = (self.nodes[f as usize], self.nodes[g as usize]);
+        let v = nf.var.min(ng.var);
+        let (f0, f1) = if nf.var == v { (nf.lo, nf.hi) } else { (f, f) };
+        let (g0, g1) = if ng.var == v { (ng.lo, ng.hi) } else { (g, g) };
+        let quantified = vars.binary_search(&v).is_ok();
+        let lo = self.and_exists_rec(f0, g0, vars, memo);
+        // a quantified level is the union of its branches: a satisfied low branch decides it
+        // (below the last unquantified variable every result is TRUE or FALSE)
+        let r = if quantified && lo == TRUE {
+            TRUE
+        } else {
+            let hi = self.and_exists_rec(f1, g1, vars, memo);
+            if quantified {
+                self.or(lo, hi)
+            } else {
+                self.mk(v, lo, hi)
+            }
+        };
+        memo.insert((f, g), r);
+        r
+    }
+
     /// The smallest satisfying assignment in variable order (every variable the function
     /// does not test is 0), or `None` for the empty set. `nvars` is the number of variables.
     pub fn pick_min(&self, f: Bdd, nvars: usize) -> Option<Vec<bool>> {
@@ -565,6 +616,11 @@ mod tests {
             for v in 0u128..64 {
                 let asg: Vec<bool> = (0..6).map(|i| (v >> (5 - i)) & 1 == 1).collect();
                 prop_assert_eq!(m.eval(e, &asg), xs.contains(&(v & 31)) || xs.contains(&(v | 32)));
+            }
+            // the relational product is the quantified conjunction, for any block quantified
+            for q in [&vars[..0], &vars[..1], &vars[1..3], &vars[2..], &vars[..], &vars[3..4]] {
+                let want = m.exists(and, q);
+                prop_assert_eq!(m.and_exists(a, b, q), want, "quantifying {:?}", q);
             }
             // restrict to the high bit = 1 keeps the members >= 32, shifted into the rest
             let r = m.restrict(a, &vars[..1], 1);

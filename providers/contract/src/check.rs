@@ -949,7 +949,18 @@ pub fn check_exhaustive(
             }
             let peer_vars = c.l.mem(peer_role).to_vec();
             let peer_members = members[usize::from(peer_role == Role::Dst)];
-            let toward_members = c.m.and(x, peer_members);
+            // which peer groups the difference reaches at their members' addresses: every
+            // variable but the family and the peer's membership is quantified, so each peer
+            // group is a yes/no intersection that stops at its first common packet (a plain
+            // conjunction would build the difference once per peer group: quadratic)
+            // (the packet and the local side go first: peer_members does not test them, and
+            // walking them once per peer group is what made this quadratic)
+            let peer_ip = c.l.ip(peer_role);
+            let (packet_and_local, at_peer): (Vec<u32>, Vec<u32>) = (0..c.l.count as u32)
+                .filter(|v| *v != c.l.family && !peer_vars.contains(v))
+                .partition(|v| !peer_ip.contains(v));
+            let at_peers = c.m.exists(x, &packet_and_local);
+            let toward_members = c.m.and_exists(at_peers, peer_members, &at_peer);
             for v in c.m.satisfiable_values(toward_members, &peer_vars) {
                 let v = v as usize;
                 if (1..=g).contains(&v) {

@@ -26,8 +26,8 @@ use intentwall_contract::{
     SnapshotError, Translation,
 };
 
-/// The ownership marker every managed rule's description starts with.
-pub const MARKER: &str = "intentwall:";
+/// The ownership marker every managed rule's description starts with (one for every cloud).
+pub use intentwall_contract::MARKER;
 /// The native object kind of a firewall rule.
 pub const KIND: &str = "firewall";
 

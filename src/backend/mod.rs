@@ -24,9 +24,46 @@ pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
 
 /// The plugin for a cloud, or an error saying how to get it.
 pub fn require(kind: ProviderKind) -> anyhow::Result<&'static dyn Provider> {
-    provider(kind).ok_or_else(|| {
-        anyhow::anyhow!(
-            "this intentwall was built without the `{kind}` feature; rebuild with `--features {kind}`"
-        )
+    provider(kind).ok_or_else(|| missing(kind))
+}
+
+/// The error for a cloud whose plugin this binary was built without (for the plugin's
+/// provider, flow-log parser or permission document alike).
+pub fn missing(kind: ProviderKind) -> anyhow::Error {
+    anyhow::anyhow!(
+        "this intentwall was built without the `{kind}` feature; rebuild with `--features {kind}`"
+    )
+}
+
+/// A cloud's least-privilege document for `intentwall permissions`: the placement settings it
+/// is scoped by, and the document as text for their values (one list per distinct placement,
+/// values in key order, each already checked against the cloud's formats).
+pub struct PermissionDocument {
+    /// Placement settings, in the order `render` reads them.
+    pub keys: &'static [&'static str],
+    /// The document, for at least one placement.
+    pub render: fn(&[Vec<String>]) -> String,
+}
+
+/// The permission document of a cloud's plugin, or the error saying how to get the plugin.
+pub fn permissions(kind: ProviderKind) -> anyhow::Result<PermissionDocument> {
+    Ok(match kind {
+        #[cfg(feature = "aws")]
+        ProviderKind::Aws => PermissionDocument {
+            keys: intentwall_aws::permissions::PLACEMENT_KEYS,
+            render: intentwall_aws::permissions::document,
+        },
+        #[cfg(feature = "azure")]
+        ProviderKind::Azure => PermissionDocument {
+            keys: intentwall_azure::permissions::PLACEMENT_KEYS,
+            render: intentwall_azure::permissions::document,
+        },
+        #[cfg(feature = "gcp")]
+        ProviderKind::Gcp => PermissionDocument {
+            keys: intentwall_gcp::permissions::PLACEMENT_KEYS,
+            render: intentwall_gcp::permissions::document,
+        },
+        #[allow(unreachable_patterns)]
+        _ => return Err(missing(kind)),
     })
 }

@@ -15,6 +15,7 @@
 
 pub mod lower;
 pub mod model;
+pub mod permissions;
 pub mod snapshot;
 pub mod translate;
 

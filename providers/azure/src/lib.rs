@@ -22,6 +22,7 @@
 
 pub mod lower;
 pub mod model;
+pub mod permissions;
 pub mod snapshot;
 pub mod translate;
 

@@ -1,5 +1,6 @@
 //! What marks the objects intentwall writes, on every cloud: the description prefix that says
-//! a rule is ours, and the hash that shortens names that do not fit a cloud's limits.
+//! a rule is ours, the hash that shortens names that do not fit a cloud's limits, and the name
+//! of the custom role it asks for.
 //!
 //! Both are kept here once because generated names and markers are read back from the
 //! cloud's state on the next run: a second copy that drifted would turn managed rules into
@@ -7,6 +8,10 @@
 
 /// The ownership marker every managed rule's description starts with.
 pub const MARKER: &str = "intentwall:";
+
+/// Name of the custom role `intentwall permissions` defines where the cloud has custom roles
+/// (Azure, GCP).
+pub const ROLE_NAME: &str = "intentwall";
 
 /// FNV-1a, 64 bits, over `bytes`, starting from the standard offset basis XOR `seed` (0 for
 /// the plain hash). A small, stable hash for shortening names and deriving placeholder ids;

@@ -18,6 +18,7 @@
 pub mod lower;
 pub mod model;
 pub mod names;
+pub mod permissions;
 pub mod snapshot;
 pub mod translate;
 

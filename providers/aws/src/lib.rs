@@ -13,6 +13,7 @@
 //! Pure: no SDK, no I/O, no clock, no randomness.
 #![deny(missing_docs)]
 
+pub mod flowlog;
 pub mod lower;
 pub mod model;
 pub mod permissions;

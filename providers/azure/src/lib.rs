@@ -20,6 +20,7 @@
 //! Decisions where the documentation is silent are listed in this crate's README.md.
 #![deny(missing_docs)]
 
+pub mod flowlog;
 pub mod lower;
 pub mod model;
 pub mod permissions;

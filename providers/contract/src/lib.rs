@@ -15,6 +15,8 @@
 //!   symbolic and decomposed by group (its docs give the algorithm and its cost);
 //! - `reference` (feature `testkit`): the enumerating checker it replaced, for differential
 //!   tests only.
+//! - [`flowlog`]: the neutral flow-log record, its parse error and the streaming reader each
+//!   cloud's log parser plugs into;
 //! - [`ident`]: the ownership marker and the name hash every cloud's plugin writes;
 //! - [`quota`]: the cloud limits a placement may configure, with defaults and maxima.
 #![deny(missing_docs)]
@@ -22,6 +24,7 @@
 pub mod bdd;
 pub mod check;
 pub mod eval;
+pub mod flowlog;
 pub mod ident;
 pub mod intent;
 pub mod native;

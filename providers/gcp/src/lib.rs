@@ -15,6 +15,7 @@
 //! `intentwall:`. Rules of another network are foreign.
 #![deny(missing_docs)]
 
+pub mod flowlog;
 pub mod lower;
 pub mod model;
 pub mod names;

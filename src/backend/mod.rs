@@ -82,9 +82,19 @@ pub fn read_flow_log<R: BufRead, E: From<ParseError>>(
 ) -> Result<BTreeMap<String, u64>, E> {
     match kind {
         #[cfg(feature = "aws")]
-        ProviderKind::Aws => intentwall_contract::flowlog::read(intentwall_aws::flowlog::VpcFlowLog::new(), file, reader, emit),
+        ProviderKind::Aws => intentwall_contract::flowlog::read(
+            intentwall_aws::flowlog::VpcFlowLog::new(),
+            file,
+            reader,
+            emit,
+        ),
         #[cfg(feature = "azure")]
-        ProviderKind::Azure => intentwall_contract::flowlog::read(intentwall_azure::flowlog::NsgFlowLog, file, reader, emit),
+        ProviderKind::Azure => intentwall_contract::flowlog::read(
+            intentwall_azure::flowlog::NsgFlowLog,
+            file,
+            reader,
+            emit,
+        ),
         #[cfg(feature = "gcp")]
         ProviderKind::Gcp => intentwall_contract::flowlog::read(
             intentwall_gcp::flowlog::GcpFlowLog::default(),

@@ -13,8 +13,8 @@
 //! **Streaming.** A log is read record by record ([`read_records`], through the contract's
 //! reader) and each record is judged as it is read, keeping only counters and the first few
 //! examples: memory does not grow with the log. Line formats (AWS text, CSV, GCP JSON lines)
-//! are read one line at a time into one reused buffer and parsed without allocating (fields
-//! are byte slices of the line). Two formats are single JSON documents and are read whole: an
+//! are read one line at a time into one reused buffer; AWS text and CSV are parsed without
+//! allocating (fields are byte slices of the line). Two formats are single JSON documents and are read whole: an
 //! Azure NSG blob (Azure writes one per NSG and hour) and a GCP JSON array. A malformed record
 //! stops the replay at that record, naming its line.
 //!
@@ -53,7 +53,6 @@
 //! firewall-log `disposition`), records whose observed action contradicts the intent are
 //! reported as drift evidence. They do not block: the log shows the state of the past, and an
 //! AWS `REJECT` may also come from a network ACL.
-
 
 mod decide;
 #[cfg(test)]
@@ -426,7 +425,12 @@ impl CsvParser {
             ));
         }
         if r.icmp_code.is_some() && r.icmp_type.is_none() {
-            return Err(ParseError::new(file, line, "icmp_code", "given without icmp_type"));
+            return Err(ParseError::new(
+                file,
+                line,
+                "icmp_code",
+                "given without icmp_type",
+            ));
         }
         r.expected = match get(C_EXPECTED) {
             None => None,

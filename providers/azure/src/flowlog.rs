@@ -33,7 +33,8 @@ pub struct NsgFlowLog;
 impl LineFormat for NsgFlowLog {
     const WHOLE: bool = true;
 
-    /// Not called for a whole document; says so if it were.
+    /// Not called: the log is read whole ([`LineFormat::WHOLE`]); were it, the document would
+    /// start here.
     fn line(
         &mut self,
         _file: &str,

@@ -243,8 +243,9 @@ pub enum Step {
     Document,
 }
 
-/// A flow-log format, as its cloud's plugin parses it. The reader ([`read`]) calls [`line`]
-/// for every line with the parser's state, and [`document`] when the log is one JSON document.
+/// A flow-log format: each cloud's plugin implements its own, the engine the neutral CSV. The
+/// reader ([`read`]) calls [`line`] for every line with the parser's state, and [`document`]
+/// when the log is one JSON document.
 ///
 /// [`line`]: LineFormat::line
 /// [`document`]: LineFormat::document

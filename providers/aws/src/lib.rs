@@ -13,8 +13,10 @@
 //! Pure: no SDK, no I/O, no clock, no randomness.
 #![deny(missing_docs)]
 
+pub mod flowlog;
 pub mod lower;
 pub mod model;
+pub mod permissions;
 pub mod snapshot;
 pub mod translate;
 

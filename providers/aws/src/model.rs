@@ -14,8 +14,8 @@ pub const TAG_MANAGED_KEY: &str = "managed-by";
 pub const TAG_MANAGED_VALUE: &str = "intentwall";
 /// Tag naming the intent group a managed SG stands for.
 pub const TAG_GROUP: &str = "intentwall:group";
-/// Rule description marker.
-pub const MARKER: &str = "intentwall:";
+/// Rule description marker (one for every cloud).
+pub use intentwall_contract::MARKER;
 /// Object kind of a security group.
 pub const KIND_SG: &str = "security-group";
 /// Object kind of one atomic SG rule.
@@ -532,17 +532,12 @@ pub fn marker_description<'a>(flows: impl IntoIterator<Item = &'a str>) -> Strin
 
 /// Deterministic pseudo id (`sg-` / `pl-` + 17 hex) for objects not created yet.
 pub fn synthetic_id(prefix: &str, parts: &[&str]) -> String {
-    fn fnv(seed: u64, parts: &[&str]) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-        for p in parts {
-            for b in p.bytes().chain(std::iter::once(0u8)) {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
-        h
-    }
-    let hex = format!("{:016x}{:016x}", fnv(0, parts), fnv(0x9e37_79b9, parts));
+    // every part ends with a zero byte, so ["ab", "c"] and ["a", "bc"] hash apart
+    let fnv = |seed: u64| {
+        let bytes = parts.iter().flat_map(|p| p.bytes().chain(std::iter::once(0u8)));
+        intentwall_contract::fnv1a64(seed, bytes)
+    };
+    let hex = format!("{:016x}{:016x}", fnv(0), fnv(0x9e37_79b9));
     format!("{prefix}-{}", &hex[..17])
 }
 

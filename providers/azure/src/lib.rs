@@ -20,8 +20,10 @@
 //! Decisions where the documentation is silent are listed in this crate's README.md.
 #![deny(missing_docs)]
 
+pub mod flowlog;
 pub mod lower;
 pub mod model;
+pub mod permissions;
 pub mod snapshot;
 pub mod translate;
 
@@ -34,8 +36,8 @@ use intentwall_contract::{
 pub const KIND_NSG: &str = "nsg";
 /// Object kind of a security rule.
 pub const KIND_RULE: &str = "nsg-rule";
-/// Description prefix of managed rules.
-pub const MARKER: &str = "intentwall:";
+/// Description prefix of managed rules (one for every cloud).
+pub use intentwall_contract::MARKER;
 /// The Azure infrastructure address behind the `AzureLoadBalancer` tag.
 pub const LB_PROBE_IP: &str = "168.63.129.16/32";
 /// Name of the platform allowance flow.

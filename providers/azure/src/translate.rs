@@ -56,16 +56,6 @@ pub const MAX_NAME: usize = 80;
 /// Description length.
 pub const MAX_DESCRIPTION: usize = 140;
 
-/// FNV-1a 64: a small deterministic hash for shortened names.
-pub fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 /// `iw-<flow>-<in|out>-<n>`: valid charset, ≤ 80 chars, deterministic; a flow name that
 /// needs changing (invalid characters, too long) is cut and suffixed with a hash of itself.
 pub fn rule_name(flow: &str, dir: Dir, n: usize) -> String {
@@ -88,7 +78,7 @@ pub fn rule_name(flow: &str, dir: Dir, n: usize) -> String {
                 }
             })
             .collect();
-        let hash = format!("{:012x}", fnv(flow) & 0xffff_ffff_ffff);
+        let hash = format!("{:012x}", intentwall_contract::fnv1a64(0, flow.bytes()) & 0xffff_ffff_ffff);
         let keep = room - hash.len() - 1;
         let cut: String = clean.chars().take(keep).collect();
         format!("{cut}-{hash}")

@@ -15,12 +15,17 @@
 //!   symbolic and decomposed by group (its docs give the algorithm and its cost);
 //! - `reference` (feature `testkit`): the enumerating checker it replaced, for differential
 //!   tests only.
+//! - [`flowlog`]: the neutral flow-log record, its parse error and the streaming reader each
+//!   cloud's log parser plugs into;
+//! - [`ident`]: the ownership marker and the name hash every cloud's plugin writes;
 //! - [`quota`]: the cloud limits a placement may configure, with defaults and maxima.
 #![deny(missing_docs)]
 
 pub mod bdd;
 pub mod check;
 pub mod eval;
+pub mod flowlog;
+pub mod ident;
 pub mod intent;
 pub mod native;
 pub mod net;
@@ -38,6 +43,7 @@ use std::fmt;
 pub use eval::{
     Decision, Direction, EvalPolicy, EvalRule, Host, HostMatch, PolicyIndex, Probe, Verdict,
 };
+pub use ident::{fnv1a64, MARKER};
 pub use intent::{Action, DeploymentIntent, Endpoint, FlowIntent, GroupIntent};
 pub use native::{
     Body, Finding, FindingKind, InPlace, NativeObject, NativeState, SnapshotError, Translation,

@@ -15,9 +15,11 @@
 //! `intentwall:`. Rules of another network are foreign.
 #![deny(missing_docs)]
 
+pub mod flowlog;
 pub mod lower;
 pub mod model;
 pub mod names;
+pub mod permissions;
 pub mod snapshot;
 pub mod translate;
 
@@ -26,8 +28,8 @@ use intentwall_contract::{
     SnapshotError, Translation,
 };
 
-/// The ownership marker every managed rule's description starts with.
-pub const MARKER: &str = "intentwall:";
+/// The ownership marker every managed rule's description starts with (one for every cloud).
+pub use intentwall_contract::MARKER;
 /// The native object kind of a firewall rule.
 pub const KIND: &str = "firewall";
 

@@ -3,16 +3,6 @@
 /// Longest firewall name the API accepts.
 pub const MAX_NAME: usize = 63;
 
-/// FNV-1a, 64 bits: a small, stable hash for shortening names (not for security).
-pub fn fnv64(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
 /// `[a-z]([-a-z0-9]*[a-z0-9])?`, 1-63 characters.
 pub fn is_valid_name(s: &str) -> bool {
     let b = s.as_bytes();
@@ -48,7 +38,7 @@ pub fn fit(raw: &str) -> String {
     if is_valid_name(raw) {
         return raw.to_string();
     }
-    let suffix = format!("-{:010x}", fnv64(raw) & 0xff_ffff_ffff);
+    let suffix = format!("-{:010x}", intentwall_contract::fnv1a64(0, raw.bytes()) & 0xff_ffff_ffff);
     let mut base = sanitize(raw);
     let room = MAX_NAME - suffix.len();
     if base.len() > room {

@@ -259,6 +259,7 @@ fn main() {
         targets.push(TargetPlan {
             deployment: dep.name.clone(),
             provider: kind,
+            placement: Default::default(),
             snapshot: dir.path().join(format!("{kind}.json")),
             existed: kind == ProviderKind::Aws,
             fingerprint: "bench".into(),

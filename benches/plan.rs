@@ -21,7 +21,7 @@ fn main() {
         .intent;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let opts = PlanOptions {
-        snapshots: root.join("snapshots"),
+        backend: intentwall::backend::Backend::snapshots(root.join("snapshots")),
         prune_unmanaged: false,
         deployment: None,
         provider: None,

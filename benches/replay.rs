@@ -205,7 +205,7 @@ fn main() {
         .unwrap_or_else(|d| panic!("example intents must load:\n{d}"))
         .intent;
     let opts = PlanOptions {
-        snapshots: root.join("snapshots"),
+        backend: intentwall::backend::Backend::snapshots(root.join("snapshots")),
         prune_unmanaged: false,
         deployment: None,
         provider: None,

@@ -25,7 +25,7 @@
 //! to the end, so no other intentwall run writes in between; the fingerprint re-check catches
 //! every other writer (a hand edit, a capture script) up to the last moment.
 
-use crate::backend::{self, snapshot};
+use crate::backend::{self, Backend, Target};
 use crate::diff::{self, Action};
 use crate::intent::Intent;
 use crate::plan::{self, Plan, PlanOptions, TargetPlan};
@@ -35,8 +35,8 @@ use serde::Serialize;
 /// Apply settings.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Snapshot directory.
-    pub snapshots: std::path::PathBuf,
+    /// Where state is observed and changes go.
+    pub backend: Backend,
     /// Refuse a target deleting more objects than this.
     pub max_deletes: usize,
     /// Override the blast-radius guard.
@@ -98,6 +98,27 @@ impl ApplyReport {
     }
 }
 
+/// A plan's target resolved from the intents (never from the plan file's words): its
+/// placement and resolved intent, or an error when the intents have no such target.
+fn resolve(
+    t: &TargetPlan,
+    intent: &Intent,
+) -> anyhow::Result<(Target, intentwall_contract::DeploymentIntent)> {
+    let di = intent
+        .deployments
+        .get(&t.deployment)
+        .and_then(|d| d.resolve(t.provider))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "plan file does not match the intents: they have no target {:?}/{}; nothing was \
+                 changed, run plan again",
+                t.deployment,
+                t.provider
+            )
+        })?;
+    Ok((Target::of(&di, t.provider), di))
+}
+
 /// Refuse the whole plan if the intents or any target's state changed since planning.
 pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<()> {
     if plan.intent_digest != intent.digest {
@@ -109,13 +130,10 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
     }
     let mut stale = Vec::new();
     for t in &plan.targets {
-        let p = snapshot::path(&opts.snapshots, &t.deployment, t.provider)?;
-        let now = match snapshot::read_bytes(&p)? {
-            Some(b) => snapshot::fingerprint(&b),
-            None => "absent".into(),
-        };
-        if now != t.fingerprint {
-            stale.push(format!("{}/{} ({})", t.deployment, t.provider, p.display()));
+        let (target, di) = resolve(t, intent)?;
+        let now = opts.backend.observe(&target, &di)?;
+        if now.fingerprint != t.fingerprint {
+            stale.push(format!("{target} ({})", now.source.display()));
         }
     }
     if !stale.is_empty() {
@@ -125,15 +143,6 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
         );
     }
     Ok(())
-}
-
-/// A fingerprint in words: `absent`, or its short digest.
-fn describe(fingerprint: &str) -> String {
-    if fingerprint == "absent" {
-        "no file".into()
-    } else {
-        format!("state {}", short(fingerprint))
-    }
 }
 
 /// The first 12 characters of a digest (by character: a plan file's digest is untrusted text).
@@ -171,15 +180,11 @@ fn guard(t: &TargetPlan, opts: &ApplyOptions) -> Option<String> {
 /// changes (action, key, before and after), blocked flag, findings and rule counts, and the
 /// guardrail findings of the planned deployments. The recorded plan may cover fewer targets
 /// than the intents have (a plan made with `--deployment`/`--provider`).
-pub fn verify(
-    recorded: &Plan,
-    intent: &Intent,
-    snapshots: &std::path::Path,
-) -> anyhow::Result<Plan> {
+pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> anyhow::Result<Plan> {
     let fresh = plan::build(
         intent,
         &PlanOptions {
-            snapshots: snapshots.to_path_buf(),
+            backend: backend.clone(),
             prune_unmanaged: recorded.prune_unmanaged,
             deployment: None,
             provider: None,
@@ -238,6 +243,9 @@ pub fn verify(
 
 /// The first way a recorded target differs from the fresh one, in words.
 fn target_difference(r: &TargetPlan, f: &TargetPlan) -> Option<String> {
+    if r.placement != f.placement {
+        return Some("the placement differs".into());
+    }
     if r.fingerprint != f.fingerprint || r.existed != f.existed {
         return Some("the observed state's fingerprint differs".into());
     }
@@ -297,22 +305,12 @@ pub fn apply_recorded(
 ) -> anyhow::Result<ApplyReport> {
     // names from the file reach paths: only targets the intents have are looked at
     for t in &recorded.targets {
-        let known = intent
-            .deployments
-            .get(&t.deployment)
-            .is_some_and(|d| d.clouds.contains_key(&t.provider));
-        if !known {
-            anyhow::bail!(
-                "plan file does not match the intents: they have no target {:?}/{}; nothing was changed, run plan again",
-                t.deployment,
-                t.provider
-            );
-        }
+        resolve(t, intent)?;
     }
     check_fresh(recorded, intent, opts)?;
     // derived just now from the state on disk: each target's fingerprint is checked again
     // right before its write, so a second freshness pass over every file would add nothing
-    let fresh = verify(recorded, intent, &opts.snapshots)?;
+    let fresh = verify(recorded, intent, &opts.backend)?;
     execute(&fresh, intent, opts)
 }
 
@@ -370,30 +368,13 @@ fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<
     Ok(report)
 }
 
-/// Apply one target of a fresh plan: re-read it, require the fingerprint the plan was computed
-/// from ("changed under us" otherwise, nothing written), write the state after the changes
-/// inside the snapshot root, read it back and require convergence. Returns the changes
-/// written. Public so the last-moment re-check can be tested without a race.
+/// Apply one target of a fresh plan through the backend, which refuses ("changed under us",
+/// nothing written) when the state no longer has the fingerprint the plan was computed from;
+/// then observe it again and require convergence. Returns the writes made. Public so the
+/// last-moment re-check can be tested without a race.
 pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<usize> {
     let provider = backend::require(t.provider)?;
-    let dep = intent
-        .deployments
-        .get(&t.deployment)
-        .ok_or_else(|| anyhow::anyhow!("plan names unknown deployment `{}`", t.deployment))?;
-    let di = dep
-        .resolve(t.provider)
-        .ok_or_else(|| anyhow::anyhow!("deployment `{}` has no {}", t.deployment, t.provider))?;
-    let observed = snapshot::read(&opts.snapshots, provider, &di)?;
-    if observed.fingerprint != t.fingerprint {
-        anyhow::bail!(
-            "{} changed under us: the plan was computed from {} but it now holds {}; nothing was \
-             written to this target, run plan again",
-            observed.path.display(),
-            describe(&t.fingerprint),
-            describe(&observed.fingerprint)
-        );
-    }
-    let after = diff::apply_changes(&observed.state, &t.changes);
+    let (target, di) = resolve(t, intent)?;
     for c in &t.changes {
         let o = c.object();
         tracing::info!(
@@ -410,11 +391,15 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> any
             "apply change"
         );
     }
-    let text = provider.render_snapshot(&after);
-    snapshot::write_inside(&opts.snapshots, &observed.path, text.as_bytes())?;
-    // convergence: what is there now must be exactly what we meant to write
-    let reread = snapshot::read(&opts.snapshots, provider, &di)?;
-    let (residue, _) = diff::diff(provider, &reread.state, &after);
+    let before = opts.backend.observe(&target, &di)?;
+    let executed = opts
+        .backend
+        .execute(&target, &di, &t.fingerprint, &t.changes)?;
+    // convergence: what is there now must be exactly what the changes meant, whatever the
+    // backend said about its own writes
+    let meant = diff::apply_changes(&before.state, &t.changes);
+    let now = opts.backend.observe(&target, &di)?;
+    let (residue, _) = diff::diff(provider, &now.state, &meant);
     if !residue.is_empty() {
         anyhow::bail!(
             "did not converge: {} object(s) differ after apply, first `{}`",
@@ -422,5 +407,5 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> any
             residue[0].key
         );
     }
-    Ok(t.changes.len())
+    Ok(executed.writes)
 }

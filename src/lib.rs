@@ -249,7 +249,7 @@ fn plan_options(
     provider: Option<intentwall_contract::ProviderKind>,
 ) -> plan::PlanOptions {
     plan::PlanOptions {
-        snapshots: cli.snapshots.clone(),
+        backend: backend::Backend::snapshots(cli.snapshots.clone()),
         prune_unmanaged,
         deployment,
         provider,
@@ -522,7 +522,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
             // write, released when this run ends, however it ends
             let _lock = lock(cli, &cli.snapshots)?;
             let opts = apply::ApplyOptions {
-                snapshots: cli.snapshots.clone(),
+                backend: backend::Backend::snapshots(cli.snapshots.clone()),
                 max_deletes: *max_deletes,
                 force: *force,
             };

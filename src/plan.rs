@@ -5,7 +5,7 @@
 //! A plan file records the intent digest and a fingerprint of each target's observed state,
 //! so `apply plan.json` can refuse a plan whose world has moved on.
 
-use crate::backend::{self, snapshot};
+use crate::backend::{self, Backend, Observed, Target};
 use crate::diff::{self, Action, Change};
 use crate::intent::{Deployment, Intent};
 use crate::simulate::{self, SimReport};
@@ -22,8 +22,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// What to plan.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
-    /// Snapshot directory.
-    pub snapshots: PathBuf,
+    /// Where state is observed.
+    pub backend: Backend,
     /// Plan deletion of unmanaged rules in managed targets.
     pub prune_unmanaged: bool,
     /// Only this deployment.
@@ -43,7 +43,10 @@ pub struct TargetPlan {
     pub deployment: String,
     /// Cloud.
     pub provider: ProviderKind,
-    /// Snapshot file the state came from.
+    /// The placement's settings (VPC, region, account, NSG, network...): where the changes go.
+    #[serde(default)]
+    pub placement: std::collections::BTreeMap<String, String>,
+    /// Where the state was observed (the snapshot file).
     pub snapshot: PathBuf,
     /// False when there was no recorded state (a new region).
     pub existed: bool,
@@ -73,6 +76,15 @@ pub struct TargetPlan {
 }
 
 impl TargetPlan {
+    /// The target this plan is for.
+    pub fn target(&self) -> Target {
+        Target {
+            deployment: self.deployment.clone(),
+            provider: self.provider,
+            placement: self.placement.clone(),
+        }
+    }
+
     /// Count of changes with an action.
     pub fn count(&self, a: Action) -> usize {
         match self.handed_out {
@@ -245,7 +257,7 @@ struct Job<'a> {
     dep: &'a Deployment,
     kind: ProviderKind,
     intent: DeploymentIntent,
-    observed: snapshot::Observed,
+    observed: Observed,
 }
 
 /// Plan one observed target: pure, no I/O.
@@ -282,7 +294,8 @@ fn plan_target(job: Job<'_>, opts: &PlanOptions) -> anyhow::Result<TargetPlan> {
     Ok(TargetPlan {
         deployment: dep.name.clone(),
         provider: kind,
-        snapshot: observed.path,
+        placement: intent.settings.clone(),
+        snapshot: observed.source,
         existed: observed.existed,
         fingerprint: observed.fingerprint,
         blocked: !findings.is_empty(),
@@ -397,7 +410,7 @@ pub fn build_each(
     opts: &PlanOptions,
     each: &mut dyn FnMut(TargetPlan) -> anyhow::Result<TargetPlan>,
 ) -> anyhow::Result<Plan> {
-    snapshot::check_root(&opts.snapshots)?;
+    opts.backend.check_ready()?;
     if let Some(d) = &opts.deployment {
         if !intent.deployments.contains_key(d) {
             anyhow::bail!("unknown deployment `{d}`");
@@ -421,11 +434,10 @@ pub fn build_each(
     in_order(
         selected,
         |(dep, kind)| -> anyhow::Result<Job<'_>> {
-            let provider = backend::require(kind)?;
             let intent = dep.resolve(kind).ok_or_else(|| {
                 anyhow::anyhow!("deployment `{}` has no {kind} placement", dep.name)
             })?;
-            let observed = snapshot::read(&opts.snapshots, provider, &intent)?;
+            let observed = opts.backend.observe(&Target::of(&intent, kind), &intent)?;
             Ok(Job {
                 dep,
                 kind,
@@ -469,13 +481,14 @@ pub fn build_each(
 }
 
 /// Write, for every target, the state it would have after apply, in the snapshot format.
-/// Writes stay inside `dir` ([`snapshot::write_inside`]); the caller holds `dir`'s lock.
+/// Writes stay inside `dir` ([`backend::snapshot::write_inside`]); the caller holds `dir`'s
+/// lock.
 pub fn emit(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for t in &plan.targets {
         let provider = backend::require(t.provider)?;
-        let p = snapshot::path(dir, &t.deployment, t.provider)?;
-        snapshot::write_inside(dir, &p, provider.render_snapshot(&t.after).as_bytes())?;
+        let p = backend::snapshot::path(dir, &t.deployment, t.provider)?;
+        backend::snapshot::write_inside(dir, &p, provider.render_snapshot(&t.after).as_bytes())?;
         written.push(p);
     }
     Ok(written)

@@ -89,9 +89,7 @@ fn stale_plan_is_refused_and_nothing_changes() {
     assert_eq!(code(&o), 2);
     // someone changes one target's state after planning
     let victim = t.path().join("snapshots/eu/azure.json");
-    let mut bytes = std::fs::read(&victim).unwrap();
-    bytes.extend_from_slice(b"\n");
-    std::fs::write(&victim, &bytes).unwrap();
+    change_state(&victim);
     let snap = files(&t.path().join("snapshots"));
     let o = iw(t.path(), &["apply", "plan.json"]);
     assert_eq!(code(&o), 1, "{}", text(&o.stdout));

@@ -328,7 +328,7 @@ fn a_target_changed_after_planning_stops_with_nothing_written() {
     let plan = build(
         &intent,
         &PlanOptions {
-            snapshots: snaps.clone(),
+            backend: intentwall::backend::Backend::snapshots(snaps.clone()),
             prune_unmanaged: false,
             deployment: None,
             provider: None,
@@ -337,7 +337,7 @@ fn a_target_changed_after_planning_stops_with_nothing_written() {
     )
     .unwrap();
     let opts = ApplyOptions {
-        snapshots: snaps.clone(),
+        backend: intentwall::backend::Backend::snapshots(snaps.clone()),
         max_deletes: 50,
         force: false,
     };
@@ -349,9 +349,8 @@ fn a_target_changed_after_planning_stops_with_nothing_written() {
     };
     // someone edits one target (still valid JSON) and deletes another
     let edited = snaps.join("us/gcp.json");
-    let mut bytes = std::fs::read(&edited).unwrap();
-    bytes.extend_from_slice(b"\n");
-    std::fs::write(&edited, &bytes).unwrap();
+    change_state(&edited);
+    let bytes = std::fs::read(&edited).unwrap();
     std::fs::remove_file(snaps.join("eu/aws.json")).unwrap();
     let e = apply_target(target("us", "gcp"), &intent, &opts).unwrap_err();
     let msg = format!("{e:#}");
@@ -359,7 +358,10 @@ fn a_target_changed_after_planning_stops_with_nothing_written() {
     assert!(msg.contains("nothing was written"), "{msg}");
     assert_eq!(std::fs::read(&edited).unwrap(), bytes);
     let e = apply_target(target("eu", "aws"), &intent, &opts).unwrap_err();
-    assert!(format!("{e:#}").contains("now holds no file"), "{e:#}");
+    assert!(
+        format!("{e:#}").contains("now holds no recorded state"),
+        "{e:#}"
+    );
     assert!(!snaps.join("eu/aws.json").exists());
     // an untouched target still applies
     let n = apply_target(target("us", "aws"), &intent, &opts).unwrap();

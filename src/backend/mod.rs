@@ -1,15 +1,177 @@
 //! Where state comes from and where apply goes to, and which provider plugins are built in.
 //!
+//! The seam between the pure engine and the world is [`Backend`]: `observe` a [`Target`]
+//! (read its state, normalised by the cloud's plugin) and `execute` a change set on it. The
+//! pipeline reads: observe every target (in one place, [`crate::plan::build_each`]) → plan
+//! (pure, no I/O) → execute ([`crate::apply`]). A backend is a closed set: the recorded
+//! snapshot files, and an in-memory store ([`memory`]) that proves the engine needs nothing
+//! of a cloud but its plugin's pure half; the live clouds join as one more variant.
+//!
 //! This is the only module that names clouds: the closed set of provider plugins, each behind
 //! its cargo feature. Everything else in the engine works through the contract's `Provider`.
 
 pub mod lock;
+pub mod memory;
 pub mod snapshot;
 
+use crate::diff::Change;
 use intentwall_contract::flowlog::{FlowRecord, ParseError};
-use intentwall_contract::{Provider, ProviderKind};
+use intentwall_contract::{DeploymentIntent, NativeState, Provider, ProviderKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::path::PathBuf;
+
+/// One target: a deployment on one cloud, with the placement it is planned for (the
+/// placement's settings: VPC, region, account, NSG, network...). Carried by the plan, so a
+/// reviewer sees where each change goes; apply still finds its targets from the intents, never
+/// from a plan file's words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// Deployment.
+    pub deployment: String,
+    /// Cloud.
+    pub provider: ProviderKind,
+    /// The placement's settings, as the intents resolve them.
+    #[serde(default)]
+    pub placement: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// The target a resolved deployment intent is for.
+    pub fn of(intent: &DeploymentIntent, provider: ProviderKind) -> Target {
+        Target {
+            deployment: intent.deployment.clone(),
+            provider,
+            placement: intent.settings.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.deployment, self.provider)
+    }
+}
+
+/// What was observed for one target.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The state, normalised by the cloud's plugin (empty for a new target).
+    pub state: NativeState,
+    /// [`fingerprint`] of the state, or `absent`: what a plan records to detect staleness.
+    pub fingerprint: String,
+    /// False when the target has no recorded state at all (a new region).
+    pub existed: bool,
+    /// Where it was read: the snapshot file, or the store's name for the target.
+    pub source: PathBuf,
+}
+
+/// The fingerprint of an observed state: a digest of its normalised objects (key, kind,
+/// parent, ownership, flow and canonical body), in key order. It ignores how the state was
+/// written down (file layout, key order, a cloud's listing order, raw fields the plugin does
+/// not normalise), so the same state gives the same fingerprint from a file or from a cloud,
+/// and a plan is stale exactly when what it was computed from has changed.
+pub fn fingerprint(state: &NativeState) -> String {
+    let mut objects: Vec<_> = state.objects.iter().collect();
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut h = Sha256::new();
+    for o in objects {
+        // length-prefixed fields: no separator inside a field can make two states collide
+        for field in [
+            o.key.as_str(),
+            o.kind.as_str(),
+            o.parent.as_deref().unwrap_or("\u{0}"),
+            if o.container { "c" } else { "r" },
+            if o.managed { "m" } else { "u" },
+            if o.foreign { "f" } else { "o" },
+            o.flow.as_deref().unwrap_or("\u{0}"),
+            o.body.as_str(),
+        ] {
+            h.update((field.len() as u64).to_le_bytes());
+            h.update(field.as_bytes());
+        }
+    }
+    format!("sha256:{:x}", h.finalize())
+}
+
+/// What executing a change set did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Executed {
+    /// Writes made to the target (one per changed object for the stores here; one per
+    /// mutating API call for a cloud).
+    pub writes: usize,
+}
+
+/// Where state comes from and where apply goes to (`--state`).
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Recorded snapshot files under a root directory (the default).
+    Snapshots(snapshot::Snapshots),
+    /// An in-memory store (tests, embedding).
+    Memory(memory::Memory),
+}
+
+impl Backend {
+    /// The snapshot files under `root`.
+    pub fn snapshots(root: impl Into<PathBuf>) -> Backend {
+        Backend::Snapshots(snapshot::Snapshots::new(root))
+    }
+
+    /// Whether the backend can be read at all (the snapshot root exists): checked once,
+    /// before any target is observed.
+    pub fn check_ready(&self) -> anyhow::Result<()> {
+        match self {
+            Backend::Snapshots(s) => snapshot::check_root(s.root()),
+            Backend::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Read one target's state, normalised by its cloud's plugin.
+    pub fn observe(&self, target: &Target, intent: &DeploymentIntent) -> anyhow::Result<Observed> {
+        let provider = require(target.provider)?;
+        match self {
+            Backend::Snapshots(s) => s.observe(provider, intent),
+            Backend::Memory(m) => Ok(m.observe(target)),
+        }
+    }
+
+    /// Execute a change set on a target whose state must still have the fingerprint
+    /// `expected` (else nothing is written: "changed under us"). The caller re-observes
+    /// afterwards to check convergence; a backend never reports success from its own words.
+    pub fn execute(
+        &self,
+        target: &Target,
+        intent: &DeploymentIntent,
+        expected: &str,
+        changes: &[Change],
+    ) -> anyhow::Result<Executed> {
+        let provider = require(target.provider)?;
+        match self {
+            Backend::Snapshots(s) => s.execute(provider, intent, expected, changes),
+            Backend::Memory(m) => m.execute(target, expected, changes),
+        }
+    }
+}
+
+/// The error for a target whose state changed between planning and writing.
+pub fn changed_under_us(source: &str, planned: &str, now: &str) -> anyhow::Error {
+    let describe = |f: &str| -> String {
+        if f == "absent" {
+            "no recorded state".into()
+        } else {
+            let d = f.strip_prefix("sha256:").unwrap_or(f);
+            format!("state {}", d.chars().take(12).collect::<String>())
+        }
+    };
+    anyhow::anyhow!(
+        "{source} changed under us: the plan was computed from {} but it now holds {}; nothing \
+         was written to this target, run plan again",
+        describe(planned),
+        describe(now)
+    )
+}
 
 /// The built-in plugin for a cloud, or `None` when this binary was built without its feature.
 pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {

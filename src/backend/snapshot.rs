@@ -13,8 +13,9 @@
 //! A killed run can leave its temporary file behind; the next run that takes the root's lock
 //! removes it ([`remove_leftovers`]).
 
+use super::{fingerprint, Executed, Observed};
+use crate::diff::Change;
 use intentwall_contract::{DeploymentIntent, NativeState, Provider, ProviderKind};
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
@@ -22,28 +23,63 @@ use std::path::{Component, Path, PathBuf};
 /// intentwall writer is running, so a file with this prefix is a leftover of a killed run.
 pub const TEMP_PREFIX: &str = ".intentwall-tmp-";
 
-/// What was observed for one target.
+/// The snapshot backend: one file per target under a root directory.
 #[derive(Debug, Clone)]
-pub struct Observed {
-    /// Parsed state (empty when the file is missing).
-    pub state: NativeState,
-    /// sha256 of the file's bytes, or `absent`: what a plan file records to detect staleness.
-    pub fingerprint: String,
-    /// False when no snapshot file exists (a new region).
-    pub existed: bool,
-    /// The file this came from.
-    pub path: PathBuf,
+pub struct Snapshots {
+    root: PathBuf,
+}
+
+impl Snapshots {
+    /// The files under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Snapshots {
+        Snapshots { root: root.into() }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// One target's snapshot, parsed ([`read`]).
+    pub fn observe(
+        &self,
+        provider: &dyn Provider,
+        intent: &DeploymentIntent,
+    ) -> anyhow::Result<Observed> {
+        read(&self.root, provider, intent)
+    }
+
+    /// Apply a change set to one target's file: read it again, require the planned
+    /// fingerprint, write the state after the changes (rendered in the cloud CLI's shape)
+    /// atomically inside the root.
+    pub fn execute(
+        &self,
+        provider: &dyn Provider,
+        intent: &DeploymentIntent,
+        expected: &str,
+        changes: &[Change],
+    ) -> anyhow::Result<Executed> {
+        let observed = read(&self.root, provider, intent)?;
+        if observed.fingerprint != expected {
+            return Err(super::changed_under_us(
+                &observed.source.display().to_string(),
+                expected,
+                &observed.fingerprint,
+            ));
+        }
+        let after = crate::diff::apply_changes(&observed.state, changes);
+        let text = provider.render_snapshot(&after);
+        write_inside(&self.root, &observed.source, text.as_bytes())?;
+        Ok(Executed {
+            writes: changes.len(),
+        })
+    }
 }
 
 /// Path of a target's snapshot file, `dir/<deployment>/<provider>.json`. The deployment
 /// name may come from a plan file: a name that would leave `dir` is an error.
 pub fn path(dir: &Path, deployment: &str, kind: ProviderKind) -> anyhow::Result<PathBuf> {
     crate::paths::join_inside(dir, &[deployment, &format!("{kind}.json")])
-}
-
-/// Fingerprint of a file's bytes.
-pub fn fingerprint(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 /// Read and parse one target's snapshot.
@@ -58,7 +94,7 @@ pub fn read(
             state: NativeState::default(),
             fingerprint: "absent".into(),
             existed: false,
-            path: p,
+            source: p,
         });
     };
     let text = std::str::from_utf8(&bytes)
@@ -76,10 +112,10 @@ pub fn read(
             None => anyhow::anyhow!("{}: {}", p.display(), e.message),
         })?;
     Ok(Observed {
+        fingerprint: fingerprint(&state),
         state,
-        fingerprint: fingerprint(&bytes),
         existed: true,
-        path: p,
+        source: p,
     })
 }
 

@@ -102,6 +102,7 @@ mod tests {
         TargetPlan {
             deployment: dep.into(),
             provider: ProviderKind::Gcp,
+            placement: [("network".to_string(), "n\"1".to_string())].into(),
             snapshot: "snap/x.json".into(),
             existed: true,
             fingerprint: "sha256:0".into(),

@@ -1263,7 +1263,7 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
                     .unwrap_or_else(|d| panic!("example intents load:\n{d}"))
                     .intent;
                 let opts = PlanOptions {
-                    snapshots: root.join("snapshots"),
+                    backend: crate::backend::Backend::snapshots(root.join("snapshots")),
                     prune_unmanaged: false,
                     deployment: None,
                     provider: None,

@@ -104,3 +104,26 @@ pub fn add_unmanaged_gcp_allow(dir: &Path, name: &str, port: u16) {
     }));
     std::fs::write(&victim, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
 }
+
+/// Change the state a snapshot file records (not just its bytes: staleness follows the
+/// normalised state), as a hand edit would: the last object of the document's first non-empty
+/// list is dropped (an SG, an NSG, a firewall rule); a document with none is removed.
+#[allow(dead_code)]
+pub fn change_state(path: &std::path::Path) {
+    fn drop_one(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Array(a) if !a.is_empty() => {
+                a.pop();
+                true
+            }
+            serde_json::Value::Object(m) => m.values_mut().any(drop_one),
+            _ => false,
+        }
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    if drop_one(&mut doc) {
+        std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    } else {
+        std::fs::remove_file(path).unwrap();
+    }
+}

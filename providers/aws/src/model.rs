@@ -534,7 +534,9 @@ pub fn marker_description<'a>(flows: impl IntoIterator<Item = &'a str>) -> Strin
 pub fn synthetic_id(prefix: &str, parts: &[&str]) -> String {
     // every part ends with a zero byte, so ["ab", "c"] and ["a", "bc"] hash apart
     let fnv = |seed: u64| {
-        let bytes = parts.iter().flat_map(|p| p.bytes().chain(std::iter::once(0u8)));
+        let bytes = parts
+            .iter()
+            .flat_map(|p| p.bytes().chain(std::iter::once(0u8)));
         intentwall_contract::fnv1a64(seed, bytes)
     };
     let hex = format!("{:016x}{:016x}", fnv(0), fnv(0x9e37_79b9));

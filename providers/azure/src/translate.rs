@@ -78,7 +78,10 @@ pub fn rule_name(flow: &str, dir: Dir, n: usize) -> String {
                 }
             })
             .collect();
-        let hash = format!("{:012x}", intentwall_contract::fnv1a64(0, flow.bytes()) & 0xffff_ffff_ffff);
+        let hash = format!(
+            "{:012x}",
+            intentwall_contract::fnv1a64(0, flow.bytes()) & 0xffff_ffff_ffff
+        );
         let keep = room - hash.len() - 1;
         let cut: String = clean.chars().take(keep).collect();
         format!("{cut}-{hash}")

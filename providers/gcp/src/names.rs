@@ -38,7 +38,10 @@ pub fn fit(raw: &str) -> String {
     if is_valid_name(raw) {
         return raw.to_string();
     }
-    let suffix = format!("-{:010x}", intentwall_contract::fnv1a64(0, raw.bytes()) & 0xff_ffff_ffff);
+    let suffix = format!(
+        "-{:010x}",
+        intentwall_contract::fnv1a64(0, raw.bytes()) & 0xff_ffff_ffff
+    );
     let mut base = sanitize(raw);
     let room = MAX_NAME - suffix.len();
     if base.len() > room {

@@ -24,7 +24,6 @@
 #![cfg(all(feature = "aws", feature = "azure", feature = "gcp"))]
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use intentwall::apply::{self, ApplyOptions, Outcome};

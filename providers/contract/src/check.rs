@@ -36,9 +36,12 @@
 //! per (rule or flow, group whose side it can touch), so `O((R + F) · t)` where `t` is the
 //! number of groups a rule's protected side reaches (1 for rules on a group; all groups for
 //! the few address-based baseline rules), each operation bounded by the size of the
-//! address sets involved (≤ 2 nodes per prefix bit). Step 2 costs `O(G)` emptiness tests
-//! plus one product per group pair that actually differs, which in a correct translation
-//! are only pairs a deny flow separates. Nothing is proportional to the product of source
+//! address sets involved (≤ 2 nodes per prefix bit). Step 2 costs, per differing side, one
+//! quantification of the packet and local address and one relational product
+//! ([`Manager::and_exists`]) with the member spaces that stops at the first common address
+//! of each peer group (a plain conjunction built the difference once per peer group: `O(G)`
+//! products per side, quadratic in the estate), plus one product per group pair that
+//! actually differs, which in a correct translation are only pairs a deny flow separates. Nothing is proportional to the product of source
 //! and destination partitions, which is what the enumerating checker (kept as
 //! [`crate::reference`] for differential tests) paid.
 //!

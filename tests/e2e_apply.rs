@@ -340,3 +340,28 @@ fn every_mutating_change_is_an_audit_event_on_stderr() {
     // stdout stays data: no log line leaked into it
     assert!(!text(&o.stdout).contains("\"level\""));
 }
+
+/// Staleness follows the state, not the bytes: every snapshot re-written in another layout
+/// (compact JSON, as a different capture tool would) after planning leaves the plan fresh,
+/// and apply goes ahead.
+#[test]
+fn formatting_is_not_staleness() {
+    let t = scratch();
+    let o = iw(t.path(), &["plan", "--out", "plan.json"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    for (p, bytes) in files(&t.path().join("snapshots")) {
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let compact = serde_json::to_vec(&doc).unwrap();
+        assert_ne!(compact, bytes);
+        std::fs::write(t.path().join("snapshots").join(&p), compact).unwrap();
+    }
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(
+        code(&o),
+        0,
+        "stdout {}\nstderr {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(text(&o.stdout).contains("Applied"), "{}", text(&o.stdout));
+}

@@ -186,6 +186,8 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
     /// objects created directly after it, the latest first in order.
     struct Slot<'a> {
         obj: Option<&'a NativeObject>,
+        /// What the cloud assigned to the object this one updates in place.
+        assigned: Option<&'a intentwall_contract::Body>,
         same_key: Option<usize>,
         after: Vec<usize>,
     }
@@ -205,6 +207,7 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
             let i = self.slots.len();
             self.slots.push(Slot {
                 obj: Some(obj),
+                assigned: None,
                 same_key: None,
                 after: Vec::new(),
             });
@@ -267,7 +270,14 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
             }
             (Action::Update | Action::Replace, Some(obj)) => {
                 match st.by_key.get(c.key.as_str()).map(|&(first, _)| first) {
-                    Some(i) => st.slots[i].obj = Some(obj),
+                    Some(i) => {
+                        // what the cloud assigned stays with an object updated in place
+                        if c.action == Action::Update && obj.assigned.is_none() {
+                            st.slots[i].assigned =
+                                st.slots[i].obj.and_then(|o| o.assigned.as_ref());
+                        }
+                        st.slots[i].obj = Some(obj);
+                    }
                     None => {
                         st.add(obj, true);
                     }
@@ -282,7 +292,11 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
     while let Some(i) = stack.pop() {
         stack.extend(st.slots[i].after.iter().copied());
         if let Some(o) = st.slots[i].obj {
-            objects.push(o.clone());
+            let mut o = o.clone();
+            if let Some(a) = st.slots[i].assigned {
+                o.assigned = Some(a.clone());
+            }
+            objects.push(o);
         }
     }
     NativeState {
@@ -344,6 +358,7 @@ mod tests {
             flow: None,
             body: serde_json::json!({ "v": body, "direction": dir }).into(),
             raw: None,
+            assigned: None,
             summary: String::new(),
         }
     }

@@ -88,6 +88,7 @@ pub fn fingerprint(state: &NativeState) -> String {
             if o.foreign { "f" } else { "o" },
             o.flow.as_deref().unwrap_or("\u{0}"),
             o.body.as_str(),
+            o.assigned.as_ref().map_or("\u{0}", |a| a.as_str()),
         ] {
             h.update((field.len() as u64).to_le_bytes());
             h.update(field.as_bytes());

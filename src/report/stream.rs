@@ -97,6 +97,7 @@ mod tests {
             flow: Some("f".into()),
             body: serde_json::json!({"a": [1, {"b": "line\nbreak"}], "e": {}, "l": []}).into(),
             raw: None,
+            assigned: None,
             summary: "s".into(),
         };
         TargetPlan {

@@ -209,6 +209,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             flow: None,
             body: Value::Object(body).into(),
             raw: Some(Body::new(pl)),
+            assigned: None,
             summary: format!("prefix list {label}"),
         });
     }
@@ -269,9 +270,10 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
         if let Some(v) = opt_str(o, "VpcId", &what)? {
             body.insert("VpcId".into(), v.into());
         }
-        if let Some(v) = opt_str(o, "GroupId", &what)? {
-            body.insert("GroupId".into(), v.into());
-        }
+        // the GroupId is the cloud's to assign: it is kept beside the canonical body, never
+        // in it, so a group created by apply, whose id the cloud picks, converges
+        let assigned = opt_str(o, "GroupId", &what)?
+            .map(|id| Body::from(serde_json::json!({ "GroupId": id })));
         body.insert("Tags".into(), tags_json(&t));
         let mut raw = o.clone();
         for d in [Dir::Ingress, Dir::Egress] {
@@ -289,6 +291,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             flow: None,
             body: Value::Object(body).into(),
             raw: Some(Value::Object(raw).into()),
+            assigned,
             summary: format!(
                 "security group {}{}",
                 info.name,
@@ -378,6 +381,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                             flow,
                             body: rule.body().into(),
                             raw: Some(Value::Object(raw).into()),
+                            assigned: None,
                             summary: rule.summary(),
                         });
                     }
@@ -510,13 +514,21 @@ fn permission_from_body(
     p
 }
 
-fn sg_from_body(body: &Value) -> Map<String, Value> {
+/// The document's object for a group from its canonical body: its id is the one the cloud
+/// assigned (`assigned`), or, for a group not recorded yet, one given here as the cloud would
+/// on create ([`new_group_id`]).
+fn sg_from_body(body: &Value, assigned: Option<&Body>) -> Map<String, Value> {
     let b = body.as_object().cloned().unwrap_or_default();
     let mut o = Map::new();
-    for k in ["Description", "GroupId", "GroupName"] {
-        if let Some(v) = b.get(k) {
-            o.insert(k.into(), v.clone());
-        }
+    if let Some(v) = b.get("Description") {
+        o.insert("Description".into(), v.clone());
+    }
+    if let Some(name) = b.get("GroupName").and_then(Value::as_str) {
+        let id = assigned
+            .and_then(|a| a.value().get("GroupId")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| new_group_id(&b, name));
+        o.insert("GroupId".into(), id.into());
+        o.insert("GroupName".into(), name.into());
     }
     o.insert("IpPermissions".into(), Value::Array(vec![]));
     o.insert("IpPermissionsEgress".into(), Value::Array(vec![]));
@@ -645,6 +657,14 @@ fn join_permission(
     }
 }
 
+/// The id a snapshot gives a group it records for the first time: deterministic in the VPC
+/// and the name, so a recorded estate is reproducible (a cloud picks its own; intentwall never
+/// compares ids).
+fn new_group_id(body: &Map<String, Value>, name: &str) -> String {
+    let vpc = body.get("VpcId").and_then(Value::as_str).unwrap_or("");
+    synthetic_id("sg", &[vpc, name])
+}
+
 /// Write a state as a document (pretty JSON, trailing newline).
 pub fn render(state: &NativeState) -> String {
     let mut sgs: Vec<Map<String, Value>> = Vec::new();
@@ -658,12 +678,12 @@ pub fn render(state: &NativeState) -> String {
         if o.kind == KIND_SG {
             let m = match o.raw.as_ref().map(Body::value) {
                 Some(Value::Object(r)) => r,
-                _ => sg_from_body(&body),
+                _ => sg_from_body(&body, o.assigned.as_ref()),
             };
             if o.key.starts_with("sg:") {
                 if let (Some(n), Some(id)) = (
                     body.get("GroupName").and_then(Value::as_str),
-                    body.get("GroupId").and_then(Value::as_str),
+                    m.get("GroupId").and_then(Value::as_str),
                 ) {
                     ids.insert(n.to_string(), id.to_string());
                 }

@@ -576,36 +576,21 @@ impl<'a> Tx<'a> {
     }
 }
 
-/// The SG object of one group.
-pub fn sg_object(intent: &DeploymentIntent, g: &str, observed: &NativeState) -> NativeObject {
-    sg_object_with_id(intent, g, |key| {
-        observed
-            .get(key)
-            .filter(|o| o.kind == KIND_SG && !o.foreign)
-            .and_then(|o| o.body.value().get("GroupId")?.as_str().map(str::to_string))
-    })
-}
-
-/// The SG object of one group, its observed GroupId looked up by container key.
-fn sg_object_with_id(
-    intent: &DeploymentIntent,
-    g: &str,
-    observed_id: impl Fn(&str) -> Option<String>,
-) -> NativeObject {
+/// The SG object of one group. Its body holds what intentwall decides (name, description,
+/// VPC, tags), never the GroupId: that is the cloud's to assign on create, so it lives only in
+/// an observed object's `raw` and a created group converges whatever id it gets.
+pub fn sg_object(intent: &DeploymentIntent, g: &str) -> NativeObject {
     let name = format!("iw-{g}");
     let key = format!("sg:{name}");
-    let vpc = intent.setting("vpc");
-    let id = observed_id(&key).unwrap_or_else(|| synthetic_id("sg", &[vpc.unwrap_or(""), &name]));
     let mut tags = BTreeMap::new();
     tags.insert(TAG_GROUP.to_string(), g.to_string());
     tags.insert(TAG_MANAGED_KEY.to_string(), TAG_MANAGED_VALUE.to_string());
     let mut body = serde_json::Map::new();
     body.insert("GroupName".into(), name.clone().into());
     body.insert("Description".into(), format!("intentwall group {g}").into());
-    if let Some(v) = vpc {
+    if let Some(v) = intent.setting("vpc") {
         body.insert("VpcId".into(), v.into());
     }
-    body.insert("GroupId".into(), id.into());
     body.insert("Tags".into(), tags_json(&tags));
     NativeObject {
         kind: KIND_SG.into(),
@@ -617,26 +602,17 @@ fn sg_object_with_id(
         flow: None,
         body: serde_json::Value::Object(body).into(),
         raw: None,
+        assigned: None,
         summary: format!("security group {name} (members of group {g})"),
     }
 }
 
 /// Translate one deployment; see the module docs.
-pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translation {
+pub fn translate(intent: &DeploymentIntent, _observed: &NativeState) -> Translation {
     let mut tx = Tx::new(intent);
-    // observed ids of our SGs, read once (not one scan of the state per group)
-    let ids: BTreeMap<&str, String> = observed
-        .objects
-        .iter()
-        .filter(|o| o.kind == KIND_SG && !o.foreign)
-        .filter_map(|o| {
-            let id = o.body.value().get("GroupId")?.as_str()?.to_string();
-            Some((o.key.as_str(), id))
-        })
-        .collect();
     let mut objects = Vec::new();
     for g in intent.groups.keys() {
-        let sg = sg_object_with_id(intent, g, |key| ids.get(key).cloned());
+        let sg = sg_object(intent, g);
         let parent = sg.key.clone();
         objects.push(sg);
         for dir in [Dir::Ingress, Dir::Egress] {
@@ -655,6 +631,7 @@ pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translati
                     flow,
                     body: r.body().into(),
                     raw: None,
+                    assigned: None,
                     summary: r.summary(),
                 });
             }

@@ -206,7 +206,16 @@ fn unmanaged_rule_survives_next_to_translated_rules() {
         ),
         &observed,
     );
-    let mut objects = t.objects.clone();
+    // as the engine's diff does: a desired object equal to the observed one leaves the
+    // observed one (with what the cloud assigned) in place
+    let mut objects: Vec<_> = t
+        .objects
+        .iter()
+        .map(|d| match observed.get(&d.key) {
+            Some(o) if o.body == d.body => o.clone(),
+            _ => d.clone(),
+        })
+        .collect();
     // unmanaged observed rules the translation does not take over (same key = adopted)
     let kept: Vec<_> = observed
         .objects
@@ -239,9 +248,17 @@ fn unmanaged_rule_survives_next_to_translated_rules() {
         );
         assert_eq!(b.body, k.body);
     }
-    // translate kept the cloud-assigned GroupId of the existing SG
+    // the GroupId is the cloud's: never in a canonical body, kept beside the observed one
+    // and written back
+    assert!(t.objects[0].body.value().get("GroupId").is_none());
+    assert_eq!(t.objects[0].body, observed.get("sg:iw-api").unwrap().body);
     assert_eq!(
-        t.objects[0].body.value()["GroupId"],
+        back.get("sg:iw-api")
+            .unwrap()
+            .assigned
+            .as_ref()
+            .unwrap()
+            .value()["GroupId"],
         Value::String("sg-0api".into())
     );
 }

@@ -502,13 +502,28 @@ fn translate_against_its_own_output_is_stable() {
     assert_eq!(text, text2);
 }
 
+/// A GroupId is the cloud's: an observed group keeps it beside its body, the translation
+/// never writes one, so the desired group equals the observed one whatever id the cloud gave
+/// it (a group apply creates converges), and a rendered document keeps the cloud's id.
 #[test]
-fn cloud_assigned_group_ids_are_kept() {
+fn cloud_assigned_group_ids_stay_out_of_bodies() {
     let i = intent(vec![group("web")], vec![]);
     let d = doc(&[("web", "", "")]);
-    let t = AwsProvider.translate(&i, &parse(&d, &i));
-    assert_eq!(t.objects[0].body.value()["GroupId"], sgid(0));
-    assert!(t.objects[0].raw.is_none());
+    let observed = parse(&d, &i);
+    let t = AwsProvider.translate(&i, &observed);
+    assert!(t.objects[0].body.value().get("GroupId").is_none());
+    assert!(t.objects[0].raw.is_none() && t.objects[0].assigned.is_none());
+    let o = observed.get(&t.objects[0].key).unwrap();
+    assert_eq!(o.body, t.objects[0].body, "same group, whatever its id");
+    assert_eq!(o.assigned.as_ref().unwrap().value()["GroupId"], sgid(0));
+    // the translated group with the cloud's assignment renders with the cloud's id
+    let mut with_id = t.objects[0].clone();
+    with_id.assigned = o.assigned.clone();
+    let text = AwsProvider.render_snapshot(&NativeState {
+        objects: vec![with_id],
+        envelope: None,
+    });
+    assert!(text.contains(&sgid(0)), "{text}");
 }
 
 #[test]

@@ -130,6 +130,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             flow: None,
             body: json!({ "name": if foreign { name.clone() } else { ours.clone() } }).into(),
             raw: Some(Body::new(nsg)),
+            assigned: None,
             summary: format!(
                 "network security group {name}{}",
                 if foreign { " (foreign)" } else { "" }
@@ -159,6 +160,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                 flow: if managed { rule.flow() } else { None },
                 body: rule.body().into(),
                 raw: Some(Body::new(r)),
+                assigned: None,
                 summary: rule.summary(),
             });
         }

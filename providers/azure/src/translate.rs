@@ -542,6 +542,7 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
         flow: None,
         body: json!({ "name": nsg }).into(),
         raw: None,
+        assigned: None,
         summary: format!("network security group {nsg}"),
     }];
     // stable order: direction, then priority
@@ -557,6 +558,7 @@ pub fn translate(intent: &DeploymentIntent, state: &NativeState) -> Translation 
             flow,
             body: r.body().into(),
             raw: None,
+            assigned: None,
             summary: r.summary(),
         });
     }

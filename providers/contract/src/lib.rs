@@ -100,7 +100,7 @@ pub trait Provider: Send + Sync {
 
     /// The managed native objects one deployment should have, plus findings for whatever the
     /// cloud cannot express exactly. `observed` is the current state of the target, used only
-    /// for stable allocation (Azure priorities that never move or collide, AWS group ids);
+    /// for stable allocation (Azure priorities that never move or collide);
     /// translating against an empty state must give the same rules up to such allocations.
     fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation;
 

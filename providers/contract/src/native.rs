@@ -104,6 +104,11 @@ pub struct NativeObject {
     /// The object exactly as read from a snapshot, so an untouched object is written back
     /// exactly as it was. `None` for objects made by translation.
     pub raw: Option<Body>,
+    /// Fields the cloud assigned (an AWS GroupId), as read: never part of `body` (so the diff
+    /// ignores them and an object the cloud created converges whatever id it got), kept when
+    /// the object is updated in place, and written back by the snapshot renderer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned: Option<Body>,
     /// One human line: what the object does.
     pub summary: String,
 }

@@ -93,6 +93,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             flow: if managed { fw.marker_flow() } else { None },
             body: fw.to_json().into(),
             raw: Some(item.into()),
+            assigned: None,
             summary: fw.summary(),
         });
     }

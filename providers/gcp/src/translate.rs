@@ -601,6 +601,7 @@ pub fn translate(intent: &DeploymentIntent, observed: &NativeState) -> Translati
             flow,
             body: body.into(),
             raw: None,
+            assigned: None,
             summary: fw.summary(),
         });
     }

@@ -4,7 +4,8 @@
 //! Generates, in a scratch directory, an estate shaped like issue 7's (N flows, N×0.15
 //! groups, N×0.1 networks of 40 mixed-length prefixes, 64 services of 3 tokens, 10% denies,
 //! one deployment on all three clouds) and an AWS snapshot whose managed SG holds one
-//! permission with R IpRanges (half of them marked as intentwall's, half hand-made), then
+//! permission with R IpRanges (half described as intentwall's, half hand-made; all owned
+//! with the SG, so the plan deletes every one the intent does not produce), then
 //! times each stage on its own: intent load, snapshot load, translation per cloud, compose +
 //! diff + apply, plan rendering (human, JSON) and snapshot rendering.
 //!
@@ -136,7 +137,8 @@ fn write_intent(dir: &Path, flows: usize) {
 }
 
 /// An AWS snapshot: managed SG `iw-g1` with one ingress permission of `ranges` IpRanges,
-/// every other one marked as intentwall's.
+/// every other one described as intentwall's (the description names a flow; the SG's tag
+/// makes them all ours).
 fn aws_snapshot(ranges: usize) -> String {
     let mut items = Vec::with_capacity(ranges);
     for i in 0..ranges {

@@ -61,18 +61,18 @@ fn prefix_list_perm() -> Value {
     })
 }
 
-#[test]
-fn an_undeclared_azure_service_tag_into_db_is_unverifiable() {
-    let t = scratch();
+/// A hand-made rule (not named `iw-`) in our NSG: tcp/5432 from the AzureCloud service tag
+/// into db.
+fn add_azure_cloud_to_db(dir: &Path) {
     let asg = {
-        let s = std::fs::read_to_string(t.path().join("snapshots/us/azure.json")).unwrap();
+        let s = std::fs::read_to_string(dir.join("snapshots/us/azure.json")).unwrap();
         let i = s
             .find("/applicationSecurityGroups/iw-db")
             .expect("db ASG in the snapshot");
         let start = s[..i].rfind('"').unwrap() + 1;
         format!("{}/applicationSecurityGroups/iw-db", &s[start..i])
     };
-    edit(t.path(), "us/azure.json", |v| {
+    edit(dir, "us/azure.json", |v| {
         let nsg = v
             .as_array_mut()
             .unwrap()
@@ -97,6 +97,12 @@ fn an_undeclared_azure_service_tag_into_db_is_unverifiable() {
             "destinationPortRanges": []
         }));
     });
+}
+
+#[test]
+fn an_undeclared_azure_service_tag_into_db_is_unverifiable() {
+    let t = scratch();
+    add_azure_cloud_to_db(t.path());
     let (code, fs, sim) = plan_findings(t.path(), ("us", "azure"));
     assert_eq!(code, 3, "{fs:?}");
     assert!(
@@ -119,36 +125,60 @@ fn an_undeclared_azure_service_tag_into_db_is_unverifiable() {
     assert!(!out.contains("simulation: proven"), "{out}");
 }
 
-#[test]
-fn an_absent_aws_prefix_list_is_unverifiable() {
+/// The keys of the changes planned for one target, with their actions.
+fn planned(dir: &Path, target: (&str, &str)) -> Vec<(String, String)> {
+    let o = iw(dir, &["plan", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["deployment"] == target.0 && t["provider"] == target.1)
+        .unwrap()["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A rule of unknown match added by hand to an SG intentwall owns is drift: the plan deletes
+/// it, so nothing after apply depends on it and the target is not blocked.
+fn hand_added_unknown_rule_is_healed(perm: Value, key: &str) {
     let t = scratch();
-    aws_db_ingress(t.path(), prefix_list_perm());
-    let (code, fs, _) = plan_findings(t.path(), ("us", "aws"));
-    assert_eq!(code, 3, "{fs:?}");
+    aws_db_ingress(t.path(), perm);
+    let (code, fs, sim) = plan_findings(t.path(), ("us", "aws"));
+    assert_eq!(code, 2, "{fs:?}");
+    assert!(fs.is_empty(), "{fs:?}");
+    assert_eq!(sim["unverifiable"].as_u64().unwrap_or(0), 0);
     assert!(
-        fs.iter()
-            .any(|(k, m)| k == "unverifiable" && m.contains("pl-0123456789abcdef0")),
-        "{fs:?}"
+        planned(t.path(), ("us", "aws")).contains(&("delete".to_string(), key.to_string())),
+        "{key} not planned for deletion"
     );
 }
 
 #[test]
-fn an_aws_icmp_rule_with_type_minus_one_and_a_code_is_unverifiable() {
-    let t = scratch();
-    aws_db_ingress(
-        t.path(),
+fn an_absent_aws_prefix_list_in_our_sg_is_deleted_not_trusted() {
+    hand_added_unknown_rule_is_healed(
+        prefix_list_perm(),
+        "sg:iw-db/ingress/tcp/5432-5432/pl:pl-0123456789abcdef0",
+    );
+}
+
+#[test]
+fn an_aws_icmp_rule_with_type_minus_one_and_a_code_in_our_sg_is_deleted() {
+    hand_added_unknown_rule_is_healed(
         json!({
             "IpProtocol": "icmp", "FromPort": -1, "ToPort": 5,
             "IpRanges": [{ "CidrIp": "0.0.0.0/0" }], "Ipv6Ranges": [],
             "UserIdGroupPairs": [], "PrefixListIds": []
         }),
-    );
-    let (code, fs, _) = plan_findings(t.path(), ("us", "aws"));
-    assert_eq!(code, 3, "{fs:?}");
-    assert!(
-        fs.iter()
-            .any(|(k, m)| k == "unverifiable" && m.contains("ICMP type -1")),
-        "{fs:?}"
+        "sg:iw-db/ingress/icmp/any:5/cidr:0.0.0.0/0",
     );
 }
 
@@ -168,21 +198,23 @@ fn declare(dir: &Path, cloud: &str, extra: &str) {
 }
 
 #[test]
-fn a_declared_prefix_list_is_known_and_then_judged_exactly() {
+fn a_declared_service_tag_is_known_and_then_judged_exactly() {
     let t = scratch();
-    aws_db_ingress(t.path(), prefix_list_perm());
+    add_azure_cloud_to_db(t.path());
     declare(
         t.path(),
-        "aws",
-        "prefix_lists: { pl-0123456789abcdef0: [192.0.2.0/24] }",
+        "azure",
+        "service_tags: { AzureCloud: [192.0.2.0/24] }",
     );
-    let (code, fs, sim) = plan_findings(t.path(), ("us", "aws"));
-    // known now: it opens db to 192.0.2.0/24, which the intent denies
+    let (code, fs, sim) = plan_findings(t.path(), ("us", "azure"));
+    // known now: it opens db to 192.0.2.0/24, which the intent denies; the rule is not ours
+    // (no `iw-` name), so it is kept and the widening is a conflict
     assert_eq!(code, 3, "{fs:?}");
     assert!(fs.iter().all(|(k, _)| k != "unverifiable"), "{fs:?}");
     assert!(
-        fs.iter()
-            .any(|(_, m)| m.contains("192.0.2.0") && m.contains("pl-0123456789abcdef0")),
+        fs.iter().any(|(k, m)| k == "conflict"
+            && m.contains("192.0.2.")
+            && m.contains("AllowAzureCloudToDb")),
         "{fs:?}"
     );
     assert_eq!(sim["unverifiable"].as_u64().unwrap_or(0), 0);

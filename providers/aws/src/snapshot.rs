@@ -99,8 +99,21 @@ pub fn tags_json(t: &BTreeMap<String, String>) -> Value {
     )
 }
 
+/// Does an object carry the `managed-by=intentwall` tag? For a security group of our VPC this
+/// is ownership of the whole group, every rule in it included: intentwall writes all of an
+/// SG's rules, so one it did not write is drift to undo, not someone else's rule to keep.
 fn is_managed(t: &BTreeMap<String, String>) -> bool {
     t.get(TAG_MANAGED_KEY).map(String::as_str) == Some(TAG_MANAGED_VALUE)
+}
+
+/// The flow a rule's description names after the `intentwall:` marker, if it has one. It
+/// labels plans and audit events; it does not decide ownership.
+fn marker_flow(description: Option<&str>) -> Option<String> {
+    description?
+        .strip_prefix(MARKER)
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
 }
 
 fn trimmed(s: Option<&str>) -> Option<String> {
@@ -112,7 +125,10 @@ fn trimmed(s: Option<&str>) -> Option<String> {
 struct SgInfo {
     name: String,
     key: String,
+    /// In the deployment's VPC (or no VPC is configured).
     ours: bool,
+    /// Owned whole: tagged `managed-by=intentwall` and in our VPC. A tagged SG of another
+    /// VPC belongs to whatever manages that VPC, so it is not ours to change or delete.
     managed: bool,
 }
 
@@ -247,7 +263,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             name: name.to_string(),
             key,
             ours,
-            managed: is_managed(&t),
+            managed: ours && is_managed(&t),
         });
     }
 
@@ -256,6 +272,8 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
         let o = sg.as_object().expect("checked in pass 1");
         let info = &infos[i];
         let what = format!("SecurityGroups[{i}] ({})", info.name);
+        // SGs we do not own are ones no workload of ours carries (members carry exactly their
+        // `iw-<group>` SG): kept, never pruned, not simulated
         let foreign = !info.ours || !info.managed;
         let t = tags(o, &what)?;
         let mut body = Map::new();
@@ -358,16 +376,10 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                         keys.insert(key.clone());
                         let mut raw = empty.clone();
                         raw.insert(list.into(), Value::Array(vec![entry.clone()]));
-                        let managed = info.managed
-                            && rule
-                                .description
-                                .as_deref()
-                                .is_some_and(|d| d.starts_with(MARKER));
+                        // the SG is owned whole: its rules are ours whatever they say
+                        let managed = info.managed;
                         let flow = if managed {
-                            rule.description
-                                .as_deref()
-                                .map(|d| d[MARKER.len()..].trim().to_string())
-                                .filter(|f| !f.is_empty())
+                            marker_flow(rule.description.as_deref())
                         } else {
                             None
                         };

@@ -152,7 +152,11 @@ fn full_cli_shape_parses_every_optional_field() {
     let r = get("sg:iw-web/ingress/tcp/443-443/cidr:0.0.0.0/0");
     assert!(r.managed && !r.foreign);
     assert_eq!(r.flow.as_deref(), Some("web-from-internet"));
-    assert!(!get("sg:iw-web/ingress/tcp/443-443/cidr:198.51.100.0/24").managed);
+    // the SG is owned whole: a rule without the marker is still ours, with no flow to name
+    let hand = get("sg:iw-web/ingress/tcp/443-443/cidr:198.51.100.0/24");
+    assert!(hand.managed && !hand.foreign && hand.flow.is_none());
+    let described = get("sg:iw-web/ingress/tcp/443-443/pl:partners");
+    assert!(described.managed && described.flow.is_none());
     assert!(get("sg:default").foreign && get("sg:default/ingress/all/any/sg:default").foreign);
     assert!(
         get("pl:partners").foreign,
@@ -191,8 +195,9 @@ fn render_writes_read_objects_back_unchanged() {
 }
 
 #[test]
-fn unmanaged_rule_survives_next_to_translated_rules() {
-    // the engine's apply: desired managed objects + unmanaged observed ones, rendered together
+fn foreign_rules_survive_next_to_translated_rules() {
+    // the engine's apply: desired managed objects + unmanaged observed ones, rendered together;
+    // the only unmanaged rules are those of SGs we do not own (the default SG)
     let observed = parse(FULL, &i());
     let t = AwsProvider.translate(
         &intent(
@@ -220,11 +225,14 @@ fn unmanaged_rule_survives_next_to_translated_rules() {
     let kept: Vec<_> = observed
         .objects
         .iter()
-        .filter(|o| !o.managed && o.kind == "sg-rule" && !o.foreign)
+        .filter(|o| !o.managed && o.kind == "sg-rule")
         .filter(|o| !t.objects.iter().any(|d| d.key == o.key))
         .cloned()
         .collect();
-    assert_eq!(kept.len(), 6);
+    assert_eq!(kept.len(), 2, "the default SG's two rules");
+    assert!(kept
+        .iter()
+        .all(|o| o.foreign && o.parent.as_deref() == Some("sg:default")));
     objects.extend(kept.clone());
     objects.extend(
         observed

@@ -448,14 +448,25 @@ fn prefix_list_not_in_the_document_is_an_unknown_match() {
 }
 
 #[test]
-fn unmanaged_rule_in_a_managed_sg_still_grants() {
+fn hand_made_rule_in_a_managed_sg_is_ours_and_still_grants() {
     let d = ingress_only(
         r#"{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"0.0.0.0/0","Description":"hand-made by ops"}]}"#,
     );
     let st = parse(&d, &web());
     let r = st.objects.iter().find(|o| o.kind == "sg-rule").unwrap();
-    assert!(!r.managed && !r.foreign);
+    // owned with its SG (so a plan deletes it), and until then it grants what it says
+    assert!(r.managed && !r.foreign && r.flow.is_none());
     assert!(allowed(&d, &web(), &from_ext("1.2.3.4", tcp(22))));
+}
+
+#[test]
+fn marker_description_in_an_untagged_sg_does_not_make_a_rule_ours() {
+    let text = r#"{"SecurityGroups":[{"GroupName":"ops-tools","GroupId":"sg-2","VpcId":"vpc-0a1b2c3d","Description":"x",
+        "IpPermissions":[{"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"0.0.0.0/0","Description":"intentwall:web-ssh"}]}],
+        "IpPermissionsEgress":[]}]}"#;
+    let st = parse(text, &web());
+    let r = st.objects.iter().find(|o| o.kind == "sg-rule").unwrap();
+    assert!(!r.managed && r.flow.is_none());
 }
 
 #[test]
@@ -465,6 +476,8 @@ fn sg_in_another_vpc_is_foreign_and_not_simulated() {
         "IpPermissions":[{"IpProtocol":"-1","IpRanges":[{"CidrIp":"0.0.0.0/0"}]}],"IpPermissionsEgress":[]}]}"#;
     let st = parse(text, &web());
     assert!(st.objects.iter().all(|o| o.foreign));
+    // its tag is another VPC's business: not ours to change or delete
+    assert!(st.objects.iter().all(|o| !o.managed));
     assert!(!allowed(text, &web(), &from_ext("1.2.3.4", tcp(1))));
 }
 

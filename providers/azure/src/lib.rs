@@ -13,9 +13,10 @@
 //!
 //! Objects: container `nsg` (key `nsg:<name>`, the NSG named by settings `nsg`; any other
 //! NSG is `foreign`, keyed `nsg:<name>` or `nsg:<resource group>/<name>`, its rules
-//! `<nsg key>/rule:<name>`), rules `nsg-rule` (key `rule:<name>`), managed when the name
-//! starts `iw-` and the description starts `intentwall:`. `defaultSecurityRules` are not
-//! objects; they stay in the container's raw and are written back unchanged.
+//! `<nsg key>/rule:<name>`), rules `nsg-rule` (key `rule:<name>`), managed when they are
+//! in our NSG and the name starts `iw-` (the prefix is reserved there; the description
+//! `intentwall:<flow>` only names the flow). `defaultSecurityRules` are not objects; they
+//! stay in the container's raw and are written back unchanged.
 //!
 //! Decisions where the documentation is silent are listed in this crate's README.md.
 #![deny(missing_docs)]
@@ -36,8 +37,10 @@ use intentwall_contract::{
 pub const KIND_NSG: &str = "nsg";
 /// Object kind of a security rule.
 pub const KIND_RULE: &str = "nsg-rule";
-/// Description prefix of managed rules (one for every cloud).
+/// Description prefix naming a managed rule's flow (one for every cloud).
 pub use intentwall_contract::MARKER;
+/// Name prefix of everything intentwall owns in the NSG it manages (rules) and of its ASGs.
+pub const OWNED_PREFIX: &str = "iw-";
 /// The Azure infrastructure address behind the `AzureLoadBalancer` tag.
 pub const LB_PROBE_IP: &str = "168.63.129.16/32";
 /// Name of the platform allowance flow.

@@ -515,9 +515,12 @@ impl AzRule {
         })
     }
 
-    /// Is it one of ours (name `iw-…` and description `intentwall:…`)?
+    /// Is it one of ours, in the NSG we manage? The `iw-` name prefix is reserved there, so
+    /// the name alone decides: a rule edited by hand (its description included) is still
+    /// ours and is planned back to the intent, and one someone else named `iw-…` is ours to
+    /// delete. The description only names the flow ([`AzRule::flow`]).
     pub fn is_managed(&self) -> bool {
-        self.name.starts_with("iw-") && self.description.starts_with(crate::MARKER)
+        self.name.starts_with(crate::OWNED_PREFIX)
     }
 
     /// The flow named by the description marker, if any.

@@ -149,7 +149,9 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                     format!("security rule `{}` appears twice", rule.name),
                 ));
             }
-            let managed = rule.is_managed();
+            // ownership by name, and only in the NSG we manage: a foreign NSG's `iw-` rules
+            // belong to whoever manages that NSG
+            let managed = !foreign && rule.is_managed();
             objects.push(NativeObject {
                 kind: KIND_RULE.into(),
                 key: rkey,

@@ -410,3 +410,50 @@ fn asg_ids_differing_in_case_and_order_normalise_to_one_body() {
         parse(&r(vec![b.to_uppercase(), a.to_lowercase(), a.to_uppercase()]).to_string()).unwrap();
     assert_eq!(kb(&x), kb(&y));
 }
+
+/// One flattened rule in the `az` CLI shape.
+fn small_rule(name: &str, description: &str, priority: u32) -> Value {
+    json!({
+        "name": name, "access": "Allow", "description": description, "direction": "Inbound",
+        "priority": priority, "protocol": "Tcp", "sourceAddressPrefix": "10.0.0.0/8",
+        "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": "22"
+    })
+}
+
+#[test]
+fn ownership_goes_by_the_iw_name_in_our_nsg_not_the_description() {
+    let doc = json!([
+        {"name": "nsg-prod-us", "resourceGroup": "rg-prod-us", "securityRules": [
+            small_rule("iw-api-from-web-in-1", "intentwall:api-from-web", 2000),
+            small_rule("iw-hand-made", "added by ops", 2001),
+            small_rule("ops-ssh", "intentwall:api-from-web", 2002)
+        ]},
+        {"name": "nsg-other", "resourceGroup": "rg-prod-us", "securityRules": [
+            small_rule("iw-theirs", "intentwall:api-from-web", 2000)
+        ]}
+    ]);
+    let s = parse(&doc.to_string()).unwrap();
+    let m: Vec<(&str, bool, bool, Option<&str>)> = s
+        .objects
+        .iter()
+        .filter(|o| !o.container)
+        .map(|o| (o.key.as_str(), o.managed, o.foreign, o.flow.as_deref()))
+        .collect();
+    assert_eq!(
+        m,
+        [
+            (
+                "rule:iw-api-from-web-in-1",
+                true,
+                false,
+                Some("api-from-web")
+            ),
+            // the prefix is reserved in our NSG: ours, whoever made it, with no flow to name
+            ("rule:iw-hand-made", true, false, None),
+            // a marker-looking description does not make a rule ours
+            ("rule:ops-ssh", false, false, None),
+            // another NSG's `iw-` rules are that NSG's business
+            ("nsg:nsg-other/rule:iw-theirs", false, true, None),
+        ]
+    );
+}

@@ -1,12 +1,15 @@
-//! What marks the objects intentwall writes, on every cloud: the description prefix that says
-//! a rule is ours, the hash that shortens names that do not fit a cloud's limits, and the name
+//! What marks the objects intentwall writes, on every cloud: the description prefix that names
+//! a rule's flow, the hash that shortens names that do not fit a cloud's limits, and the name
 //! of the custom role it asks for.
 //!
-//! Both are kept here once because generated names and markers are read back from the
-//! cloud's state on the next run: a second copy that drifted would turn managed rules into
-//! foreign ones, or rename them.
+//! They are kept here once because generated names and markers are read back from the
+//! cloud's state on the next run: a second copy that drifted would rename rules or lose the
+//! flow names plans show.
 
-/// The ownership marker every managed rule's description starts with.
+/// The prefix of the description intentwall writes on its rules, followed by the flow's name.
+/// It labels plans and audit events; it never decides ownership (that goes by the container's
+/// tag on AWS and by reserved name prefixes on Azure and GCP), so a hand-edited description
+/// cannot take a rule out of intentwall's hands, nor a copied one put a rule into them.
 pub const MARKER: &str = "intentwall:";
 
 /// Name of the custom role `intentwall permissions` defines where the cloud has custom roles

@@ -92,12 +92,16 @@ pub struct NativeObject {
     pub parent: Option<String>,
     /// Containers hold rules; the engine creates them first and deletes them last.
     pub container: bool,
-    /// Carries intentwall's ownership marker.
+    /// Owned by intentwall, as each provider defines it (AWS: every rule of an SG tagged
+    /// `managed-by=intentwall`; Azure: `iw-` names in our NSG; GCP: `iw-<deployment>-` names
+    /// in our network). Owned objects follow the intent: a hand edit is drift planned back,
+    /// one the intent does not produce is deleted.
     pub managed: bool,
     /// Outside intentwall's perimeter in this target (another NSG, another VPC network, an SG
     /// no workload of ours carries): kept as it is, never pruned, ignored by simulation.
     pub foreign: bool,
-    /// The intent flow behind a managed rule (from its marker).
+    /// The intent flow behind a managed rule, from its description marker; `None` when a
+    /// managed rule has no marker (a hand-added rule in an owned container).
     pub flow: Option<String>,
     /// Canonical native JSON of this object alone; equal bodies mean no change.
     pub body: Body,

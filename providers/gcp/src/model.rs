@@ -576,7 +576,8 @@ impl Firewall {
         Value::Object(m)
     }
 
-    /// The flow named by the ownership marker (`intentwall:<flow>`), if any.
+    /// The flow named by the description marker (`intentwall:<flow>`), if any; it labels
+    /// plans and audit events, while ownership goes by name.
     pub fn marker_flow(&self) -> Option<String> {
         let rest = self.description.strip_prefix(crate::MARKER)?;
         let flow: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();

@@ -3,7 +3,6 @@
 //! Written back in the shape read; rules read from a document are written back unchanged.
 
 use crate::model::{Firewall, NetworkRef};
-use crate::MARKER;
 use intentwall_contract::native::json_kind;
 use intentwall_contract::{DeploymentIntent, NativeObject, NativeState, SnapshotError};
 use serde_json::{Map, Value};
@@ -80,16 +79,19 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                 fw.name
             )));
         }
-        // ours: the marker, and a name of this deployment (names are project-wide, and a
-        // network may be shared by several deployments: their rules are not ours to prune)
-        let managed = fw.name.starts_with(&own_prefix) && fw.description.starts_with(MARKER);
+        // ours: a rule of the deployment's network named for this deployment (names are
+        // project-wide, and a network may be shared by several deployments: their rules are
+        // not ours to prune). The name alone decides: a hand edit of one of ours, its
+        // description included, is drift planned back; the description only names the flow
+        let foreign = !in_target(&fw.network, intent);
+        let managed = !foreign && fw.name.starts_with(&own_prefix);
         objects.push(NativeObject {
             kind: crate::KIND.into(),
             key: format!("fw:{}", fw.name),
             parent: None,
             container: false,
             managed,
-            foreign: !in_target(&fw.network, intent),
+            foreign,
             flow: if managed { fw.marker_flow() } else { None },
             body: fw.to_json().into(),
             raw: Some(item.into()),

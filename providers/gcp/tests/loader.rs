@@ -362,26 +362,35 @@ fn wrong_shapes_are_errors_that_name_the_object() {
 }
 
 #[test]
-fn ownership_needs_both_the_iw_name_and_the_description_marker() {
+fn ownership_goes_by_the_deployment_name_prefix_in_our_network_not_the_description() {
     let doc = r#"[
         {"name": "iw-us-a-in-1", "description": "intentwall:a", "allowed": [{"IPProtocol": "tcp"}], "network": "prod-us"},
         {"name": "iw-us-b-in-1", "description": "hand-made", "allowed": [{"IPProtocol": "tcp"}], "network": "prod-us"},
         {"name": "allow-c", "description": "intentwall:c", "allowed": [{"IPProtocol": "tcp"}], "network": "prod-us"},
-        {"name": "iw-us-default-deny-in-v4-1", "description": "intentwall: default deny", "denied": [{"IPProtocol": "all"}], "network": "prod-us"}
+        {"name": "iw-us-default-deny-in-v4-1", "description": "intentwall: default deny", "denied": [{"IPProtocol": "all"}], "network": "prod-us"},
+        {"name": "iw-eu-d-in-1", "description": "intentwall:d", "allowed": [{"IPProtocol": "tcp"}], "network": "prod-us"},
+        {"name": "iw-us-e-in-1", "description": "intentwall:e", "allowed": [{"IPProtocol": "tcp"}], "network": "other"}
     ]"#;
     let s = read(doc).unwrap();
-    let m: Vec<(bool, Option<&str>)> = s
+    let m: Vec<(bool, bool, Option<&str>)> = s
         .objects
         .iter()
-        .map(|o| (o.managed, o.flow.as_deref()))
+        .map(|o| (o.managed, o.foreign, o.flow.as_deref()))
         .collect();
     assert_eq!(
         m,
         [
-            (true, Some("a")),
-            (false, None),
-            (false, None),
-            (true, None)
+            // ours, named for its flow
+            (true, false, Some("a")),
+            // ours with its description edited by hand: drift, planned back
+            (true, false, None),
+            // a marker-looking description on a rule not named for us: not ours
+            (false, false, None),
+            (true, false, None),
+            // another deployment's name in our network: not ours
+            (false, false, None),
+            // our name in another network: foreign, not ours
+            (false, true, None)
         ]
     );
 }

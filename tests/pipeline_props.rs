@@ -4,7 +4,8 @@
 //!
 //! Properties:
 //! 1. loading generated valid input never fails, the effective flows per deployment are the
-//!    ones the generator meant (restrictions, drops), and every flow resolves;
+//!    ones the generator meant (restrictions, drops), and every flow resolves; (1b) each
+//!    deployment's view of the service graph resolves to the same providers' input as the model;
 //! 2. convergence: plan -> apply -> plan is empty for every target that was not blocked, and a
 //!    further apply writes no byte; also from another random intent's applied state (2b);
 //!    blocked targets (own findings, or a guardrail finding of their deployment) are not
@@ -25,6 +26,7 @@
 
 use intentwall::apply::{self, ApplyOptions, Outcome};
 use intentwall::diff::Action;
+use intentwall::graph::ServiceGraph;
 use intentwall::intent::guardrails::ADMIN_AND_DATA_PORTS;
 use intentwall::intent::{load_files, Intent, LoadOptions};
 use intentwall::plan::{self, Plan, PlanOptions};
@@ -1281,6 +1283,25 @@ fn cases(default: u32) -> u32 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+
+    /// 1b. The providers' input derived from a deployment's view of the service graph is the
+    /// one `Deployment::resolve` derives from the model, on every cloud (absent clouds too).
+    #[test]
+    fn graph_views_resolve_like_the_model(r in arb_repo()) {
+        let files = render(&r);
+        let intent = load(&files)?;
+        let graph = ServiceGraph::of(&intent);
+        for dep in intent.deployments.values() {
+            let view = graph.view(&dep.name).expect("every deployment has a view");
+            for kind in ProviderKind::ALL {
+                prop_assert_eq!(view.resolve(kind), dep.resolve(kind), "{}", show(&files));
+            }
+        }
+    }
 }
 
 proptest! {

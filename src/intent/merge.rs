@@ -643,7 +643,7 @@ impl<'a> Ns<'a> {
                 )
             })
             .collect();
-        for cyc in crate::graph::find_cycles(&new_edges) {
+        for cyc in crate::cycles::find_cycles(&new_edges) {
             diags.push(Diagnostic::error(
                 new_nets[&cyc[0]].name.loc.clone(),
                 format!("network include cycle: {}", cyc.join(" -> ")),
@@ -741,7 +741,7 @@ impl<'a> Ns<'a> {
                 )
             })
             .collect();
-        for cyc in crate::graph::find_cycles(&new_sedges) {
+        for cyc in crate::cycles::find_cycles(&new_sedges) {
             diags.push(Diagnostic::error(
                 new_svcs[&cyc[0]].name.loc.clone(),
                 format!("service include cycle: {}", cyc.join(" -> ")),
@@ -844,7 +844,7 @@ impl<'a> Ns<'a> {
                 }
             }
         }
-        for cyc in crate::graph::find_cycles(&gedges) {
+        for cyc in crate::cycles::find_cycles(&gedges) {
             let g = new_groups[&cyc[0]];
             let loc = g
                 .includes

@@ -380,8 +380,7 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> any
         .deployments
         .get(&t.deployment)
         .ok_or_else(|| anyhow::anyhow!("plan names unknown deployment `{}`", t.deployment))?;
-    let di = dep
-        .resolve(t.provider)
+    let di = crate::graph::resolve(dep, t.provider)
         .ok_or_else(|| anyhow::anyhow!("deployment `{}` has no {}", t.deployment, t.provider))?;
     let observed = snapshot::read(&opts.snapshots, provider, &di)?;
     if observed.fingerprint != t.fingerprint {

@@ -6,7 +6,7 @@
 //! ```text
 //! intents/ --intent::load--> Intent --graph--> ServiceGraph (pictures, blast radius)
 //!        \--guardrails--> findings
-//! Intent --Deployment::resolve(cloud)--> DeploymentIntent --Provider::translate--> desired
+//! ServiceGraph --view(deployment).resolve(cloud)--> DeploymentIntent --Provider::translate--> desired
 //! snapshots/ --backend::snapshot::read--> observed (managed + unmanaged)
 //! (observed, desired) --diff--> ChangeSet --report--> stdout / plan file / --emit
 //! Provider::lower(state after apply) --simulate--> verdicts == oracle(intent)

@@ -16,6 +16,7 @@ mod render;
 mod resolve;
 
 pub use reach::Reach;
+pub use resolve::resolve;
 
 use crate::intent::{Deployment, Flow, Group, Intent, Network, Placement};
 use intentwall_contract::{Action, ProviderKind};

@@ -2,9 +2,17 @@
 //! one cloud, with composite groups expanded to leaf groups over nesting edges and networks
 //! to their addresses, so a provider never needs the intent model or the graph.
 
-use super::{Edge, Node, View};
+use super::{Edge, Node, ServiceGraph, View};
+use crate::intent::Deployment;
 use intentwall_contract::{DeploymentIntent, Endpoint, FlowIntent, GroupIntent, ProviderKind};
 use petgraph::graph::NodeIndex;
+
+/// The resolved intent of one deployment on `cloud`, through a graph of that deployment
+/// alone: for callers that handle a single target. Callers going over many targets build
+/// [`ServiceGraph::of`] once and resolve each [`View`].
+pub fn resolve(dep: &Deployment, cloud: ProviderKind) -> Option<DeploymentIntent> {
+    ServiceGraph::build([dep]).view(&dep.name)?.resolve(cloud)
+}
 
 impl View<'_, '_> {
     /// The endpoints a node stands for: its leaf groups, or the network with its addresses.

@@ -49,9 +49,7 @@ impl View<'_, '_> {
         // include it (transitively), in name order
         let from_nodes = |leaf: &str| -> Vec<NodeIndex> {
             self.nodes()
-                .filter(|(i, n)| {
-                    matches!(n, Node::Group(_)) && self.leaves(*i).iter().any(|l| *l == leaf)
-                })
+                .filter(|(i, n)| matches!(n, Node::Group(_)) && self.leaves(*i).contains(&leaf))
                 .map(|(i, _)| i)
                 .collect()
         };

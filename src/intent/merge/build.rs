@@ -24,114 +24,22 @@ pub(super) struct Settled<'s, 'a> {
 pub(super) fn deployments(s: &Settled, diags: &mut Diags) -> BTreeMap<String, Deployment> {
     let Settled {
         deps,
-        regions,
         nss,
         flows,
-        dropped,
         ends,
+        ..
     } = s;
     let Flows {
         gflow_list, rflows, ..
     } = flows;
-    let Ends {
-        flow_ok,
-        gexpects,
-        expect_ok,
-    } = ends;
+    let flow_ok = &ends.flow_ok;
     // build each deployment
     let mut out = BTreeMap::new();
     let mut applied: BTreeSet<String> = BTreeSet::new();
     for (name, dep) in deps.iter() {
         let ns = &nss[name];
-        let mut flows = Vec::new();
-        let region_flows = rflows.get(name).cloned().unwrap_or_default();
-        for f in gflow_list
-            .iter()
-            .copied()
-            .chain(region_flows.iter().copied())
-        {
-            if !flow_ok
-                .get(&(f as *const RawFlow))
-                .copied()
-                .unwrap_or(false)
-            {
-                continue;
-            }
-            if f.deployments
-                .as_ref()
-                .is_some_and(|ds| !ds.iter().any(|x| &x.v == name))
-            {
-                continue;
-            }
-            if dropped.get(name).is_some_and(|s| s.contains(&f.name.v)) {
-                continue;
-            }
-            let (Some(from), Some(to)) = (&f.from, &f.to) else {
-                continue;
-            };
-            if !ns.is_endpoint(&from.v) || !ns.is_endpoint(&to.v) {
-                continue;
-            }
-            let services: Vec<ServiceRef> = f
-                .services
-                .iter()
-                .filter_map(|s| ns.service(s, diags))
-                .collect();
-            if services.len() != f.services.len() || services.is_empty() {
-                continue;
-            }
-            applied.insert(f.name.v.clone());
-            flows.push(Flow {
-                name: f.name.v.clone(),
-                action: f.action,
-                from: from.v.clone(),
-                to: to.v.clone(),
-                services,
-                guardrail: f.guardrail,
-                exception: f.exception.as_ref().map(|e| e.v.clone()),
-                loc: f.loc.clone(),
-            });
-        }
-        let mut expects = Vec::new();
-        let rex: Vec<&RawExpect> = regions
-            .get(name)
-            .map(|v| v.iter().flat_map(|d| d.expects.iter()).collect())
-            .unwrap_or_default();
-        for e in gexpects.iter().copied().chain(rex) {
-            if !expect_ok.get(&(e as *const _)).copied().unwrap_or(false) {
-                continue;
-            }
-            if !ns.is_endpoint(&e.from.v) || !ns.is_endpoint(&e.to.v) {
-                continue;
-            }
-            let Some(service) = ns.service(&e.service, diags) else {
-                continue;
-            };
-            if service.traffic.len() != 1 {
-                diags.push(Diagnostic::error(
-                    e.service.loc.clone(),
-                    format!(
-                        "an expectation tests one service token, but `{}` stands for {} ({})",
-                        e.service.v,
-                        service.traffic.len(),
-                        service
-                            .traffic
-                            .iter()
-                            .map(|t| t.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-                continue;
-            }
-            expects.push(Expect {
-                from: e.from.v.clone(),
-                to: e.to.v.clone(),
-                service,
-                verdict: e.verdict,
-                loc: e.loc.clone(),
-            });
-        }
+        let flows = effective_flows(s, name, ns, &mut applied, diags);
+        let expects = effective_expects(s, name, ns, diags);
         let groups = ns
             .groups
             .values()
@@ -191,4 +99,128 @@ fn model_group(g: &RawGroup, dep: &str) -> Group {
         gcp_service_account: g.service_account.as_ref().map(|s| s.v.clone()),
         loc: g.name.loc.clone(),
     }
+}
+
+/// The flows in effect in deployment `name`, global then the region's, in file order: those
+/// with valid ends, not restricted to other deployments, not dropped here, whose ends both
+/// exist here and whose services resolve. Each one taken is recorded in `applied`.
+fn effective_flows(
+    s: &Settled,
+    name: &String,
+    ns: &Ns,
+    applied: &mut BTreeSet<String>,
+    diags: &mut Diags,
+) -> Vec<Flow> {
+    let Settled {
+        flows,
+        dropped,
+        ends,
+        ..
+    } = s;
+    let Flows {
+        gflow_list, rflows, ..
+    } = flows;
+    let flow_ok = &ends.flow_ok;
+    let mut flows = Vec::new();
+    let region_flows = rflows.get(name).cloned().unwrap_or_default();
+    for f in gflow_list
+        .iter()
+        .copied()
+        .chain(region_flows.iter().copied())
+    {
+        if !flow_ok
+            .get(&(f as *const RawFlow))
+            .copied()
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        if f.deployments
+            .as_ref()
+            .is_some_and(|ds| !ds.iter().any(|x| &x.v == name))
+        {
+            continue;
+        }
+        if dropped.get(name).is_some_and(|s| s.contains(&f.name.v)) {
+            continue;
+        }
+        let (Some(from), Some(to)) = (&f.from, &f.to) else {
+            continue;
+        };
+        if !ns.is_endpoint(&from.v) || !ns.is_endpoint(&to.v) {
+            continue;
+        }
+        let services: Vec<ServiceRef> = f
+            .services
+            .iter()
+            .filter_map(|s| ns.service(s, diags))
+            .collect();
+        if services.len() != f.services.len() || services.is_empty() {
+            continue;
+        }
+        applied.insert(f.name.v.clone());
+        flows.push(Flow {
+            name: f.name.v.clone(),
+            action: f.action,
+            from: from.v.clone(),
+            to: to.v.clone(),
+            services,
+            guardrail: f.guardrail,
+            exception: f.exception.as_ref().map(|e| e.v.clone()),
+            loc: f.loc.clone(),
+        });
+    }
+    flows
+}
+
+/// The expectations checked in deployment `name`, global then the region's: those with valid
+/// ends that both exist here, testing exactly one service token.
+fn effective_expects(s: &Settled, name: &String, ns: &Ns, diags: &mut Diags) -> Vec<Expect> {
+    let Settled { regions, ends, .. } = s;
+    let Ends {
+        gexpects,
+        expect_ok,
+        ..
+    } = ends;
+    let mut expects = Vec::new();
+    let rex: Vec<&RawExpect> = regions
+        .get(name)
+        .map(|v| v.iter().flat_map(|d| d.expects.iter()).collect())
+        .unwrap_or_default();
+    for e in gexpects.iter().copied().chain(rex) {
+        if !expect_ok.get(&(e as *const _)).copied().unwrap_or(false) {
+            continue;
+        }
+        if !ns.is_endpoint(&e.from.v) || !ns.is_endpoint(&e.to.v) {
+            continue;
+        }
+        let Some(service) = ns.service(&e.service, diags) else {
+            continue;
+        };
+        if service.traffic.len() != 1 {
+            diags.push(Diagnostic::error(
+                e.service.loc.clone(),
+                format!(
+                    "an expectation tests one service token, but `{}` stands for {} ({})",
+                    e.service.v,
+                    service.traffic.len(),
+                    service
+                        .traffic
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+            continue;
+        }
+        expects.push(Expect {
+            from: e.from.v.clone(),
+            to: e.to.v.clone(),
+            service,
+            verdict: e.verdict,
+            loc: e.loc.clone(),
+        });
+    }
+    expects
 }

@@ -362,7 +362,6 @@ impl<'a> Ns<'a> {
 
     /// Check the new groups (includes, what a composite cannot have, addresses per
     /// deployment and cloud, include cycles) and add them to `self`.
-    #[allow(clippy::too_many_arguments)]
     fn add_groups(
         &mut self,
         new_groups: BTreeMap<String, &'a RawGroup>,

@@ -196,7 +196,7 @@ fn main() {
     for kind in ProviderKind::ALL {
         let provider = intentwall::backend::require(kind).expect("all clouds built in");
         let t = Instant::now();
-        let di = dep.resolve(kind).expect("placement");
+        let di = intentwall::graph::resolve(dep, kind).expect("placement");
         println!(
             "{:<34} {:>10.1} ms  ({} leaf flows)",
             format!("{kind}: resolve"),

@@ -107,7 +107,7 @@ fn resolve(
     let di = intent
         .deployments
         .get(&t.deployment)
-        .and_then(|d| d.resolve(t.provider))
+        .and_then(|d| crate::graph::resolve(d, t.provider))
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "plan file does not match the intents: they have no target {:?}/{}; nothing was \

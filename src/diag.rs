@@ -11,7 +11,7 @@
 //! A [`Diagnostics`] collects *all* problems of a run (the loader never stops at the first
 //! one) and sorts them by file, line and column so output is deterministic.
 
-use crate::intent::Loc;
+use crate::source::Loc;
 use std::fmt;
 
 /// How bad a diagnostic is.

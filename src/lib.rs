@@ -6,7 +6,7 @@
 //! ```text
 //! intents/ --intent::load--> Intent --graph--> ServiceGraph (pictures, blast radius)
 //!        \--guardrails--> findings
-//! Intent --Deployment::resolve(cloud)--> DeploymentIntent --Provider::translate--> desired
+//! ServiceGraph --view(deployment).resolve(cloud)--> DeploymentIntent --Provider::translate--> desired
 //! snapshots/ --backend::snapshot::read--> observed (managed + unmanaged)
 //! (observed, desired) --diff--> ChangeSet --report--> stdout / plan file / --emit
 //! Provider::lower(state after apply) --simulate--> verdicts == oracle(intent)
@@ -20,6 +20,7 @@
 pub mod apply;
 pub mod backend;
 pub mod cli;
+pub mod cycles;
 pub mod diag;
 pub mod diff;
 pub mod graph;
@@ -30,6 +31,7 @@ pub mod permissions;
 pub mod plan;
 pub mod report;
 pub mod simulate;
+pub mod source;
 
 use cli::{Cli, Command, GraphFormat, StateKind};
 use std::io::Write;
@@ -295,20 +297,20 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                     anyhow::bail!("unknown deployment `{d}`");
                 }
             }
-            let deps: Vec<_> = intent
-                .deployments
-                .values()
-                .filter(|d| deployment.as_ref().is_none_or(|x| x == &d.name))
-                .collect();
+            let g = graph::ServiceGraph::build(
+                intent
+                    .deployments
+                    .values()
+                    .filter(|d| deployment.as_ref().is_none_or(|x| x == &d.name)),
+            );
             if let Some(start) = from {
                 let mut text = String::new();
                 let mut json = Vec::new();
-                for d in &deps {
-                    let g = graph::ServiceGraph::build(d);
-                    let reach = g.reachable_from(d, start).map_err(|e| anyhow::anyhow!(e))?;
+                for d in g.views() {
+                    let reach = d.reachable_from(start).map_err(|e| anyhow::anyhow!(e))?;
                     text.push_str(&format!(
                         "deployment {}: {} group(s) reachable from {start}\n",
-                        d.name,
+                        d.deployment(),
                         reach.len()
                     ));
                     for r in &reach {
@@ -319,7 +321,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                             r.via.join(" -> ")
                         ));
                     }
-                    json.push(serde_json::json!({"deployment": d.name, "from": start, "reachable": reach}));
+                    json.push(serde_json::json!({"deployment": d.deployment(), "from": start, "reachable": reach}));
                 }
                 match format {
                     GraphFormat::Json => out(&(serde_json::to_string_pretty(&json)? + "\n"))?,
@@ -327,7 +329,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
                 }
                 return Ok(EXIT_OK);
             }
-            let graphs: Vec<_> = deps.iter().map(|d| graph::ServiceGraph::build(d)).collect();
+            let graphs: Vec<_> = g.views().collect();
             let text = match format {
                 GraphFormat::Mermaid => {
                     let mut s = String::from("flowchart LR\n");

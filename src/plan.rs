@@ -7,6 +7,7 @@
 
 use crate::backend::{self, Backend, Observed, Target};
 use crate::diff::{self, Action, Change};
+use crate::graph::ServiceGraph;
 use crate::intent::{Deployment, Intent};
 use crate::simulate::{self, SimReport};
 use intentwall_contract::{
@@ -428,13 +429,15 @@ pub fn build_each(
             selected.push((dep, kind));
         }
     }
+    let graph = ServiceGraph::of(intent);
     // observe every target first (on all cores): errors are reported together, and none
     // stops the plan half-way through its output
     let mut observed: Vec<anyhow::Result<Job<'_>>> = Vec::new();
     in_order(
         selected,
         |(dep, kind)| -> anyhow::Result<Job<'_>> {
-            let intent = dep.resolve(kind).ok_or_else(|| {
+            let intent = graph.view(&dep.name).and_then(|v| v.resolve(kind));
+            let intent = intent.ok_or_else(|| {
                 anyhow::anyhow!("deployment `{}` has no {kind} placement", dep.name)
             })?;
             let observed = opts.backend.observe(&Target::of(&intent, kind), &intent)?;

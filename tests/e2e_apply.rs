@@ -22,7 +22,7 @@ fn unmanaged(dir: &Path) -> BTreeMap<String, serde_json::Value> {
     for dep in intent.deployments.values() {
         for &kind in dep.clouds.keys() {
             let p = intentwall::backend::require(kind).unwrap();
-            let di = dep.resolve(kind).unwrap();
+            let di = intentwall::graph::resolve(dep, kind).unwrap();
             let obs = intentwall::backend::snapshot::read(&dir.join("snapshots"), p, &di).unwrap();
             for o in obs.state.objects.iter().filter(|o| !o.managed) {
                 out.insert(

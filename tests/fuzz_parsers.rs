@@ -282,7 +282,7 @@ fn fuzz_snapshots(kind: ProviderKind) {
         .map(|d| read(&root().join(format!("snapshots/{d}/{kind}.json"))))
         .collect();
     let dep = &intent.deployments["us"];
-    let di = dep.resolve(kind).unwrap();
+    let di = intentwall::graph::resolve(dep, kind).unwrap();
     fuzz(&format!("snapshot_{kind}"), seeds, |input| {
         let text = String::from_utf8_lossy(input);
         if let Ok(state) = provider.parse_snapshot(&text, &di) {

@@ -20,7 +20,7 @@ fn example_estate_native_rules() {
     let mut counts = Vec::new();
     for dep in intent.deployments.values() {
         for kind in ProviderKind::ALL {
-            let Some(di) = dep.resolve(kind) else {
+            let Some(di) = intentwall::graph::resolve(dep, kind) else {
                 continue;
             };
             let p = intentwall::backend::require(kind).unwrap();

@@ -53,7 +53,7 @@ fn example_estate_loads_clean() {
         assert!(d.flows.len() >= 25, "{}: {} flows", d.name, d.flows.len());
         assert!(d.expects.len() >= 8, "{}", d.name);
         for c in d.clouds.keys() {
-            assert!(d.resolve(*c).is_some());
+            assert!(intentwall::graph::resolve(d, *c).is_some());
         }
     }
     let eu = &i.deployments["eu"];

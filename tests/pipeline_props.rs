@@ -4,7 +4,9 @@
 //!
 //! Properties:
 //! 1. loading generated valid input never fails, the effective flows per deployment are the
-//!    ones the generator meant (restrictions, drops), and every flow resolves;
+//!    ones the generator meant (restrictions, drops), and every flow resolves; (1b) each
+//!    deployment's view of the service graph resolves to the providers' input read straight
+//!    off the model (also on the example estate);
 //! 2. convergence: plan -> apply -> plan is empty for every target that was not blocked, and a
 //!    further apply writes no byte; also from another random intent's applied state (2b);
 //!    blocked targets (own findings, or a guardrail finding of their deployment) are not
@@ -28,10 +30,13 @@ mod common;
 
 use intentwall::apply::{self, ApplyOptions, Outcome};
 use intentwall::diff::Action;
+use intentwall::graph::ServiceGraph;
 use intentwall::intent::guardrails::ADMIN_AND_DATA_PORTS;
-use intentwall::intent::{load_files, Intent, LoadOptions};
+use intentwall::intent::{load_files, Deployment, Intent, LoadOptions};
 use intentwall::plan::{self, Plan, PlanOptions};
-use intentwall_contract::{AddrSet, FindingKind, ProviderKind};
+use intentwall_contract::{
+    AddrSet, DeploymentIntent, FindingKind, FlowIntent, GroupIntent, ProviderKind,
+};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -1286,6 +1291,95 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// The providers' input read straight off the model: the leaf groups with this cloud's
+/// addresses, and every flow times the model's endpoints of its two ends. The service graph
+/// derives it over its own nodes and nesting edges instead; the two must agree, since
+/// simulation resolves `expect` ends with the model's endpoints.
+fn model_resolve(dep: &Deployment, cloud: ProviderKind) -> Option<DeploymentIntent> {
+    let place = dep.clouds.get(&cloud)?;
+    let groups = dep
+        .groups
+        .values()
+        .filter(|g| !g.is_composite())
+        .map(|g| {
+            let group = GroupIntent {
+                name: g.name.clone(),
+                description: g.description.clone(),
+                egress_restricted: g.egress_restricted,
+                sensitive: g.sensitive,
+                addresses: g.addresses_for(cloud).cloned(),
+                service_account: g
+                    .gcp_service_account
+                    .clone()
+                    .filter(|_| cloud == ProviderKind::Gcp),
+            };
+            (g.name.clone(), group)
+        })
+        .collect();
+    let mut flows = Vec::new();
+    for f in &dep.flows {
+        for from in dep.endpoints(&f.from) {
+            for to in dep.endpoints(&f.to) {
+                flows.push(FlowIntent {
+                    name: f.name.clone(),
+                    action: f.action,
+                    from: from.clone(),
+                    to,
+                    traffic: f.traffic(),
+                    guardrail: f.guardrail,
+                });
+            }
+        }
+    }
+    Some(DeploymentIntent {
+        deployment: dep.name.clone(),
+        provider: cloud,
+        settings: place.settings.clone(),
+        space: place.space.clone(),
+        groups,
+        flows,
+    })
+}
+
+/// 1b on the example estate.
+#[test]
+fn example_views_resolve_like_the_model() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let intent = intentwall::intent::load(&root.join("intents"), &load_opts())
+        .unwrap()
+        .intent;
+    let graph = ServiceGraph::of(&intent);
+    let mut resolved = 0;
+    for dep in intent.deployments.values() {
+        let view = graph.view(&dep.name).unwrap();
+        for kind in ProviderKind::ALL {
+            let want = model_resolve(dep, kind);
+            resolved += usize::from(want.is_some());
+            assert_eq!(view.resolve(kind), want, "{}/{kind}", dep.name);
+        }
+    }
+    assert!(resolved >= 3, "the example estate uses every cloud");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
+
+    /// 1b. The providers' input derived from a deployment's view of the service graph is the
+    /// one read straight off the model, on every cloud (absent clouds too).
+    #[test]
+    fn graph_views_resolve_like_the_model(r in arb_repo()) {
+        let files = render(&r);
+        let intent = load(&files)?;
+        let graph = ServiceGraph::of(&intent);
+        for dep in intent.deployments.values() {
+            let view = graph.view(&dep.name).expect("every deployment has a view");
+            for kind in ProviderKind::ALL {
+                prop_assert_eq!(view.resolve(kind), model_resolve(dep, kind), "{}", show(&files));
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(512)))]
 
@@ -1322,7 +1416,7 @@ proptest! {
                 prop_assert!(!dep.endpoints(&f.to).is_empty(), "flow {} to {}", f.name, f.to);
             }
             for &kind in dep.clouds.keys() {
-                let di = dep.resolve(kind);
+                let di = intentwall::graph::resolve(dep, kind);
                 prop_assert!(di.is_some(), "{}/{} does not resolve", name, kind);
                 let di = di.unwrap();
                 let want: usize = dep

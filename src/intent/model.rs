@@ -2,34 +2,16 @@
 //! overrides are merged and every name is checked. One [`Deployment`] per deployment.
 //!
 //! Names stay symbolic here (groups, networks, services by name, with their source
-//! locations) because the graph, guardrails and reports speak in the user's names;
-//! [`Deployment::resolve`] turns one deployment on one cloud into the contract's
-//! [`DeploymentIntent`], the only thing translators and the oracle see.
+//! locations) because the graph, guardrails and reports speak in the user's names; the
+//! service graph (`crate::graph`) is built from this model, and a deployment's view of it is
+//! resolved, per cloud, into the contract's `DeploymentIntent`, the only thing translators
+//! and the oracle see.
 
-use intentwall_contract::{
-    Action, AddrSet, DeploymentIntent, Endpoint, FlowIntent, GroupIntent, ProviderKind, Traffic,
-};
+use intentwall_contract::{Action, AddrSet, Endpoint, ProviderKind, Traffic};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::PathBuf;
 
-/// A position in an intent file (1-based line and column), relative to the intents dir.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct Loc {
-    /// File path relative to the intents directory (e.g. `regions/eu/gdpr.yaml`).
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-}
-
-impl fmt::Display for Loc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
-    }
-}
+pub use crate::source::Loc;
 
 /// The whole intent repository, resolved per deployment.
 #[derive(Debug, Clone, Serialize)]
@@ -218,56 +200,5 @@ impl Deployment {
             }];
         }
         self.leaves(name).into_iter().map(Endpoint::Group).collect()
-    }
-
-    /// The contract's resolved intent of this deployment on `cloud`, or `None` if the
-    /// deployment does not use that cloud.
-    pub fn resolve(&self, cloud: ProviderKind) -> Option<DeploymentIntent> {
-        let place = self.clouds.get(&cloud)?;
-        let groups = self
-            .groups
-            .values()
-            .filter(|g| !g.is_composite())
-            .map(|g| {
-                (
-                    g.name.clone(),
-                    GroupIntent {
-                        name: g.name.clone(),
-                        description: g.description.clone(),
-                        egress_restricted: g.egress_restricted,
-                        sensitive: g.sensitive,
-                        addresses: g.addresses_for(cloud).cloned(),
-                        service_account: match cloud {
-                            ProviderKind::Gcp => g.gcp_service_account.clone(),
-                            _ => None,
-                        },
-                    },
-                )
-            })
-            .collect();
-        let mut flows = Vec::new();
-        for f in &self.flows {
-            let traffic = f.traffic();
-            for from in self.endpoints(&f.from) {
-                for to in self.endpoints(&f.to) {
-                    flows.push(FlowIntent {
-                        name: f.name.clone(),
-                        action: f.action,
-                        from: from.clone(),
-                        to,
-                        traffic: traffic.clone(),
-                        guardrail: f.guardrail,
-                    });
-                }
-            }
-        }
-        Some(DeploymentIntent {
-            deployment: self.name.clone(),
-            provider: cloud,
-            settings: place.settings.clone(),
-            space: place.space.clone(),
-            groups,
-            flows,
-        })
     }
 }

@@ -95,12 +95,14 @@ pub fn replay(
 ) -> anyhow::Result<Replay> {
     let started = Instant::now();
     let mut ctxs: Vec<Ctx<'_>> = Vec::new();
+    let graph = ServiceGraph::of(intent);
     for t in &plan.targets {
         let dep = intent
             .deployments
             .get(&t.deployment)
             .ok_or_else(|| anyhow::anyhow!("plan names unknown deployment `{}`", t.deployment))?;
-        let di = dep.resolve(t.provider).ok_or_else(|| {
+        let di = graph.view(&dep.name).and_then(|v| v.resolve(t.provider));
+        let di = di.ok_or_else(|| {
             anyhow::anyhow!("deployment `{}` has no {} placement", dep.name, t.provider)
         })?;
         let provider = crate::backend::require(t.provider)?;

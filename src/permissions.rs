@@ -21,13 +21,14 @@ fn placements(
     cloud: ProviderKind,
     keys: &[&str],
 ) -> anyhow::Result<Vec<Vec<String>>> {
+    let schema = crate::backend::placement_schema(cloud)?;
     let mut seen = BTreeSet::new();
     for d in intent.deployments.values() {
         if let Some(p) = d.clouds.get(&cloud) {
             let mut vals = Vec::new();
             for k in keys {
                 let v = p.settings.get(*k).cloned().unwrap_or_default();
-                if let Err(why) = crate::intent::names::check_setting(cloud, k, &v) {
+                if let Err(why) = (schema.check)(k, &v) {
                     anyhow::bail!(
                         "refusing to grant on `{k}` {} of deployment `{}`: {why}",
                         crate::intent::names::quote(&v),

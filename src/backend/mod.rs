@@ -283,3 +283,20 @@ pub fn flow_log_mark(kind: ProviderKind) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// What a cloud's placement holds, as its plugin declares it, or the error saying how to get
+/// the plugin (a build without a cloud can neither check nor plan its placements).
+pub fn placement_schema(
+    kind: ProviderKind,
+) -> anyhow::Result<&'static intentwall_contract::placement::PlacementSchema> {
+    match kind {
+        #[cfg(feature = "aws")]
+        ProviderKind::Aws => Ok(&intentwall_aws::placement::PLACEMENT),
+        #[cfg(feature = "azure")]
+        ProviderKind::Azure => Ok(&intentwall_azure::placement::PLACEMENT),
+        #[cfg(feature = "gcp")]
+        ProviderKind::Gcp => Ok(&intentwall_gcp::placement::PLACEMENT),
+        #[allow(unreachable_patterns)]
+        _ => Err(missing(kind)),
+    }
+}

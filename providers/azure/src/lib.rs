@@ -25,6 +25,7 @@ pub mod flowlog;
 pub mod lower;
 pub mod model;
 pub mod permissions;
+pub mod placement;
 pub mod snapshot;
 pub mod translate;
 

@@ -19,6 +19,7 @@
 //!   cloud's log parser plugs into;
 //! - [`ident`]: the ownership marker and the name hash every cloud's plugin writes;
 //! - [`quota`]: the cloud limits a placement may configure, with defaults and maxima.
+//! - [`placement`]: the settings a cloud's placement holds, declared by its plugin.
 #![deny(missing_docs)]
 
 pub mod bdd;
@@ -30,6 +31,7 @@ pub mod intent;
 pub mod native;
 pub mod net;
 pub mod oracle;
+pub mod placement;
 pub mod quota;
 #[cfg(any(test, feature = "testkit"))]
 pub mod reference;

@@ -20,6 +20,7 @@ pub mod lower;
 pub mod model;
 pub mod names;
 pub mod permissions;
+pub mod placement;
 pub mod snapshot;
 pub mod translate;
 

@@ -41,35 +41,19 @@ impl Cx<'_> {
         dep: &str,
         n: &Node,
     ) -> Option<Placement> {
-        let (required, optional, v4, v6): (&[&str], &[&str], &str, &str) = match kind {
-            ProviderKind::Aws => (
-                &["account", "region", "vpc", "cidr"],
-                &["cidr6"],
-                "cidr",
-                "cidr6",
-            ),
-            ProviderKind::Azure => (
-                &[
-                    "subscription",
-                    "resource_group",
-                    "location",
-                    "nsg",
-                    "vnet_cidr",
-                ],
-                &["vnet_cidr6", "load_balancer_probes"],
-                "vnet_cidr",
-                "vnet_cidr6",
-            ),
-            ProviderKind::Gcp => (&["project", "network", "cidr"], &["cidr6"], "cidr", "cidr6"),
-        };
         let what = format!("the {kind} placement of deployment `{dep}`");
+        let schema = match crate::backend::placement_schema(kind) {
+            Ok(s) => s,
+            Err(e) => {
+                self.err(self.loc(n.span()), format!("{what}: {e}"));
+                return None;
+            }
+        };
+        let (required, optional, v4, v6) =
+            (schema.required, schema.optional, schema.cidr, schema.cidr6);
         let m = self.map(n, &what)?;
         // the address books a placement may declare, so rules naming them are known
-        let books: &[&str] = match kind {
-            ProviderKind::Aws => &["prefix_lists"],
-            ProviderKind::Azure => &["service_tags"],
-            ProviderKind::Gcp => &[],
-        };
+        let books = schema.address_books;
         let allowed: Vec<&str> = required
             .iter()
             .chain(optional)
@@ -137,7 +121,7 @@ impl Cx<'_> {
                 );
                 ok = false;
             }
-            if let Err(why) = crate::intent::names::check_setting(kind, k.as_str(), &t.v) {
+            if let Err(why) = (schema.check)(k.as_str(), &t.v) {
                 let q = crate::intent::names::quote(&t.v);
                 self.err(
                     t.loc.clone(),

@@ -1,0 +1,78 @@
+//! What an AWS placement holds: `account`, `region`, `vpc`, `cidr` (and `cidr6`), with the
+//! formats AWS gives them; `prefix_lists` is its address book.
+
+use intentwall_contract::placement::{lower_hex, PlacementSchema};
+
+/// The AWS placement.
+pub const PLACEMENT: PlacementSchema = PlacementSchema {
+    required: &["account", "region", "vpc", "cidr"],
+    optional: &["cidr6"],
+    cidr: "cidr",
+    cidr6: "cidr6",
+    address_books: &["prefix_lists"],
+    check,
+};
+
+fn check(key: &str, value: &str) -> Result<(), String> {
+    let (ok, want) = match key {
+        "account" => (
+            value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()),
+            "12 digits, e.g. \"111122223333\" (quoted)",
+        ),
+        "region" => (region(value), "an AWS region such as us-east-1"),
+        "vpc" => (
+            value
+                .strip_prefix("vpc-")
+                .is_some_and(|h| (h.len() == 8 || h.len() == 17) && lower_hex(h)),
+            "a VPC id: vpc- and 8 or 17 lowercase hex digits",
+        ),
+        _ => return Ok(()),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("must be {want}"))
+    }
+}
+
+/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `eu-central-1`.
+fn region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].len() <= 2
+        && !parts[parts.len() - 1].is_empty()
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        for (key, v) in [
+            ("account", "111122223333"),
+            ("region", "us-east-1"),
+            ("region", "us-gov-west-1"),
+            ("vpc", "vpc-0a1b2c3d"),
+            ("vpc", "vpc-0a1b2c3d4e5f60718"),
+            ("cidr", "anything: checked as a CIDR by the loader"),
+        ] {
+            assert!((PLACEMENT.check)(key, v).is_ok(), "{key} {v}");
+        }
+        for (key, v) in [
+            ("account", "*"),
+            ("account", "1"),
+            ("account", "11112222333a"),
+            ("region", "*"),
+            ("region", "us-east-1\n"),
+            ("vpc", "vpc-*"),
+        ] {
+            assert!((PLACEMENT.check)(key, v).is_err(), "{key} {v:?}");
+        }
+    }
+}

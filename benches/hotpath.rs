@@ -205,7 +205,8 @@ fn main() {
         );
         let observed = if kind == ProviderKind::Aws {
             let t = Instant::now();
-            let s = provider
+            let s = intentwall::backend::format(kind)
+                .unwrap()
                 .parse_snapshot(&snapshot, &di)
                 .expect("snapshot parses");
             println!(
@@ -245,7 +246,9 @@ fn main() {
             unchanged
         );
         let t = Instant::now();
-        let doc = provider.render_snapshot(&after);
+        let doc = intentwall::backend::format(kind)
+            .unwrap()
+            .render_snapshot(&after);
         println!(
             "{:<34} {:>10.1} ms  ({:.1} MB)",
             format!("{kind}: render snapshot"),

@@ -308,7 +308,7 @@ pub fn apply_changes(observed: &NativeState, changes: &[Change]) -> NativeState 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use intentwall_contract::{DeploymentIntent, EvalPolicy, SnapshotError, Translation};
+    use intentwall_contract::{DeploymentIntent, EvalPolicy, Translation};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -320,16 +320,6 @@ mod tests {
         }
         fn translate(&self, _: &DeploymentIntent, _: &NativeState) -> Translation {
             Translation::default()
-        }
-        fn parse_snapshot(
-            &self,
-            _: &str,
-            _: &DeploymentIntent,
-        ) -> Result<NativeState, SnapshotError> {
-            Ok(NativeState::default())
-        }
-        fn render_snapshot(&self, _: &NativeState) -> String {
-            String::new()
         }
         fn lower(&self, _: &NativeState, _: &DeploymentIntent) -> EvalPolicy {
             EvalPolicy::default()

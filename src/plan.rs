@@ -489,9 +489,9 @@ pub fn build_each(
 pub fn emit(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for t in &plan.targets {
-        let provider = backend::require(t.provider)?;
+        let format = backend::format(t.provider)?;
         let p = backend::snapshot::path(dir, &t.deployment, t.provider)?;
-        backend::snapshot::write_inside(dir, &p, provider.render_snapshot(&t.after).as_bytes())?;
+        backend::snapshot::write_inside(dir, &p, format.render_snapshot(&t.after).as_bytes())?;
         written.push(p);
     }
     Ok(written)

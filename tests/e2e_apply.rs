@@ -21,9 +21,9 @@ fn unmanaged(dir: &Path) -> BTreeMap<String, serde_json::Value> {
     let mut out = BTreeMap::new();
     for dep in intent.deployments.values() {
         for &kind in dep.clouds.keys() {
-            let p = intentwall::backend::require(kind).unwrap();
             let di = intentwall::graph::resolve(dep, kind).unwrap();
-            let obs = intentwall::backend::snapshot::read(&dir.join("snapshots"), p, &di).unwrap();
+            let obs =
+                intentwall::backend::snapshot::read(&dir.join("snapshots"), kind, &di).unwrap();
             for o in obs.state.objects.iter().filter(|o| !o.managed) {
                 out.insert(
                     format!("{}/{}/{}", dep.name, kind, o.key),

@@ -277,6 +277,7 @@ fn example_intent() -> intentwall::intent::Intent {
 fn fuzz_snapshots(kind: ProviderKind) {
     let intent = example_intent();
     let provider = intentwall::backend::require(kind).unwrap();
+    let format = intentwall::backend::format(kind).unwrap();
     let seeds: Vec<Vec<u8>> = ["us", "eu", "ap"]
         .iter()
         .map(|d| read(&root().join(format!("snapshots/{d}/{kind}.json"))))
@@ -285,12 +286,12 @@ fn fuzz_snapshots(kind: ProviderKind) {
     let di = intentwall::graph::resolve(dep, kind).unwrap();
     fuzz(&format!("snapshot_{kind}"), seeds, |input| {
         let text = String::from_utf8_lossy(input);
-        if let Ok(state) = provider.parse_snapshot(&text, &di) {
+        if let Ok(state) = format.parse_snapshot(&text, &di) {
             // whatever parses must also lower, translate against, render and re-read
             let _ = provider.lower(&state, &di);
             let _ = provider.translate(&di, &state);
-            let again = provider.render_snapshot(&state);
-            provider
+            let again = format.render_snapshot(&state);
+            format
                 .parse_snapshot(&again, &di)
                 .expect("a rendered snapshot reads back");
         }

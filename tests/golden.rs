@@ -38,10 +38,12 @@ fn example_estate_native_rules() {
                 dep.flows.len(),
                 di.flows.len()
             ));
-            let text = p.render_snapshot(&NativeState {
-                objects: t.objects,
-                envelope: None,
-            });
+            let text = intentwall::backend::format(kind)
+                .unwrap()
+                .render_snapshot(&NativeState {
+                    objects: t.objects,
+                    envelope: None,
+                });
             insta::assert_snapshot!(format!("{}_{kind}", dep.name), text);
         }
     }

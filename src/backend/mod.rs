@@ -16,7 +16,7 @@ pub mod snapshot;
 
 use crate::diff::Change;
 use intentwall_contract::flowlog::{FlowRecord, ParseError};
-use intentwall_contract::{DeploymentIntent, NativeState, Provider, ProviderKind};
+use intentwall_contract::{DeploymentIntent, NativeState, Provider, ProviderKind, SnapshotFormat};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -131,9 +131,8 @@ impl Backend {
 
     /// Read one target's state, normalised by its cloud's plugin.
     pub fn observe(&self, target: &Target, intent: &DeploymentIntent) -> anyhow::Result<Observed> {
-        let provider = require(target.provider)?;
         match self {
-            Backend::Snapshots(s) => s.observe(provider, intent),
+            Backend::Snapshots(s) => s.observe(target.provider, intent),
             Backend::Memory(m) => Ok(m.observe(target)),
         }
     }
@@ -148,9 +147,8 @@ impl Backend {
         expected: &str,
         changes: &[Change],
     ) -> anyhow::Result<Executed> {
-        let provider = require(target.provider)?;
         match self {
-            Backend::Snapshots(s) => s.execute(provider, intent, expected, changes),
+            Backend::Snapshots(s) => s.execute(target.provider, intent, expected, changes),
             Backend::Memory(m) => m.execute(target, expected, changes),
         }
     }
@@ -185,6 +183,21 @@ pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
         ProviderKind::Gcp => Some(&intentwall_gcp::GcpProvider),
         #[allow(unreachable_patterns)]
         _ => None,
+    }
+}
+
+/// A cloud's snapshot document format (the shape its CLI prints), or the error saying how to
+/// get its plugin.
+pub fn format(kind: ProviderKind) -> anyhow::Result<&'static dyn SnapshotFormat> {
+    match kind {
+        #[cfg(feature = "aws")]
+        ProviderKind::Aws => Ok(&intentwall_aws::AwsProvider),
+        #[cfg(feature = "azure")]
+        ProviderKind::Azure => Ok(&intentwall_azure::AzureProvider),
+        #[cfg(feature = "gcp")]
+        ProviderKind::Gcp => Ok(&intentwall_gcp::GcpProvider),
+        #[allow(unreachable_patterns)]
+        _ => Err(missing(kind)),
     }
 }
 

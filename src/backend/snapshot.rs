@@ -15,7 +15,7 @@
 
 use super::{fingerprint, Executed, Observed};
 use crate::diff::Change;
-use intentwall_contract::{DeploymentIntent, NativeState, Provider, ProviderKind};
+use intentwall_contract::{DeploymentIntent, NativeState, ProviderKind};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
@@ -43,10 +43,10 @@ impl Snapshots {
     /// One target's snapshot, parsed ([`read`]).
     pub fn observe(
         &self,
-        provider: &dyn Provider,
+        kind: ProviderKind,
         intent: &DeploymentIntent,
     ) -> anyhow::Result<Observed> {
-        read(&self.root, provider, intent)
+        read(&self.root, kind, intent)
     }
 
     /// Apply a change set to one target's file: read it again, require the planned
@@ -54,12 +54,12 @@ impl Snapshots {
     /// atomically inside the root.
     pub fn execute(
         &self,
-        provider: &dyn Provider,
+        kind: ProviderKind,
         intent: &DeploymentIntent,
         expected: &str,
         changes: &[Change],
     ) -> anyhow::Result<Executed> {
-        let observed = read(&self.root, provider, intent)?;
+        let observed = read(&self.root, kind, intent)?;
         if observed.fingerprint != expected {
             return Err(super::changed_under_us(
                 &observed.source.display().to_string(),
@@ -68,7 +68,7 @@ impl Snapshots {
             ));
         }
         let after = crate::diff::apply_changes(&observed.state, changes);
-        let text = provider.render_snapshot(&after);
+        let text = super::format(kind)?.render_snapshot(&after);
         write_inside(&self.root, &observed.source, text.as_bytes())?;
         Ok(Executed {
             writes: changes.len(),
@@ -83,12 +83,9 @@ pub fn path(dir: &Path, deployment: &str, kind: ProviderKind) -> anyhow::Result<
 }
 
 /// Read and parse one target's snapshot.
-pub fn read(
-    dir: &Path,
-    provider: &dyn Provider,
-    intent: &DeploymentIntent,
-) -> anyhow::Result<Observed> {
-    let p = path(dir, &intent.deployment, provider.kind())?;
+pub fn read(dir: &Path, kind: ProviderKind, intent: &DeploymentIntent) -> anyhow::Result<Observed> {
+    let format = super::format(kind)?;
+    let p = path(dir, &intent.deployment, kind)?;
     let Some(bytes) = read_bytes(&p)? else {
         return Ok(Observed {
             state: NativeState::default(),
@@ -99,7 +96,7 @@ pub fn read(
     };
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: snapshot is not UTF-8: {e}", p.display()))?;
-    let state = provider
+    let state = format
         .parse_snapshot(text, intent)
         .map_err(|e| match e.line {
             Some(l) => anyhow::anyhow!(

@@ -23,22 +23,14 @@ pub mod translate;
 
 use intentwall_contract::{
     DeploymentIntent, EvalPolicy, InPlace, NativeObject, NativeState, Provider, ProviderKind,
-    SnapshotError, Translation,
+    SnapshotError, SnapshotFormat, Translation,
 };
 
 /// The AWS provider.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AwsProvider;
 
-impl Provider for AwsProvider {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Aws
-    }
-
-    fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation {
-        translate::translate(intent, observed)
-    }
-
+impl SnapshotFormat for AwsProvider {
     fn parse_snapshot(
         &self,
         text: &str,
@@ -49,6 +41,16 @@ impl Provider for AwsProvider {
 
     fn render_snapshot(&self, state: &NativeState) -> String {
         snapshot::render(state)
+    }
+}
+
+impl Provider for AwsProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Aws
+    }
+
+    fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation {
+        translate::translate(intent, observed)
     }
 
     fn lower(&self, state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {

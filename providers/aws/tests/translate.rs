@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use intentwall_aws::AwsProvider;
 use intentwall_contract::check::check_exhaustive;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{
     DeploymentIntent, FindingKind, InPlace, NativeState, Provider, Translation,
 };

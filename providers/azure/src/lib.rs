@@ -31,7 +31,7 @@ pub mod translate;
 
 use intentwall_contract::{
     Action, AddrSet, DeploymentIntent, Endpoint, EvalPolicy, FlowIntent, InPlace, NativeObject,
-    NativeState, Provider, ProviderKind, SnapshotError, Traffic, Translation,
+    NativeState, Provider, ProviderKind, SnapshotError, SnapshotFormat, Traffic, Translation,
 };
 
 /// Object kind of an NSG.
@@ -112,15 +112,7 @@ pub fn vnet_space(intent: &DeploymentIntent) -> AddrSet {
     AddrSet::from_nets(&nets)
 }
 
-impl Provider for AzureProvider {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Azure
-    }
-
-    fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation {
-        translate::translate(intent, observed)
-    }
-
+impl SnapshotFormat for AzureProvider {
     fn parse_snapshot(
         &self,
         text: &str,
@@ -131,6 +123,16 @@ impl Provider for AzureProvider {
 
     fn render_snapshot(&self, state: &NativeState) -> String {
         snapshot::render(state)
+    }
+}
+
+impl Provider for AzureProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Azure
+    }
+
+    fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation {
+        translate::translate(intent, observed)
     }
 
     fn lower(&self, state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {

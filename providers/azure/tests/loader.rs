@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use intentwall_azure::AzureProvider;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{NativeState, Provider};
 use proptest::prelude::*;
 use serde_json::{json, Value};

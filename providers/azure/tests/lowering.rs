@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use intentwall_azure::AzureProvider;
 use intentwall_contract::traffic::proto;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{DeploymentIntent, EvalPolicy, Host, Packet, Probe, Provider};
 use serde_json::{json, Value};
 

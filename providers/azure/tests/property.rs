@@ -8,6 +8,7 @@ use common::*;
 use intentwall_azure::AzureProvider;
 use intentwall_contract::check::check_exhaustive;
 use intentwall_contract::oracle::flow_matches;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{Action, Endpoint, FindingKind, FlowIntent, NativeState, Provider};
 use proptest::prelude::*;
 

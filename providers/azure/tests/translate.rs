@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use intentwall_azure::AzureProvider;
 use intentwall_contract::check::check_exhaustive;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{FindingKind, NativeObject, NativeState, Provider, Translation};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -91,6 +91,25 @@ impl fmt::Display for ProviderKind {
     }
 }
 
+/// A cloud's state as its own CLI prints it: how the snapshot backend reads and writes a
+/// target's file. Kept apart from [`Provider`], the cloud's semantics: a live backend observes
+/// the same normalised objects through the cloud's API instead, and the semantics do not care
+/// where they came from.
+pub trait SnapshotFormat: Send + Sync {
+    /// Read a snapshot document in the shape the cloud's own CLI prints. `intent` names the
+    /// target (VPC, NSG, network) so objects outside it are marked `foreign`.
+    fn parse_snapshot(
+        &self,
+        text: &str,
+        intent: &DeploymentIntent,
+    ) -> Result<NativeState, SnapshotError>;
+
+    /// Write a state as a snapshot document in the CLI's shape (pretty JSON, trailing
+    /// newline). Objects with `raw` are written from it, unchanged; what the cloud assigned
+    /// (`assigned`) is written back.
+    fn render_snapshot(&self, state: &NativeState) -> String;
+}
+
 /// What every cloud plugin provides. All methods are pure: no I/O, no clock, no randomness.
 ///
 /// Two directions are kept apart on purpose: `translate` (intent -> native) and `lower`
@@ -105,18 +124,6 @@ pub trait Provider: Send + Sync {
     /// for stable allocation (Azure priorities that never move or collide);
     /// translating against an empty state must give the same rules up to such allocations.
     fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation;
-
-    /// Read a snapshot document in the shape the cloud's own CLI prints. `intent` names the
-    /// target (VPC, NSG, network) so objects outside it are marked `foreign`.
-    fn parse_snapshot(
-        &self,
-        text: &str,
-        intent: &DeploymentIntent,
-    ) -> Result<NativeState, SnapshotError>;
-
-    /// Write a state as a snapshot document in the CLI's shape (pretty JSON, trailing
-    /// newline). Objects with `raw` are written from it, unchanged.
-    fn render_snapshot(&self, state: &NativeState) -> String;
 
     /// Lower native objects (managed and unmanaged, foreign ones skipped) to evaluation rules
     /// with this cloud's semantics, implied and default rules included.

@@ -26,7 +26,7 @@ pub mod translate;
 
 use intentwall_contract::{
     DeploymentIntent, EvalPolicy, InPlace, NativeObject, NativeState, Provider, ProviderKind,
-    SnapshotError, Translation,
+    SnapshotError, SnapshotFormat, Translation,
 };
 
 /// The ownership marker every managed rule's description starts with (one for every cloud).
@@ -38,15 +38,7 @@ pub const KIND: &str = "firewall";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GcpProvider;
 
-impl Provider for GcpProvider {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Gcp
-    }
-
-    fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation {
-        translate::translate(intent, observed)
-    }
-
+impl SnapshotFormat for GcpProvider {
     fn parse_snapshot(
         &self,
         text: &str,
@@ -57,6 +49,16 @@ impl Provider for GcpProvider {
 
     fn render_snapshot(&self, state: &NativeState) -> String {
         snapshot::render(state)
+    }
+}
+
+impl Provider for GcpProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Gcp
+    }
+
+    fn translate(&self, intent: &DeploymentIntent, observed: &NativeState) -> Translation {
+        translate::translate(intent, observed)
     }
 
     fn lower(&self, state: &NativeState, intent: &DeploymentIntent) -> EvalPolicy {

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{InPlace, NativeState, Provider};
 use intentwall_gcp::GcpProvider;
 use proptest::prelude::*;

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{DeploymentIntent, EvalPolicy, Packet, Probe, Provider};
 use intentwall_gcp::GcpProvider;
 use serde_json::{json, Value};

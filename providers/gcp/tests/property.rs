@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use intentwall_contract::check::check_exhaustive;
 use intentwall_contract::oracle::flow_matches;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{
     Action, DeploymentIntent, Endpoint, FindingKind, FlowIntent, GroupIntent, NativeState,
     Provider, Traffic,

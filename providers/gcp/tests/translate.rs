@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use intentwall_contract::check::check_exhaustive;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{Action, DeploymentIntent, FindingKind, NativeState, Provider};
 use intentwall_gcp::names::is_valid_name;
 use intentwall_gcp::translate::{MAX_PORT_ENTRIES, MAX_RANGES_PER_RULE, MAX_TARGET_TAGS};

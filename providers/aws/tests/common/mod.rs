@@ -5,6 +5,7 @@ pub use intentwall_contract::testkit::net as n;
 pub use intentwall_contract::testkit::*;
 
 use intentwall_aws::AwsProvider;
+use intentwall_contract::SnapshotFormat as _;
 use intentwall_contract::{
     Action, AddrSet, DeploymentIntent, Endpoint, FlowIntent, GroupIntent, Host, NativeState,
     Packet, Probe, Provider, ProviderKind, Traffic,

@@ -27,6 +27,7 @@
 
 use crate::backend::{self, Backend, Target};
 use crate::diff::{self, Action};
+use crate::exit::ExitStatus;
 use crate::intent::Intent;
 use crate::plan::{self, Plan, PlanOptions, TargetPlan};
 use intentwall_contract::ProviderKind;
@@ -82,18 +83,18 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
-    /// 1 if any target failed, else 3 if any was blocked or refused, else 0.
-    pub fn exit_code(&self) -> u8 {
+    /// Error if any target failed, else blocked if any was blocked or refused, else ok.
+    pub fn status(&self) -> ExitStatus {
         if self.targets.iter().any(|t| t.outcome == Outcome::Failed) {
-            1
+            ExitStatus::Error
         } else if self
             .targets
             .iter()
             .any(|t| matches!(t.outcome, Outcome::Blocked | Outcome::Refused))
         {
-            3
+            ExitStatus::Blocked
         } else {
-            0
+            ExitStatus::Ok
         }
     }
 }

@@ -21,10 +21,10 @@ fn main() -> ExitCode {
     };
     intentwall::logging::init(cli.log_format, cli.verbose);
     match intentwall::run(&cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => status.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            intentwall::ExitStatus::Error.into()
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::backend::{self, Backend, Observed, Target};
 use crate::diff::{self, Action, Change};
+use crate::exit::ExitStatus;
 use crate::intent::{Deployment, Intent};
 use crate::simulate::{self, SimReport};
 use intentwall_contract::{
@@ -148,14 +149,14 @@ impl Plan {
             .iter()
             .chain(self.targets.iter().flat_map(|t| t.findings.iter()))
     }
-    /// Exit code of `plan`: 3 blocked, 2 changes, 0 nothing to do.
-    pub fn exit_code(&self) -> u8 {
+    /// How `plan` ends: blocked, changes, or nothing to do.
+    pub fn status(&self) -> ExitStatus {
         if self.blocked() {
-            3
+            ExitStatus::Blocked
         } else if self.has_changes() {
-            2
+            ExitStatus::Changes
         } else {
-            0
+            ExitStatus::Ok
         }
     }
     /// Read a plan file, checking its version.

@@ -1,0 +1,2 @@
+//! Transitional: the library's error type.
+pub type Error = anyhow::Error;

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Each verb lives in [`commands`] (`commands/<verb>.rs`: flags → stages → stdout); [`run`]
-//! only dispatches. Results go to stdout ([`output`]), diagnostics and logs to stderr.
+//! only dispatches. Results go to stdout (`output.rs`), diagnostics and logs to stderr; every
+//! failure is an [`Error`] naming what failed.
 //!
 //! Exit codes are an API ([`ExitStatus`]): 0 ok/no changes, 2 changes planned, 3 blocked
 //! (mismatch, failed expectation, guardrail, inexpressible intent, conflict), 1 error.

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod snapshot;
 
 use crate::diff::Change;
+use crate::error::Error;
 use intentwall_contract::flowlog::{FlowRecord, ParseError};
 use intentwall_contract::{DeploymentIntent, NativeState, Provider, ProviderKind};
 use serde::{Deserialize, Serialize};
@@ -121,7 +122,7 @@ impl Backend {
 
     /// Whether the backend can be read at all (the snapshot root exists): checked once,
     /// before any target is observed.
-    pub fn check_ready(&self) -> anyhow::Result<()> {
+    pub fn check_ready(&self) -> Result<(), Error> {
         match self {
             Backend::Snapshots(s) => snapshot::check_root(s.root()),
             Backend::Memory(_) => Ok(()),
@@ -129,7 +130,7 @@ impl Backend {
     }
 
     /// Read one target's state, normalised by its cloud's plugin.
-    pub fn observe(&self, target: &Target, intent: &DeploymentIntent) -> anyhow::Result<Observed> {
+    pub fn observe(&self, target: &Target, intent: &DeploymentIntent) -> Result<Observed, Error> {
         let provider = require(target.provider)?;
         match self {
             Backend::Snapshots(s) => s.observe(provider, intent),
@@ -146,7 +147,7 @@ impl Backend {
         intent: &DeploymentIntent,
         expected: &str,
         changes: &[Change],
-    ) -> anyhow::Result<Executed> {
+    ) -> Result<Executed, Error> {
         let provider = require(target.provider)?;
         match self {
             Backend::Snapshots(s) => s.execute(provider, intent, expected, changes),
@@ -156,21 +157,12 @@ impl Backend {
 }
 
 /// The error for a target whose state changed between planning and writing.
-pub fn changed_under_us(source: &str, planned: &str, now: &str) -> anyhow::Error {
-    let describe = |f: &str| -> String {
-        if f == "absent" {
-            "no recorded state".into()
-        } else {
-            let d = f.strip_prefix("sha256:").unwrap_or(f);
-            format!("state {}", d.chars().take(12).collect::<String>())
-        }
-    };
-    anyhow::anyhow!(
-        "{source} changed under us: the plan was computed from {} but it now holds {}; nothing \
-         was written to this target, run plan again",
-        describe(planned),
-        describe(now)
-    )
+pub fn changed_under_us(source: &str, planned: &str, now: &str) -> Error {
+    Error::ChangedUnderUs {
+        at: source.to_string(),
+        planned: planned.to_string(),
+        now: now.to_string(),
+    }
 }
 
 /// The built-in plugin for a cloud, or `None` when this binary was built without its feature.
@@ -188,16 +180,14 @@ pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
 }
 
 /// The plugin for a cloud, or an error saying how to get it.
-pub fn require(kind: ProviderKind) -> anyhow::Result<&'static dyn Provider> {
+pub fn require(kind: ProviderKind) -> Result<&'static dyn Provider, Error> {
     provider(kind).ok_or_else(|| missing(kind))
 }
 
 /// The error for a cloud whose plugin this binary was built without (for the plugin's
 /// provider, flow-log parser or permission document alike).
-pub fn missing(kind: ProviderKind) -> anyhow::Error {
-    anyhow::anyhow!(
-        "this intentwall was built without the `{kind}` feature; rebuild with `--features {kind}`"
-    )
+pub fn missing(kind: ProviderKind) -> Error {
+    Error::MissingFeature(kind)
 }
 
 /// A cloud's least-privilege document for `intentwall permissions`: the placement settings it
@@ -211,7 +201,7 @@ pub struct PermissionDocument {
 }
 
 /// The permission document of a cloud's plugin, or the error saying how to get the plugin.
-pub fn permissions(kind: ProviderKind) -> anyhow::Result<PermissionDocument> {
+pub fn permissions(kind: ProviderKind) -> Result<PermissionDocument, Error> {
     match kind {
         #[cfg(feature = "aws")]
         ProviderKind::Aws => Ok(PermissionDocument {

@@ -10,12 +10,16 @@ use crate::{apply, backend, plan, report};
 pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
     super::require_snapshots(cli)?;
     if args.plan.is_none() && !args.auto_approve {
-        anyhow::bail!(
-            "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then `intentwall apply plan.json`) or --auto-approve"
-        );
+        return Err(Error::usage(
+            "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then \
+             `intentwall apply plan.json`) or --auto-approve",
+        ));
     }
     if args.plan.is_some() && args.prune_unmanaged {
-        anyhow::bail!("--prune-unmanaged is decided when planning; pass it to `plan`, not to `apply plan.json`");
+        return Err(Error::usage(
+            "--prune-unmanaged is decided when planning; pass it to `plan`, not to `apply \
+             plan.json`",
+        ));
     }
     let Some(intent) = super::load(cli)? else {
         return Ok(ExitStatus::Error);

@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> Result<ExitStatus, Error> {
     };
     if let Some(d) = deployment {
         if !intent.deployments.contains_key(d) {
-            anyhow::bail!("unknown deployment `{d}`");
+            return Err(Error::UnknownDeployment(d.clone()));
         }
     }
     let deps: Vec<_> = intent
@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> Result<ExitStatus, Error> {
         let mut json = Vec::new();
         for d in &deps {
             let g = ServiceGraph::build(d);
-            let reach = g.reachable_from(d, start).map_err(|e| anyhow::anyhow!(e))?;
+            let reach = g.reachable_from(d, start).map_err(Error::Graph)?;
             text.push_str(&format!(
                 "deployment {}: {} group(s) reachable from {start}\n",
                 d.name,

@@ -14,7 +14,7 @@ pub mod snapshot;
 pub mod validate;
 
 use crate::cli::{Cli, StateKind};
-use crate::error::Error;
+use crate::error::{Error, RootProblem};
 use crate::{backend, intent};
 
 /// Today's date for exception expiry: `--today` (so tests and replays are reproducible), else
@@ -24,7 +24,9 @@ fn today(cli: &Cli) -> Result<time::Date, Error> {
         Some(s) => {
             let fmt = time::macros::format_description!("[year]-[month]-[day]");
             time::Date::parse(s, &fmt).map_err(|e| {
-                anyhow::anyhow!("--today / INTENTWALL_TODAY `{s}` is not YYYY-MM-DD: {e}")
+                Error::usage(format!(
+                    "--today / INTENTWALL_TODAY `{s}` is not YYYY-MM-DD: {e}"
+                ))
             })
         }
         None => Ok(time::OffsetDateTime::now_utc().date()),
@@ -53,9 +55,10 @@ pub(crate) fn load(cli: &Cli) -> Result<Option<intent::Intent>, Error> {
 /// against files the user did not mean.
 pub(crate) fn require_snapshots(cli: &Cli) -> Result<(), Error> {
     if cli.state == StateKind::Live {
-        anyhow::bail!(
-            "--state live: the live cloud backends are not part of this build yet; use --state snapshots (the default)"
-        );
+        return Err(Error::usage(
+            "--state live: the live cloud backends are not part of this build yet; use --state \
+             snapshots (the default)",
+        ));
     }
     Ok(())
 }
@@ -64,11 +67,9 @@ pub(crate) fn require_snapshots(cli: &Cli) -> Result<(), Error> {
 /// must not plan "create everything").
 pub(crate) fn snapshot_root(cli: &Cli, init: bool) -> Result<(), Error> {
     if init && !cli.snapshots.exists() {
-        std::fs::create_dir_all(&cli.snapshots).map_err(|e| {
-            anyhow::anyhow!(
-                "snapshot directory `{}`: cannot create: {e}",
-                cli.snapshots.display()
-            )
+        std::fs::create_dir_all(&cli.snapshots).map_err(|e| Error::SnapshotRoot {
+            path: cli.snapshots.clone(),
+            problem: RootProblem::CannotCreate(e),
         })?;
         tracing::info!(path = %cli.snapshots.display(), "created the snapshot directory (--init)");
     }

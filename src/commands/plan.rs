@@ -47,9 +47,8 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<ExitStatus, Error> {
     }
     if let Some(dir) = emit {
         if emit_lock.is_none() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                anyhow::anyhow!("{}: cannot create the emit directory: {e}", dir.display())
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::file(dir, "cannot create the emit directory", e))?;
             emit_lock = Some(super::lock(cli, dir)?);
         }
         for p in plan::emit(&plan, dir)? {
@@ -121,7 +120,8 @@ fn streamed(
                 Ok(())
             })?;
             tracing::info!(path = %p.display(), "wrote plan file");
-            plan.ok_or_else(|| anyhow::anyhow!("no plan was made"))?
+            // write_atomic_with runs the closure before returning Ok
+            plan.ok_or(Error::Internal("no plan was made"))?
         }
         None => plan::build_each(intent, opts, &mut |t| each(None, t))?,
     };

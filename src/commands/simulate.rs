@@ -26,9 +26,7 @@ pub fn run(cli: &Cli, args: &SimulateArgs) -> Result<ExitStatus, Error> {
     // it is replayed, so its size never has to fit in memory
     let log = match flows {
         Some(path) => {
-            let cannot = |e: std::io::Error| {
-                anyhow::anyhow!("{}: cannot read flow log: {e}", path.display())
-            };
+            let cannot = |e: std::io::Error| Error::file(path, "cannot read flow log", e);
             let file = std::fs::File::open(path).map_err(cannot)?;
             let fmt = match flow_format {
                 Some(f) => *f,

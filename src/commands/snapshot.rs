@@ -8,7 +8,9 @@ use crate::exit::ExitStatus;
 /// fail with a message saying so rather than doing nothing quietly.
 pub fn run(cli: &Cli, _args: &SnapshotArgs) -> Result<ExitStatus, Error> {
     if cli.state != StateKind::Live {
-        anyhow::bail!("`snapshot` records live state: run it with --state live");
+        return Err(Error::usage(
+            "`snapshot` records live state: run it with --state live",
+        ));
     }
     super::require_snapshots(cli)?;
     Ok(ExitStatus::Ok)

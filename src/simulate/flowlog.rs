@@ -58,6 +58,7 @@ mod decide;
 #[cfg(test)]
 mod reference;
 
+use crate::error::Error;
 use crate::intent::Intent;
 use crate::plan::Plan;
 use crate::simulate::MISMATCHES_SHOWN;
@@ -621,15 +622,17 @@ impl<'a> Replayer<'a> {
         plan: &Plan,
         file: &'a str,
         format: FlowFormat,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, Error> {
         let started = Instant::now();
         let mut ctxs: Vec<Ctx<'a>> = Vec::new();
         for t in &plan.targets {
-            let dep = intent.deployments.get(&t.deployment).ok_or_else(|| {
-                anyhow::anyhow!("plan names unknown deployment `{}`", t.deployment)
-            })?;
-            let di = dep.resolve(t.provider).ok_or_else(|| {
-                anyhow::anyhow!("deployment `{}` has no {} placement", dep.name, t.provider)
+            let dep = intent
+                .deployments
+                .get(&t.deployment)
+                .ok_or_else(|| Error::PlanDeployment(t.deployment.clone()))?;
+            let di = dep.resolve(t.provider).ok_or_else(|| Error::NoPlacement {
+                deployment: dep.name.clone(),
+                provider: t.provider,
             })?;
             let provider = crate::backend::require(t.provider)?;
             let policy = provider.lower(&t.after, &di);
@@ -702,7 +705,7 @@ impl<'a> Replayer<'a> {
     }
 
     /// Judge one record on every target it belongs to.
-    fn record(&mut self, r: &FlowRecord) -> anyhow::Result<()> {
+    fn record(&mut self, r: &FlowRecord) -> Result<(), Error> {
         let Replayer {
             intent,
             file,
@@ -717,7 +720,13 @@ impl<'a> Replayer<'a> {
         self.read += 1;
         if let Some(d) = &r.deployment {
             if !intent.deployments.contains_key(d) {
-                anyhow::bail!("{file}:{}: deployment: unknown deployment `{d}`", r.line);
+                return Err(ParseError::new(
+                    file,
+                    r.line,
+                    "deployment",
+                    format!("unknown deployment `{d}`"),
+                )
+                .into());
             }
         }
         // one binary search per address, whatever the number of targets and groups
@@ -968,7 +977,7 @@ pub fn replay_reader(
     file: &str,
     format: FlowFormat,
     reader: impl BufRead,
-) -> anyhow::Result<Replay> {
+) -> Result<Replay, Error> {
     let mut rp = Replayer::new(intent, plan, file, format)?;
     let skipped = read_records(format, file, reader, |r| rp.record(r))?;
     Ok(rp.finish(skipped))
@@ -981,7 +990,7 @@ pub fn replay(
     file: &str,
     format: FlowFormat,
     log: &FlowLog,
-) -> anyhow::Result<Replay> {
+) -> Result<Replay, Error> {
     let mut rp = Replayer::new(intent, plan, file, format)?;
     for r in &log.records {
         rp.record(r)?;

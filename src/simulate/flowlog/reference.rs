@@ -92,16 +92,17 @@ pub fn replay(
     file: &str,
     format: FlowFormat,
     log: &FlowLog,
-) -> anyhow::Result<Replay> {
+) -> Result<Replay, Error> {
     let started = Instant::now();
     let mut ctxs: Vec<Ctx<'_>> = Vec::new();
     for t in &plan.targets {
         let dep = intent
             .deployments
             .get(&t.deployment)
-            .ok_or_else(|| anyhow::anyhow!("plan names unknown deployment `{}`", t.deployment))?;
-        let di = dep.resolve(t.provider).ok_or_else(|| {
-            anyhow::anyhow!("deployment `{}` has no {} placement", dep.name, t.provider)
+            .ok_or_else(|| Error::PlanDeployment(t.deployment.clone()))?;
+        let di = dep.resolve(t.provider).ok_or_else(|| Error::NoPlacement {
+            deployment: dep.name.clone(),
+            provider: t.provider,
         })?;
         let provider = crate::backend::require(t.provider)?;
         let policy = provider.lower(&t.after, &di);
@@ -170,7 +171,13 @@ pub fn replay(
     for r in &log.records {
         if let Some(d) = &r.deployment {
             if !intent.deployments.contains_key(d) {
-                anyhow::bail!("{file}:{}: deployment: unknown deployment `{d}`", r.line);
+                return Err(ParseError::new(
+                    file,
+                    r.line,
+                    "deployment",
+                    format!("unknown deployment `{d}`"),
+                )
+                .into());
             }
         }
         let mut belongs = false;

@@ -3,6 +3,7 @@
 //! without bound. Kept (in tests only) as the reference the differential tests hold the
 //! streaming, compiled replay equal to.
 
+use super::replay::{mismatch_finding, Judged};
 use super::*;
 use intentwall_contract::oracle::judge;
 use intentwall_contract::Host;

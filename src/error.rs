@@ -323,3 +323,46 @@ fn lines(errors: &[Error]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_shown_when_known() {
+        let at = |line, column| Error::Snapshot {
+            path: "s/us/aws.json".into(),
+            line,
+            column,
+            message: "bad".into(),
+        };
+        assert_eq!(at(None, None).to_string(), "s/us/aws.json: bad");
+        assert_eq!(at(Some(3), None).to_string(), "s/us/aws.json:3:1: bad");
+        assert_eq!(at(Some(3), Some(7)).to_string(), "s/us/aws.json:3:7: bad");
+    }
+
+    #[test]
+    fn changed_under_us_names_both_states() {
+        let e = Error::ChangedUnderUs {
+            at: "s/us/aws.json".into(),
+            planned: "absent".into(),
+            now: format!("sha256:{}", "ab".repeat(32)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "s/us/aws.json changed under us: the plan was computed from no recorded state but it \
+             now holds state abababababab; nothing was written to this target, run plan again"
+        );
+    }
+
+    #[test]
+    fn causes_are_told_once() {
+        let e = Error::file(
+            "plan.json",
+            "cannot read plan",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
+        assert_eq!(e.to_string(), "plan.json: cannot read plan: gone");
+        assert!(std::error::Error::source(&e).is_none());
+    }
+}

@@ -36,3 +36,20 @@ impl From<ExitStatus> for std::process::ExitCode {
         std::process::ExitCode::from(s.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExitStatus;
+
+    #[test]
+    fn codes_are_the_cli_api() {
+        let codes = [
+            ExitStatus::Ok,
+            ExitStatus::Error,
+            ExitStatus::Changes,
+            ExitStatus::Blocked,
+        ]
+        .map(ExitStatus::code);
+        assert_eq!(codes, [0, 1, 2, 3]);
+    }
+}

@@ -27,6 +27,8 @@
 
 use crate::backend::{self, Backend, Target};
 use crate::diff::{self, Action};
+use crate::error::Error;
+use crate::exit::ExitStatus;
 use crate::intent::Intent;
 use crate::plan::{self, Plan, PlanOptions, TargetPlan};
 use intentwall_contract::ProviderKind;
@@ -82,18 +84,18 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
-    /// 1 if any target failed, else 3 if any was blocked or refused, else 0.
-    pub fn exit_code(&self) -> u8 {
+    /// Error if any target failed, else blocked if any was blocked or refused, else ok.
+    pub fn status(&self) -> ExitStatus {
         if self.targets.iter().any(|t| t.outcome == Outcome::Failed) {
-            1
+            ExitStatus::Error
         } else if self
             .targets
             .iter()
             .any(|t| matches!(t.outcome, Outcome::Blocked | Outcome::Refused))
         {
-            3
+            ExitStatus::Blocked
         } else {
-            0
+            ExitStatus::Ok
         }
     }
 }
@@ -103,30 +105,26 @@ impl ApplyReport {
 fn resolve(
     t: &TargetPlan,
     intent: &Intent,
-) -> anyhow::Result<(Target, intentwall_contract::DeploymentIntent)> {
+) -> Result<(Target, intentwall_contract::DeploymentIntent), Error> {
     let di = intent
         .deployments
         .get(&t.deployment)
         .and_then(|d| crate::graph::resolve(d, t.provider))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "plan file does not match the intents: they have no target {:?}/{}; nothing was \
-                 changed, run plan again",
-                t.deployment,
-                t.provider
-            )
+        .ok_or_else(|| Error::PlanTarget {
+            deployment: t.deployment.clone(),
+            provider: t.provider,
         })?;
     Ok((Target::of(&di, t.provider), di))
 }
 
 /// Refuse the whole plan if the intents or any target's state changed since planning.
-pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<()> {
+pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<(), Error> {
     if plan.intent_digest != intent.digest {
-        anyhow::bail!(
-            "stale plan: the intents changed since it was made (plan {}, now {}); run plan again",
+        return Err(Error::StalePlan(format!(
+            "the intents changed since it was made (plan {}, now {}); run plan again",
             short(&plan.intent_digest),
             short(&intent.digest)
-        );
+        )));
     }
     let mut stale = Vec::new();
     for t in &plan.targets {
@@ -137,10 +135,10 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow:
         }
     }
     if !stale.is_empty() {
-        anyhow::bail!(
-            "stale plan: state changed since planning for {}; nothing was changed, run plan again",
+        return Err(Error::StalePlan(format!(
+            "state changed since planning for {}; nothing was changed, run plan again",
             stale.join(", ")
-        );
+        )));
     }
     Ok(())
 }
@@ -180,7 +178,7 @@ fn guard(t: &TargetPlan, opts: &ApplyOptions) -> Option<String> {
 /// changes (action, key, before and after), blocked flag, findings and rule counts, and the
 /// guardrail findings of the planned deployments. The recorded plan may cover fewer targets
 /// than the intents have (a plan made with `--deployment`/`--provider`).
-pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> anyhow::Result<Plan> {
+pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> Result<Plan, Error> {
     let fresh = plan::build(
         intent,
         &PlanOptions {
@@ -191,12 +189,7 @@ pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> anyhow::Re
             keep_after: false,
         },
     )?;
-    let refuse = |what: String| -> anyhow::Error {
-        anyhow::anyhow!(
-            "plan file does not match the plan the intents and state give now: {what}; it was \
-             edited or made by another intentwall; nothing was changed, run plan again"
-        )
-    };
+    let refuse = Error::PlanDiffers;
     if recorded.intent_digest != fresh.intent_digest {
         return Err(refuse("the intent digest differs".into()));
     }
@@ -302,7 +295,7 @@ pub fn apply_recorded(
     recorded: &Plan,
     intent: &Intent,
     opts: &ApplyOptions,
-) -> anyhow::Result<ApplyReport> {
+) -> Result<ApplyReport, Error> {
     // names from the file reach paths: only targets the intents have are looked at
     for t in &recorded.targets {
         resolve(t, intent)?;
@@ -315,13 +308,13 @@ pub fn apply_recorded(
 }
 
 /// Apply a plan to the snapshot backend, refused as a whole if it is stale.
-pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<ApplyReport> {
+pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyReport, Error> {
     check_fresh(plan, intent, opts)?;
     execute(plan, intent, opts)
 }
 
 /// Apply every target of a fresh plan: blocked and refused ones skipped, the others written.
-fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<ApplyReport> {
+fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyReport, Error> {
     let mut report = ApplyReport {
         targets: Vec::new(),
     };
@@ -359,7 +352,7 @@ fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<
                 }
                 Err(e) => {
                     out.outcome = Outcome::Failed;
-                    out.reason = Some(format!("{e:#}"));
+                    out.reason = Some(e.to_string());
                 }
             }
         }
@@ -372,7 +365,7 @@ fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<
 /// nothing written) when the state no longer has the fingerprint the plan was computed from;
 /// then observe it again and require convergence. Returns the writes made. Public so the
 /// last-moment re-check can be tested without a race.
-pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> anyhow::Result<usize> {
+pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> Result<usize, Error> {
     let provider = backend::require(t.provider)?;
     let (target, di) = resolve(t, intent)?;
     for c in &t.changes {
@@ -401,11 +394,10 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> any
     let now = opts.backend.observe(&target, &di)?;
     let (residue, _) = diff::diff(provider, &now.state, &meant);
     if !residue.is_empty() {
-        anyhow::bail!(
-            "did not converge: {} object(s) differ after apply, first `{}`",
-            residue.len(),
-            residue[0].key
-        );
+        return Err(Error::NotConverged {
+            differing: residue.len(),
+            first: residue[0].key.clone(),
+        });
     }
     Ok(executed.writes)
 }

@@ -2,7 +2,7 @@
 
 use crate::report::Format;
 use crate::simulate::flowlog::FlowFormat;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use intentwall_contract::ProviderKind;
 use std::path::PathBuf;
 
@@ -72,96 +72,117 @@ pub enum Command {
     /// Parse, resolve and check guardrails; no state needed.
     Validate,
     /// Draw the service graph, or list the blast radius of a node with --from.
-    Graph {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
-        format: GraphFormat,
-        /// Only this deployment.
-        #[arg(long)]
-        deployment: Option<String>,
-        /// List every group reachable from this group or network, and over which flows.
-        #[arg(long)]
-        from: Option<String>,
-    },
+    Graph(GraphArgs),
     /// Show what would change, with the simulation verdict and findings.
-    Plan {
-        /// Write the plan file (for `apply plan.json`).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Write each target's state after apply, in the snapshot format, under DIR.
-        #[arg(long, value_name = "DIR")]
-        emit: Option<PathBuf>,
-        /// Output format on stdout.
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Plan deletion of unmanaged rules in managed targets.
-        #[arg(long)]
-        prune_unmanaged: bool,
-        /// Only this deployment.
-        #[arg(long)]
-        deployment: Option<String>,
-        /// Only this cloud (aws, azure, gcp).
-        #[arg(long, value_parser = parse_provider)]
-        provider: Option<ProviderKind>,
-        /// Create the snapshot directory if it does not exist (else that is an error).
-        #[arg(long)]
-        init: bool,
-    },
+    Plan(PlanArgs),
     /// Prove that every cloud's native rules give the intent's verdicts.
-    Simulate {
-        /// Output format on stdout.
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Only this deployment.
-        #[arg(long)]
-        deployment: Option<String>,
-        /// Only this cloud (aws, azure, gcp).
-        #[arg(long, value_parser = parse_provider)]
-        provider: Option<ProviderKind>,
-        /// Replay a flow log: every record must get the intent's verdict from the native rules.
-        #[arg(long, value_name = "FILE")]
-        flows: Option<PathBuf>,
-        /// Format of --flows; default from the extension (.csv; .json/.jsonl: Azure or GCP by
-        /// content; else AWS VPC text).
-        #[arg(long, value_enum, requires = "flows")]
-        flow_format: Option<FlowFormat>,
-    },
+    Simulate(SimulateArgs),
     /// Apply a plan file, or plan and apply with --auto-approve.
-    Apply {
-        /// A plan file from `plan --out`.
-        plan: Option<PathBuf>,
-        /// Apply without a plan file.
-        #[arg(long)]
-        auto_approve: bool,
-        /// Refuse a target that deletes more objects than this.
-        #[arg(long, default_value_t = 50)]
-        max_deletes: usize,
-        /// Override the blast-radius guard.
-        #[arg(long)]
-        force: bool,
-        /// Delete unmanaged rules in managed targets (when planning here).
-        #[arg(long)]
-        prune_unmanaged: bool,
-        /// Create the snapshot directory if it does not exist (else that is an error).
-        #[arg(long)]
-        init: bool,
-    },
+    Apply(ApplyArgs),
     /// Print the least-privilege policy the job needs on a cloud, scoped to the intents'
     /// placements (AWS IAM policy JSON, Azure custom role JSON, GCP custom role YAML).
-    Permissions {
-        /// The cloud (aws, azure, gcp).
-        #[arg(value_parser = parse_provider)]
-        cloud: ProviderKind,
-    },
+    Permissions(PermissionsArgs),
     /// Record live state into snapshot files (needs --state live).
-    Snapshot {
-        /// Only this deployment.
-        #[arg(long)]
-        deployment: Option<String>,
-        /// Only this cloud.
-        #[arg(long)]
-        provider: Option<String>,
-    },
+    Snapshot(SnapshotArgs),
+}
+
+// The verbs' flags, one struct each so every verb's module takes its own. Plain comments,
+// not doc comments: clap would take a struct's doc comment as the verb's help text.
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+    /// Only this deployment.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// List every group reachable from this group or network, and over which flows.
+    #[arg(long)]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Write the plan file (for `apply plan.json`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write each target's state after apply, in the snapshot format, under DIR.
+    #[arg(long, value_name = "DIR")]
+    pub emit: Option<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Plan deletion of unmanaged rules in managed targets.
+    #[arg(long)]
+    pub prune_unmanaged: bool,
+    /// Only this deployment.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Only this cloud (aws, azure, gcp).
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<ProviderKind>,
+    /// Create the snapshot directory if it does not exist (else that is an error).
+    #[arg(long)]
+    pub init: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Only this deployment.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Only this cloud (aws, azure, gcp).
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<ProviderKind>,
+    /// Replay a flow log: every record must get the intent's verdict from the native rules.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+    /// Format of --flows; default from the extension (.csv; .json/.jsonl: Azure or GCP by
+    /// content; else AWS VPC text).
+    #[arg(long, value_enum, requires = "flows")]
+    pub flow_format: Option<FlowFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file from `plan --out`.
+    pub plan: Option<PathBuf>,
+    /// Apply without a plan file.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Refuse a target that deletes more objects than this.
+    #[arg(long, default_value_t = 50)]
+    pub max_deletes: usize,
+    /// Override the blast-radius guard.
+    #[arg(long)]
+    pub force: bool,
+    /// Delete unmanaged rules in managed targets (when planning here).
+    #[arg(long)]
+    pub prune_unmanaged: bool,
+    /// Create the snapshot directory if it does not exist (else that is an error).
+    #[arg(long)]
+    pub init: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PermissionsArgs {
+    /// The cloud (aws, azure, gcp).
+    #[arg(value_parser = parse_provider)]
+    pub cloud: ProviderKind,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Only this deployment.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Only this cloud.
+    #[arg(long)]
+    pub provider: Option<String>,
 }
 
 fn parse_provider(s: &str) -> Result<ProviderKind, String> {

@@ -21,10 +21,23 @@ fn main() -> ExitCode {
     };
     intentwall::logging::init(cli.log_format, cli.verbose);
     match intentwall::run(&cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => status.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            eprintln!("error: {}", chain(&e));
+            intentwall::ExitStatus::Error.into()
         }
     }
+}
+
+/// The error and its sources, `: `-separated: the library's messages name their own causes,
+/// so the chain only grows for a wrapped error that has sources of its own.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    s
 }

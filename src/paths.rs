@@ -3,6 +3,7 @@
 //! or a write out of the directory it belongs in. Every path made from a name goes through
 //! [`join_inside`], which refuses anything but plain file names.
 
+use crate::error::Error;
 use std::path::{Component, Path, PathBuf};
 
 /// `root/c1/c2/...`, refusing a component that is empty, `.`, `..`, absolute, or holds a path
@@ -10,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 ///
 /// The loader already restricts names (`crate::intent::names`); this check is the second line
 /// for names from elsewhere (a plan file) and for any future caller.
-pub fn join_inside(root: &Path, components: &[&str]) -> anyhow::Result<PathBuf> {
+pub fn join_inside(root: &Path, components: &[&str]) -> Result<PathBuf, Error> {
     let mut p = root.to_path_buf();
     for c in components {
         let plain = !c.is_empty()
@@ -20,11 +21,10 @@ pub fn join_inside(root: &Path, components: &[&str]) -> anyhow::Result<PathBuf> 
                 [Component::Normal(_)]
             );
         if !plain {
-            anyhow::bail!(
-                "refusing path component {} under {}: names must be plain file names (no `/`, `..` or absolute paths)",
-                crate::intent::names::quote(c),
-                root.display()
-            );
+            return Err(Error::UnsafeName {
+                component: c.to_string(),
+                root: root.to_path_buf(),
+            });
         }
         p.push(c);
     }

@@ -7,6 +7,7 @@
 //! calls those need. The engine gathers the placement settings the plugin asks for, checks
 //! them again, and hands them over.
 
+use crate::error::Error;
 use crate::intent::Intent;
 use intentwall_contract::ProviderKind;
 use std::collections::BTreeSet;
@@ -20,7 +21,7 @@ fn placements(
     intent: &Intent,
     cloud: ProviderKind,
     keys: &[&str],
-) -> anyhow::Result<Vec<Vec<String>>> {
+) -> Result<Vec<Vec<String>>, Error> {
     let schema = crate::backend::placement_schema(cloud)?;
     let mut seen = BTreeSet::new();
     for d in intent.deployments.values() {
@@ -29,11 +30,12 @@ fn placements(
             for k in keys {
                 let v = p.settings.get(*k).cloned().unwrap_or_default();
                 if let Err(why) = (schema.check)(k, &v) {
-                    anyhow::bail!(
-                        "refusing to grant on `{k}` {} of deployment `{}`: {why}",
-                        crate::intent::names::quote(&v),
-                        d.name
-                    );
+                    return Err(Error::UnsafeGrant {
+                        key: k.to_string(),
+                        value: v,
+                        deployment: d.name.clone(),
+                        why,
+                    });
                 }
                 vals.push(v);
             }
@@ -45,11 +47,11 @@ fn placements(
 
 /// The policy for one cloud as text (JSON for AWS and Azure, YAML for GCP): an error when no
 /// deployment is placed on the cloud, as a policy granting nothing is not worth applying.
-pub fn render(intent: &Intent, cloud: ProviderKind) -> anyhow::Result<String> {
+pub fn render(intent: &Intent, cloud: ProviderKind) -> Result<String, Error> {
     let doc = crate::backend::permissions(cloud)?;
     let places = placements(intent, cloud, doc.keys)?;
     if places.is_empty() {
-        anyhow::bail!("no deployment of the intents is placed on {cloud}: nothing to grant");
+        return Err(Error::NothingToGrant(cloud));
     }
     Ok((doc.render)(&places))
 }

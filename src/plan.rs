@@ -7,6 +7,8 @@
 
 use crate::backend::{self, Backend, Observed, Target};
 use crate::diff::{self, Action, Change};
+use crate::error::Error;
+use crate::exit::ExitStatus;
 use crate::graph::ServiceGraph;
 use crate::intent::{Deployment, Intent};
 use crate::simulate::{self, SimReport};
@@ -149,45 +151,44 @@ impl Plan {
             .iter()
             .chain(self.targets.iter().flat_map(|t| t.findings.iter()))
     }
-    /// Exit code of `plan`: 3 blocked, 2 changes, 0 nothing to do.
-    pub fn exit_code(&self) -> u8 {
+    /// How `plan` ends: blocked, changes, or nothing to do.
+    pub fn status(&self) -> ExitStatus {
         if self.blocked() {
-            3
+            ExitStatus::Blocked
         } else if self.has_changes() {
-            2
+            ExitStatus::Changes
         } else {
-            0
+            ExitStatus::Ok
         }
     }
     /// Read a plan file, checking its version.
-    pub fn read(path: &Path) -> anyhow::Result<Plan> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: cannot read plan: {e}", path.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}:{}:{}: not a plan file: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            )
-        })?;
+    pub fn read(path: &Path) -> Result<Plan, Error> {
+        let bad = |at: Option<&serde_json::Error>, message: String| Error::PlanFile {
+            path: path.to_path_buf(),
+            line: at.map(|e| e.line()),
+            column: at.map(|e| e.column()),
+            message,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::file(path, "cannot read plan", e))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(Some(&e), format!("not a plan file: {e}")))?;
         match v.get("format_version").and_then(|x| x.as_u64()) {
             Some(n) if n == FORMAT_VERSION as u64 => {}
-            Some(n) => anyhow::bail!(
-                "{}: plan format_version {n} is not supported (this intentwall reads {FORMAT_VERSION})",
-                path.display()
-            ),
-            None => anyhow::bail!("{}: not a plan file (no format_version)", path.display()),
+            Some(n) => {
+                return Err(bad(
+                    None,
+                    format!(
+                        "plan format_version {n} is not supported (this intentwall reads \
+                         {FORMAT_VERSION})"
+                    ),
+                ))
+            }
+            None => return Err(bad(None, "not a plan file (no format_version)".into())),
         }
         // parsed again from the text so an error names its line and column
-        let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}:{}:{}: malformed plan: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            )
-        })?;
+        let plan: Plan = serde_json::from_str(&text)
+            .map_err(|e| bad(Some(&e), format!("malformed plan: {e}")))?;
         // every change must carry the object its action writes or removes
         for t in &plan.targets {
             for c in &t.changes {
@@ -196,14 +197,13 @@ impl Plan {
                     _ => ("after", c.after.is_some()),
                 };
                 if !has {
-                    anyhow::bail!(
-                        "{}: malformed plan: change `{}` of {}/{} ({:?}) has no `{need}` object",
-                        path.display(),
-                        c.key,
-                        t.deployment,
-                        t.provider,
-                        c.action
-                    );
+                    return Err(bad(
+                        None,
+                        format!(
+                            "malformed plan: change `{}` of {}/{} ({:?}) has no `{need}` object",
+                            c.key, t.deployment, t.provider, c.action
+                        ),
+                    ));
                 }
             }
         }
@@ -262,7 +262,7 @@ struct Job<'a> {
 }
 
 /// Plan one observed target: pure, no I/O.
-fn plan_target(job: Job<'_>, opts: &PlanOptions) -> anyhow::Result<TargetPlan> {
+fn plan_target(job: Job<'_>, opts: &PlanOptions) -> Result<TargetPlan, Error> {
     let Job {
         dep,
         kind,
@@ -324,8 +324,8 @@ fn plan_target(job: Job<'_>, opts: &PlanOptions) -> anyhow::Result<TargetPlan> {
 fn in_order<T: Send, R: Send>(
     items: Vec<T>,
     work: impl Fn(T) -> R + Sync,
-    mut done: impl FnMut(R) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+    mut done: impl FnMut(R) -> Result<(), Error>,
+) -> Result<(), Error> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
     let n = items.len();
@@ -394,7 +394,7 @@ pub fn header(intent: &Intent, opts: &PlanOptions) -> Plan {
 }
 
 /// Plan every selected target and keep every target's plan whole.
-pub fn build(intent: &Intent, opts: &PlanOptions) -> anyhow::Result<Plan> {
+pub fn build(intent: &Intent, opts: &PlanOptions) -> Result<Plan, Error> {
     build_each(intent, opts, &mut |t| Ok(t))
 }
 
@@ -409,12 +409,12 @@ pub fn build(intent: &Intent, opts: &PlanOptions) -> anyhow::Result<Plan> {
 pub fn build_each(
     intent: &Intent,
     opts: &PlanOptions,
-    each: &mut dyn FnMut(TargetPlan) -> anyhow::Result<TargetPlan>,
-) -> anyhow::Result<Plan> {
+    each: &mut dyn FnMut(TargetPlan) -> Result<TargetPlan, Error>,
+) -> Result<Plan, Error> {
     opts.backend.check_ready()?;
     if let Some(d) = &opts.deployment {
         if !intent.deployments.contains_key(d) {
-            anyhow::bail!("unknown deployment `{d}`");
+            return Err(Error::UnknownDeployment(d.clone()));
         }
     }
     let mut selected = Vec::new();
@@ -432,13 +432,14 @@ pub fn build_each(
     let graph = ServiceGraph::of(intent);
     // observe every target first (on all cores): errors are reported together, and none
     // stops the plan half-way through its output
-    let mut observed: Vec<anyhow::Result<Job<'_>>> = Vec::new();
+    let mut observed: Vec<Result<Job<'_>, Error>> = Vec::new();
     in_order(
         selected,
-        |(dep, kind)| -> anyhow::Result<Job<'_>> {
+        |(dep, kind)| -> Result<Job<'_>, Error> {
             let intent = graph.view(&dep.name).and_then(|v| v.resolve(kind));
-            let intent = intent.ok_or_else(|| {
-                anyhow::anyhow!("deployment `{}` has no {kind} placement", dep.name)
+            let intent = intent.ok_or_else(|| Error::NoPlacement {
+                deployment: dep.name.clone(),
+                provider: kind,
             })?;
             let observed = opts.backend.observe(&Target::of(&intent, kind), &intent)?;
             Ok(Job {
@@ -458,11 +459,14 @@ pub fn build_each(
     for r in observed {
         match r {
             Ok(j) => jobs.push(j),
-            Err(e) => errors.push(format!("{e:#}")),
+            Err(e) => errors.push(e),
         }
     }
+    if errors.len() == 1 {
+        return Err(errors.remove(0));
+    }
     if !errors.is_empty() {
-        anyhow::bail!("{}", errors.join("\n"));
+        return Err(Error::Targets(errors));
     }
     let mut plan = header(intent, opts);
     let guardrails = std::mem::take(&mut plan.guardrails);
@@ -486,7 +490,7 @@ pub fn build_each(
 /// Write, for every target, the state it would have after apply, in the snapshot format.
 /// Writes stay inside `dir` ([`backend::snapshot::write_inside`]); the caller holds `dir`'s
 /// lock.
-pub fn emit(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn emit(plan: &Plan, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut written = Vec::new();
     for t in &plan.targets {
         let format = backend::format(t.provider)?;

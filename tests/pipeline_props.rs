@@ -1018,7 +1018,7 @@ fn apply_ok(p: &Plan, intent: &Intent, dir: &Path) -> Result<(), TestCaseError> 
         );
     }
     let any_held = p.targets.iter().any(|t| held(p, t));
-    prop_assert_eq!(report.exit_code(), if any_held { 3 } else { 0 });
+    prop_assert_eq!(report.status().code(), if any_held { 3 } else { 0 });
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! host, start time and command line after locking, and a run that finds the lock busy
 //! quotes it in its error. The note is cleared when the holder is done.
 
+use crate::error::Error;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -41,25 +42,22 @@ impl Drop for RootLock {
 /// to finish (polling; `Duration::ZERO` fails at once). Busy after the wait: an error naming
 /// the holder from its note. Once held, the holder note is written and the leftovers of a
 /// killed run are removed from the root ([`super::snapshot::remove_leftovers`]).
-pub fn acquire(root: &Path, wait: Duration) -> anyhow::Result<RootLock> {
+pub fn acquire(root: &Path, wait: Duration) -> Result<RootLock, Error> {
     let path = root.join(LOCK_FILE);
     let mut file = open(&path)?;
     let start = Instant::now();
     loop {
-        if try_lock(&file).map_err(|e| anyhow::anyhow!("{}: cannot lock: {e}", path.display()))? {
+        if try_lock(&file).map_err(|e| Error::file(&path, "cannot lock", e))? {
             break;
         }
         let waited = start.elapsed();
         if waited >= wait {
-            anyhow::bail!(
-                "snapshot directory `{}` is in use by another intentwall run ({}); waited {}s \
-                 (--lock-timeout); nothing was written, run again when it has finished (lock \
-                 file {})",
-                root.display(),
-                holder(&mut file),
-                wait.as_secs(),
-                path.display()
-            );
+            return Err(Error::LockBusy {
+                root: root.to_path_buf(),
+                holder: holder(&mut file),
+                waited_secs: wait.as_secs(),
+                lock_file: path,
+            });
         }
         std::thread::sleep((wait - waited).min(Duration::from_millis(100)));
     }
@@ -79,7 +77,7 @@ pub fn acquire(root: &Path, wait: Duration) -> anyhow::Result<RootLock> {
 
 /// Open (creating) the lock file without following a symlink and without blocking on a FIFO,
 /// and require a regular file: the lock file is in a directory others may write to.
-fn open(path: &Path) -> anyhow::Result<std::fs::File> {
+fn open(path: &Path) -> Result<std::fs::File, Error> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -87,20 +85,21 @@ fn open(path: &Path) -> anyhow::Result<std::fs::File> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
-    let file = opts.open(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: cannot open the lock file: {e} (it must be a regular file, not a symbolic link)",
-            path.display()
-        )
+    let file = opts.open(path).map_err(|e| Error::LockFile {
+        path: path.to_path_buf(),
+        why: format!(
+            "cannot open the lock file: {e} (it must be a regular file, not a symbolic link)"
+        ),
     })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|cause| Error::Path {
+        path: path.to_path_buf(),
+        cause,
+    })?;
     if !meta.is_file() {
-        anyhow::bail!(
-            "{}: the lock file is not a regular file; remove it",
-            path.display()
-        );
+        return Err(Error::LockFile {
+            path: path.to_path_buf(),
+            why: "the lock file is not a regular file; remove it".into(),
+        });
     }
     Ok(file)
 }

@@ -72,7 +72,7 @@ impl Memory {
         target: &Target,
         expected: &str,
         changes: &[Change],
-    ) -> anyhow::Result<Executed> {
+    ) -> Result<Executed, crate::error::Error> {
         let mut states = self.states();
         let key = (target.deployment.clone(), target.provider);
         let now = states.get(&key).map_or("absent".into(), fingerprint);

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod snapshot;
 
 use crate::diff::Change;
+use crate::error::Error;
 use intentwall_contract::flowlog::{FlowRecord, ParseError};
 use intentwall_contract::{DeploymentIntent, NativeState, Provider, ProviderKind, SnapshotFormat};
 use serde::{Deserialize, Serialize};
@@ -122,7 +123,7 @@ impl Backend {
 
     /// Whether the backend can be read at all (the snapshot root exists): checked once,
     /// before any target is observed.
-    pub fn check_ready(&self) -> anyhow::Result<()> {
+    pub fn check_ready(&self) -> Result<(), Error> {
         match self {
             Backend::Snapshots(s) => snapshot::check_root(s.root()),
             Backend::Memory(_) => Ok(()),
@@ -130,7 +131,8 @@ impl Backend {
     }
 
     /// Read one target's state, normalised by its cloud's plugin.
-    pub fn observe(&self, target: &Target, intent: &DeploymentIntent) -> anyhow::Result<Observed> {
+    pub fn observe(&self, target: &Target, intent: &DeploymentIntent) -> Result<Observed, Error> {
+        require(target.provider)?;
         match self {
             Backend::Snapshots(s) => s.observe(target.provider, intent),
             Backend::Memory(m) => Ok(m.observe(target)),
@@ -146,7 +148,8 @@ impl Backend {
         intent: &DeploymentIntent,
         expected: &str,
         changes: &[Change],
-    ) -> anyhow::Result<Executed> {
+    ) -> Result<Executed, Error> {
+        require(target.provider)?;
         match self {
             Backend::Snapshots(s) => s.execute(target.provider, intent, expected, changes),
             Backend::Memory(m) => m.execute(target, expected, changes),
@@ -155,21 +158,12 @@ impl Backend {
 }
 
 /// The error for a target whose state changed between planning and writing.
-pub fn changed_under_us(source: &str, planned: &str, now: &str) -> anyhow::Error {
-    let describe = |f: &str| -> String {
-        if f == "absent" {
-            "no recorded state".into()
-        } else {
-            let d = f.strip_prefix("sha256:").unwrap_or(f);
-            format!("state {}", d.chars().take(12).collect::<String>())
-        }
-    };
-    anyhow::anyhow!(
-        "{source} changed under us: the plan was computed from {} but it now holds {}; nothing \
-         was written to this target, run plan again",
-        describe(planned),
-        describe(now)
-    )
+pub fn changed_under_us(source: &str, planned: &str, now: &str) -> Error {
+    Error::ChangedUnderUs {
+        at: source.to_string(),
+        planned: planned.to_string(),
+        now: now.to_string(),
+    }
 }
 
 /// The built-in plugin for a cloud, or `None` when this binary was built without its feature.
@@ -188,7 +182,7 @@ pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
 
 /// A cloud's snapshot document format (the shape its CLI prints), or the error saying how to
 /// get its plugin.
-pub fn format(kind: ProviderKind) -> anyhow::Result<&'static dyn SnapshotFormat> {
+pub fn format(kind: ProviderKind) -> Result<&'static dyn SnapshotFormat, Error> {
     match kind {
         #[cfg(feature = "aws")]
         ProviderKind::Aws => Ok(&intentwall_aws::AwsProvider),
@@ -202,16 +196,14 @@ pub fn format(kind: ProviderKind) -> anyhow::Result<&'static dyn SnapshotFormat>
 }
 
 /// The plugin for a cloud, or an error saying how to get it.
-pub fn require(kind: ProviderKind) -> anyhow::Result<&'static dyn Provider> {
+pub fn require(kind: ProviderKind) -> Result<&'static dyn Provider, Error> {
     provider(kind).ok_or_else(|| missing(kind))
 }
 
 /// The error for a cloud whose plugin this binary was built without (for the plugin's
 /// provider, flow-log parser or permission document alike).
-pub fn missing(kind: ProviderKind) -> anyhow::Error {
-    anyhow::anyhow!(
-        "this intentwall was built without the `{kind}` feature; rebuild with `--features {kind}`"
-    )
+pub fn missing(kind: ProviderKind) -> Error {
+    Error::MissingFeature(kind)
 }
 
 /// A cloud's least-privilege document for `intentwall permissions`: the placement settings it
@@ -225,7 +217,7 @@ pub struct PermissionDocument {
 }
 
 /// The permission document of a cloud's plugin, or the error saying how to get the plugin.
-pub fn permissions(kind: ProviderKind) -> anyhow::Result<PermissionDocument> {
+pub fn permissions(kind: ProviderKind) -> Result<PermissionDocument, Error> {
     match kind {
         #[cfg(feature = "aws")]
         ProviderKind::Aws => Ok(PermissionDocument {
@@ -301,7 +293,7 @@ pub fn flow_log_mark(kind: ProviderKind) -> Option<&'static str> {
 /// the plugin (a build without a cloud can neither check nor plan its placements).
 pub fn placement_schema(
     kind: ProviderKind,
-) -> anyhow::Result<&'static intentwall_contract::placement::PlacementSchema> {
+) -> Result<&'static intentwall_contract::placement::PlacementSchema, Error> {
     match kind {
         #[cfg(feature = "aws")]
         ProviderKind::Aws => Ok(&intentwall_aws::placement::PLACEMENT),

@@ -15,6 +15,7 @@
 
 use super::{fingerprint, Executed, Observed};
 use crate::diff::Change;
+use crate::error::{Error, RootProblem};
 use intentwall_contract::{DeploymentIntent, NativeState, ProviderKind};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -45,7 +46,7 @@ impl Snapshots {
         &self,
         kind: ProviderKind,
         intent: &DeploymentIntent,
-    ) -> anyhow::Result<Observed> {
+    ) -> Result<Observed, Error> {
         read(&self.root, kind, intent)
     }
 
@@ -58,7 +59,7 @@ impl Snapshots {
         intent: &DeploymentIntent,
         expected: &str,
         changes: &[Change],
-    ) -> anyhow::Result<Executed> {
+    ) -> Result<Executed, Error> {
         let observed = read(&self.root, kind, intent)?;
         if observed.fingerprint != expected {
             return Err(super::changed_under_us(
@@ -78,13 +79,13 @@ impl Snapshots {
 
 /// Path of a target's snapshot file, `dir/<deployment>/<provider>.json`. The deployment
 /// name may come from a plan file: a name that would leave `dir` is an error.
-pub fn path(dir: &Path, deployment: &str, kind: ProviderKind) -> anyhow::Result<PathBuf> {
+pub fn path(dir: &Path, deployment: &str, kind: ProviderKind) -> Result<PathBuf, Error> {
     crate::paths::join_inside(dir, &[deployment, &format!("{kind}.json")])
 }
 
 /// Read and parse one target's snapshot.
-pub fn read(dir: &Path, kind: ProviderKind, intent: &DeploymentIntent) -> anyhow::Result<Observed> {
-    let format = super::format(kind)?;
+pub fn read(dir: &Path, kind: ProviderKind, intent: &DeploymentIntent) -> Result<Observed, Error> {
+    let snapshot_format = super::format(kind)?;
     let p = path(dir, &intent.deployment, kind)?;
     let Some(bytes) = read_bytes(&p)? else {
         return Ok(Observed {
@@ -94,19 +95,19 @@ pub fn read(dir: &Path, kind: ProviderKind, intent: &DeploymentIntent) -> anyhow
             source: p,
         });
     };
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: snapshot is not UTF-8: {e}", p.display()))?;
-    let state = format
+    let text = std::str::from_utf8(&bytes).map_err(|e| Error::Snapshot {
+        path: p.clone(),
+        line: None,
+        column: None,
+        message: format!("snapshot is not UTF-8: {e}"),
+    })?;
+    let state = snapshot_format
         .parse_snapshot(text, intent)
-        .map_err(|e| match e.line {
-            Some(l) => anyhow::anyhow!(
-                "{}:{}:{}: {}",
-                p.display(),
-                l,
-                e.column.unwrap_or(1),
-                e.message
-            ),
-            None => anyhow::anyhow!("{}: {}", p.display(), e.message),
+        .map_err(|e| Error::Snapshot {
+            path: p.clone(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
         })?;
     Ok(Observed {
         fingerprint: fingerprint(&state),
@@ -118,23 +119,23 @@ pub fn read(dir: &Path, kind: ProviderKind, intent: &DeploymentIntent) -> anyhow
 
 /// The snapshot root must exist: a `--snapshots` typo must be an error, not a plan that
 /// creates every target from nothing. `plan --init` / `apply --init` create it on purpose.
-pub fn check_root(dir: &Path) -> anyhow::Result<()> {
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => anyhow::bail!("snapshot directory `{}` is not a directory", dir.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
-            "snapshot directory `{}` does not exist; check --snapshots, or pass --init to \
-             `plan`/`apply` to start from empty state",
-            dir.display()
-        ),
-        Err(e) => anyhow::bail!("snapshot directory `{}`: {e}", dir.display()),
-    }
+pub fn check_root(dir: &Path) -> Result<(), Error> {
+    let problem = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => RootProblem::NotADirectory,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => RootProblem::Missing,
+        Err(e) => RootProblem::Io(e),
+    };
+    Err(Error::SnapshotRoot {
+        path: dir.to_path_buf(),
+        problem,
+    })
 }
 
 /// A snapshot file's bytes, or `None` when there is none (a new target; a dangling symlink
 /// counts as none, and a write to it is refused later). Opened non-blocking and required to
 /// be a regular file, so a FIFO or device in its place can neither hang a run nor feed it.
-pub fn read_bytes(p: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+pub fn read_bytes(p: &Path) -> Result<Option<Vec<u8>>, Error> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
     #[cfg(unix)]
@@ -145,24 +146,29 @@ pub fn read_bytes(p: &Path) -> anyhow::Result<Option<Vec<u8>>> {
     let mut f = match opts.open(p) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => anyhow::bail!("{}: cannot read snapshot: {e}", p.display()),
+        Err(e) => return Err(Error::file(p, "cannot read snapshot", e)),
     };
     let meta = f
         .metadata()
-        .map_err(|e| anyhow::anyhow!("{}: cannot read snapshot: {e}", p.display()))?;
+        .map_err(|e| Error::file(p, "cannot read snapshot", e))?;
     if !meta.is_file() {
-        anyhow::bail!("{}: cannot read snapshot: not a regular file", p.display());
+        return Err(Error::Snapshot {
+            path: p.to_path_buf(),
+            line: None,
+            column: None,
+            message: "cannot read snapshot: not a regular file".into(),
+        });
     }
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)
-        .map_err(|e| anyhow::anyhow!("{}: cannot read snapshot: {e}", p.display()))?;
+        .map_err(|e| Error::file(p, "cannot read snapshot", e))?;
     Ok(Some(bytes))
 }
 
 /// Write a file atomically where the caller named it (a plan file): [`write_inside`] its own
 /// directory, which is created if missing (the caller named it), so the same rules hold
 /// (exclusive temporary file, no symlink at the file, mode kept).
-pub fn write_atomic(p: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub fn write_atomic(p: &Path, contents: &[u8]) -> Result<(), Error> {
     write_atomic_with(p, |w| Ok(w.write_all(contents)?))
 }
 
@@ -170,12 +176,12 @@ pub fn write_atomic(p: &Path, contents: &[u8]) -> anyhow::Result<()> {
 /// streamed target by target); when `write` fails, nothing is left behind.
 pub fn write_atomic_with(
     p: &Path,
-    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+    write: impl FnOnce(&mut dyn Write) -> Result<(), Error>,
+) -> Result<(), Error> {
     match p.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
             std::fs::create_dir_all(dir)
-                .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
+                .map_err(|e| Error::file(dir, "cannot create directory", e))?;
             write_inside_with(dir, p, write)
         }
         _ => write_inside_with(Path::new("."), &Path::new(".").join(p), write),
@@ -197,7 +203,7 @@ pub fn write_atomic_with(
 ///
 /// `root` itself is the caller's choice and may be a symlink. A path component that is not a
 /// plain name (`..`, an absolute path) is refused.
-pub fn write_inside(root: &Path, target: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub fn write_inside(root: &Path, target: &Path, contents: &[u8]) -> Result<(), Error> {
     write_inside_with(root, target, |w| Ok(w.write_all(contents)?))
 }
 
@@ -206,22 +212,28 @@ pub fn write_inside(root: &Path, target: &Path, contents: &[u8]) -> anyhow::Resu
 pub fn write_inside_with(
     root: &Path,
     target: &Path,
-    write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let shown = target.display();
+    write: impl FnOnce(&mut dyn Write) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let refuse = |why: String| Error::WriteRefused {
+        path: target.to_path_buf(),
+        why,
+    };
     let rel = target
         .strip_prefix(root)
-        .map_err(|_| anyhow::anyhow!("{shown}: not inside `{}`; not written", root.display()))?;
+        .map_err(|_| refuse(format!("not inside `{}`", root.display())))?;
     let mut names = Vec::new();
     for c in rel.components() {
         match c {
             Component::Normal(n) => names.push(n),
             Component::CurDir => {}
-            _ => anyhow::bail!("{shown}: leaves `{}`; not written", root.display()),
+            _ => return Err(refuse(format!("leaves `{}`", root.display()))),
         }
     }
     let Some((file_name, dirs)) = names.split_last() else {
-        anyhow::bail!("{shown}: names no file inside `{}`", root.display());
+        return Err(Error::NoFileName {
+            path: target.to_path_buf(),
+            root: root.to_path_buf(),
+        });
     };
     let mut dir = root.to_path_buf();
     for d in dirs {
@@ -229,15 +241,11 @@ pub fn write_inside_with(
         real_dir(&dir, root)?;
     }
     let kept = match std::fs::symlink_metadata(target) {
-        Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
-            "{shown}: is a symbolic link; intentwall never writes through one (it could lead \
-             out of `{}`); not written",
-            root.display()
-        ),
-        Ok(m) if !m.is_file() => anyhow::bail!("{shown}: not a regular file; not written"),
+        Ok(m) if m.file_type().is_symlink() => return Err(refuse(through_symlink(root))),
+        Ok(m) if !m.is_file() => return Err(refuse("not a regular file".into())),
         Ok(m) => Some(m.permissions()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => anyhow::bail!("{shown}: {e}; not written"),
+        Err(e) => return Err(refuse(e.to_string())),
     };
     let mut builder = tempfile::Builder::new();
     let suffix = format!("-{}", file_name.to_string_lossy());
@@ -249,16 +257,16 @@ pub fn write_inside_with(
     };
     #[cfg(unix)]
     builder.permissions(new_file_mode);
-    let fail = |e: std::io::Error| anyhow::anyhow!("{shown}: cannot write: {e}");
+    let fail = |e: std::io::Error| Error::file(target, "cannot write", e);
     let mut tmp = builder.tempfile_in(&dir).map_err(fail)?;
     if let Some(perm) = kept {
         tmp.as_file().set_permissions(perm).map_err(fail)?;
     }
     {
         let mut buffered = std::io::BufWriter::new(tmp.as_file_mut());
-        write(&mut buffered).map_err(|e| match e.downcast::<std::io::Error>() {
-            Ok(io) => fail(io),
-            Err(e) => e,
+        write(&mut buffered).map_err(|e| match e {
+            Error::Io(io) => fail(io),
+            e => e,
         })?;
         buffered.flush().map_err(fail)?;
     }
@@ -273,34 +281,44 @@ pub fn write_inside_with(
 }
 
 /// Require `dir` to be a real directory (not a symlink), creating it (one level) if missing.
-fn real_dir(dir: &Path, root: &Path) -> anyhow::Result<()> {
-    let check = |m: std::fs::Metadata| -> anyhow::Result<()> {
+fn real_dir(dir: &Path, root: &Path) -> Result<(), Error> {
+    let refuse = |why: String| Error::WriteRefused {
+        path: dir.to_path_buf(),
+        why,
+    };
+    let check = |m: std::fs::Metadata| -> Result<(), Error> {
         if m.file_type().is_symlink() {
-            anyhow::bail!(
-                "{}: is a symbolic link; intentwall never writes through one (it could lead \
-                 out of `{}`); not written",
-                dir.display(),
-                root.display()
-            )
+            return Err(refuse(through_symlink(root)));
         }
         if !m.is_dir() {
-            anyhow::bail!("{}: not a directory; not written", dir.display())
+            return Err(refuse("not a directory".into()));
         }
         Ok(())
+    };
+    let at = |cause: std::io::Error| Error::Path {
+        path: dir.to_path_buf(),
+        cause,
     };
     match std::fs::symlink_metadata(dir) {
         Ok(m) => check(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(dir) {
             Ok(()) => Ok(()),
             // made by someone else meanwhile: judge what is there now
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => check(
-                std::fs::symlink_metadata(dir)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?,
-            ),
-            Err(e) => anyhow::bail!("{}: cannot create directory: {e}", dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                check(std::fs::symlink_metadata(dir).map_err(at)?)
+            }
+            Err(e) => Err(Error::file(dir, "cannot create directory", e)),
         },
-        Err(e) => anyhow::bail!("{}: {e}", dir.display()),
+        Err(e) => Err(at(e)),
     }
+}
+
+/// Why a symlink on the way to a write is refused.
+fn through_symlink(root: &Path) -> String {
+    format!(
+        "is a symbolic link; intentwall never writes through one (it could lead out of `{}`)",
+        root.display()
+    )
 }
 
 /// Remove the temporary files a killed run left in `root` and in its directories one level

@@ -3,6 +3,7 @@
 
 use crate::apply::ApplyReport;
 use crate::diff::{Action, Change};
+use crate::exit::ExitStatus;
 use crate::plan::{Plan, TargetPlan};
 use intentwall_contract::Finding;
 use std::fmt::Write;
@@ -278,10 +279,10 @@ fn md_fence<'a>(lines: impl IntoIterator<Item = &'a String>) -> String {
 /// Markdown for a pull-request comment.
 pub fn markdown(plan: &Plan) -> String {
     let mut s = String::new();
-    let status = match plan.exit_code() {
-        3 => "blocked",
-        2 => "changes",
-        _ => "no changes",
+    let status = match plan.status() {
+        ExitStatus::Blocked => "blocked",
+        ExitStatus::Changes => "changes",
+        ExitStatus::Ok | ExitStatus::Error => "no changes",
     };
     let _ = writeln!(s, "## intentwall plan: {status}\n");
     let _ = writeln!(

@@ -3,6 +3,7 @@
 //! without bound. Kept (in tests only) as the reference the differential tests hold the
 //! streaming, compiled replay equal to.
 
+use super::replay::{mismatch_finding, Judged};
 use super::*;
 use intentwall_contract::oracle::judge;
 use intentwall_contract::Host;
@@ -92,18 +93,19 @@ pub fn replay(
     file: &str,
     format: FlowFormat,
     log: &FlowLog,
-) -> anyhow::Result<Replay> {
+) -> Result<Replay, Error> {
     let started = Instant::now();
     let mut ctxs: Vec<Ctx<'_>> = Vec::new();
-    let graph = ServiceGraph::of(intent);
+    let graph = crate::graph::ServiceGraph::of(intent);
     for t in &plan.targets {
         let dep = intent
             .deployments
             .get(&t.deployment)
-            .ok_or_else(|| anyhow::anyhow!("plan names unknown deployment `{}`", t.deployment))?;
+            .ok_or_else(|| Error::PlanDeployment(t.deployment.clone()))?;
         let di = graph.view(&dep.name).and_then(|v| v.resolve(t.provider));
-        let di = di.ok_or_else(|| {
-            anyhow::anyhow!("deployment `{}` has no {} placement", dep.name, t.provider)
+        let di = di.ok_or_else(|| Error::NoPlacement {
+            deployment: dep.name.clone(),
+            provider: t.provider,
         })?;
         let provider = crate::backend::require(t.provider)?;
         let policy = provider.lower(&t.after, &di);
@@ -172,7 +174,13 @@ pub fn replay(
     for r in &log.records {
         if let Some(d) = &r.deployment {
             if !intent.deployments.contains_key(d) {
-                anyhow::bail!("{file}:{}: deployment: unknown deployment `{d}`", r.line);
+                return Err(ParseError::new(
+                    file,
+                    r.line,
+                    "deployment",
+                    format!("unknown deployment `{d}`"),
+                )
+                .into());
             }
         }
         let mut belongs = false;

@@ -1,0 +1,50 @@
+//! `apply`: apply a reviewed plan file, or plan and apply with `--auto-approve`.
+
+use crate::cli::{ApplyArgs, Cli};
+use crate::error::Error;
+use crate::exit::ExitStatus;
+use crate::output::out;
+use crate::{apply, backend, plan, report};
+
+/// Check the flags, take the snapshot root's lock, apply, and print the report.
+pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
+    super::require_snapshots(cli)?;
+    if args.plan.is_none() && !args.auto_approve {
+        return Err(Error::usage(
+            "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then \
+             `intentwall apply plan.json`) or --auto-approve",
+        ));
+    }
+    if args.plan.is_some() && args.prune_unmanaged {
+        return Err(Error::usage(
+            "--prune-unmanaged is decided when planning; pass it to `plan`, not to `apply \
+             plan.json`",
+        ));
+    }
+    let Some(intent) = super::load(cli)? else {
+        return Ok(ExitStatus::Error);
+    };
+    super::snapshot_root(cli, args.init)?;
+    // one writer per root: held from before planning (or re-deriving) to the last write,
+    // released when this run ends, however it ends
+    let _lock = super::lock(cli, &cli.snapshots)?;
+    let opts = apply::ApplyOptions {
+        backend: backend::Backend::snapshots(cli.snapshots.clone()),
+        max_deletes: args.max_deletes,
+        force: args.force,
+    };
+    let report = match &args.plan {
+        Some(p) => apply::apply_recorded(&plan::Plan::read(p)?, &intent, &opts)?,
+        None => {
+            let plan = plan::build(
+                &intent,
+                &super::plan_options(cli, args.prune_unmanaged, None, None),
+            )?;
+            // the plan being applied goes to stderr: stdout holds only the apply report
+            eprint!("{}", report::human_plan(&plan));
+            apply::apply(&plan, &intent, &opts)?
+        }
+    };
+    out(&report::human_apply(&report))?;
+    Ok(report.status())
+}

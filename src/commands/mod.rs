@@ -1,0 +1,98 @@
+//! The verbs, one module each: read the command line's flags, run the pipeline's stages
+//! (load → plan → simulate / apply) and render the result to stdout. Each returns how the run
+//! ended; the binary turns that into the exit code.
+//!
+//! What more than one verb needs lives here: loading the intents (diagnostics to stderr),
+//! today's date for exception expiry, the snapshot root check and its one-writer lock.
+
+pub mod apply;
+pub mod graph;
+pub mod permissions;
+pub mod plan;
+pub mod simulate;
+pub mod snapshot;
+pub mod validate;
+
+use crate::cli::{Cli, StateKind};
+use crate::error::{Error, RootProblem};
+use crate::{backend, intent};
+
+/// Today's date for exception expiry: `--today` (so tests and replays are reproducible), else
+/// the system clock in UTC.
+fn today(cli: &Cli) -> Result<time::Date, Error> {
+    match &cli.today {
+        Some(s) => {
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(s, &fmt).map_err(|e| {
+                Error::usage(format!(
+                    "--today / INTENTWALL_TODAY `{s}` is not YYYY-MM-DD: {e}"
+                ))
+            })
+        }
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+    }
+}
+
+/// Load the intents; on errors print every diagnostic and return `None` (the verb then ends
+/// with [`crate::ExitStatus::Error`]: the diagnostics are the whole message).
+pub(crate) fn load(cli: &Cli) -> Result<Option<intent::Intent>, Error> {
+    let opts = intent::LoadOptions { today: today(cli)? };
+    match intent::load(&cli.intents, &opts) {
+        Ok(loaded) => {
+            if !loaded.warnings.is_empty() {
+                eprint!("{}", loaded.warnings);
+            }
+            Ok(Some(loaded.intent))
+        }
+        Err(diags) => {
+            eprint!("{diags}");
+            Ok(None)
+        }
+    }
+}
+
+/// Only the snapshot backend is built: `--state live` must fail loudly rather than plan
+/// against files the user did not mean.
+pub(crate) fn require_snapshots(cli: &Cli) -> Result<(), Error> {
+    if cli.state == StateKind::Live {
+        return Err(Error::usage(
+            "--state live: the live cloud backends are not part of this build yet; use --state \
+             snapshots (the default)",
+        ));
+    }
+    Ok(())
+}
+
+/// The snapshot root, created first with `--init`; it must exist (a typo in `--snapshots`
+/// must not plan "create everything").
+pub(crate) fn snapshot_root(cli: &Cli, init: bool) -> Result<(), Error> {
+    if init && !cli.snapshots.exists() {
+        std::fs::create_dir_all(&cli.snapshots).map_err(|e| Error::SnapshotRoot {
+            path: cli.snapshots.clone(),
+            problem: RootProblem::CannotCreate(e),
+        })?;
+        tracing::info!(path = %cli.snapshots.display(), "created the snapshot directory (--init)");
+    }
+    backend::snapshot::check_root(&cli.snapshots)
+}
+
+/// Take the one-writer lock of a directory this run writes snapshots into.
+pub(crate) fn lock(cli: &Cli, dir: &std::path::Path) -> Result<backend::lock::RootLock, Error> {
+    backend::lock::acquire(dir, std::time::Duration::from_secs(cli.lock_timeout))
+}
+
+/// What to plan, from the command line's global flags and a verb's filters.
+pub(crate) fn plan_options(
+    cli: &Cli,
+    prune_unmanaged: bool,
+    deployment: Option<String>,
+    provider: Option<intentwall_contract::ProviderKind>,
+) -> crate::plan::PlanOptions {
+    crate::plan::PlanOptions {
+        backend: backend::Backend::snapshots(cli.snapshots.clone()),
+        prune_unmanaged,
+        deployment,
+        provider,
+        keep_after: false,
+    }
+}

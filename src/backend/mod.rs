@@ -10,6 +10,7 @@
 //! This is the only module that names clouds: the closed set of provider plugins, each behind
 //! its cargo feature. Everything else in the engine works through the contract's `Provider`.
 
+pub mod flowlog;
 pub mod lock;
 pub mod memory;
 pub mod snapshot;
@@ -303,5 +304,14 @@ pub fn placement_schema(
         ProviderKind::Gcp => Ok(&intentwall_gcp::placement::PLACEMENT),
         #[allow(unreachable_patterns)]
         _ => Err(missing(kind)),
+    }
+}
+
+/// The clouds by their flag names, for messages: `aws, azure or gcp`.
+pub fn cloud_names() -> String {
+    let names: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
     }
 }

@@ -12,11 +12,11 @@
 //!
 //! **Streaming.** A log is read record by record ([`read_records`], through the contract's
 //! reader) and each record is judged as it is read, keeping only counters and the first few
-//! examples: memory does not grow with the log. Line formats (AWS text, CSV, GCP JSON lines)
-//! are read one line at a time into one reused buffer; AWS text and CSV are parsed without
-//! allocating (fields are byte slices of the line). Two formats are single JSON documents and are read whole: an
-//! Azure NSG blob (Azure writes one per NSG and hour) and a GCP JSON array. A malformed record
-//! stops the replay at that record, naming its line.
+//! examples: memory does not grow with the log. Line formats (CSV and the clouds' text and
+//! JSON-lines logs) are read one line at a time into one reused buffer, the text ones parsed
+//! without allocating (fields are byte slices of the line); a format that is one JSON
+//! document (a cloud writes some logs that way, one blob per resource and hour) is read whole.
+//! A malformed record stops the replay at that record, naming its line.
 //!
 //! **Flow logs carry no group identity.** A record only has addresses, so a host is attributed
 //! by address alone: an address inside a group's declared `addresses` (exclusive to its
@@ -40,8 +40,7 @@
 //! first few disagreements of a target (their deciding rule and flows).
 //!
 //! **Unverifiable records.** A native rule whose match the model does not know exactly
-//! (`EvalRule::unknown`: an undeclared Azure service tag, an AWS prefix list absent from the
-//! state, a source-port condition) is never judged by its upper bound: such a rule may match a
+//! (`EvalRule::unknown`: an undeclared service tag or prefix list, a source-port condition) is never judged by its upper bound: such a rule may match a
 //! record or not. When the rules' verdict on a record differs between the two (as
 //! `PolicyIndex::possible_verdicts` would find), the record is counted as *unverifiable*
 //! (`unverifiable` per target and in the summary, with the first few as examples) and is
@@ -49,10 +48,10 @@
 //! verdict on the rules' side; drift (the log against the intent) is still reported. When the
 //! verdict is the same either way, the record is judged as usual.
 //!
-//! Where the log records the cloud's own action (AWS `ACCEPT`/`REJECT`, Azure `A`/`D`, GCP
-//! firewall-log `disposition`), records whose observed action contradicts the intent are
-//! reported as drift evidence. They do not block: the log shows the state of the past, and an
-//! AWS `REJECT` may also come from a network ACL.
+//! Where the log records the cloud's own action (accepted or rejected), records whose
+//! observed action contradicts the intent are reported as drift evidence. They do not block:
+//! the log shows the state of the past, and a rejection may also come from another layer (a
+//! network ACL).
 //!
 //! **Layout.** Here: the formats and reading records; `csv`: the neutral CSV format; `replay`:
 //! judging records against a plan's targets and the figures of a replay; `decide`: the
@@ -82,12 +81,13 @@ use intentwall_contract::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-use std::io::{BufRead, Read};
+
+use std::io::BufRead;
 use std::net::IpAddr;
-use std::path::Path;
+
 use std::time::Instant;
 
+pub use crate::backend::flowlog::FlowFormat;
 pub use intentwall_contract::flowlog::{parse_protocol, FlowLog, FlowRecord, ParseError};
 pub use replay::{merge_into, replay, replay_reader, Replay, TargetReplay};
 
@@ -95,112 +95,6 @@ use csv::CsvParser;
 
 /// How many examples of each kind (unattributed, outside, drift) a report names.
 pub const EXAMPLES_SHOWN: usize = 5;
-
-/// Flow-log formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum FlowFormat {
-    /// AWS VPC Flow Logs, default (v2) text format.
-    AwsVpc,
-    /// Azure NSG flow logs (JSON, version 1 or 2).
-    AzureNsg,
-    /// GCP VPC flow logs / firewall logs, exported JSON lines or a JSON array.
-    Gcp,
-    /// `deployment,provider,src,dst,protocol,port[,icmp_type,icmp_code,expected]`.
-    Csv,
-}
-
-impl FlowFormat {
-    /// The flag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlowFormat::AwsVpc => "aws-vpc",
-            FlowFormat::AzureNsg => "azure-nsg",
-            FlowFormat::Gcp => "gcp",
-            FlowFormat::Csv => "csv",
-        }
-    }
-
-    /// The cloud whose logs these are (`None`: CSV says per record).
-    pub fn cloud(self) -> Option<ProviderKind> {
-        match self {
-            FlowFormat::AwsVpc => Some(ProviderKind::Aws),
-            FlowFormat::AzureNsg => Some(ProviderKind::Azure),
-            FlowFormat::Gcp => Some(ProviderKind::Gcp),
-            FlowFormat::Csv => None,
-        }
-    }
-
-    /// The default for a file: `.csv` is CSV; `.json` / `.jsonl` is Azure when it holds
-    /// `flowTuples`, else GCP; anything else is AWS VPC text.
-    pub fn infer(path: &Path, text: &str) -> FlowFormat {
-        Self::by_extension(path, || azure_mark().is_some_and(|m| text.contains(m)))
-    }
-
-    /// [`FlowFormat::infer`] for a file on disk, reading it (in chunks, only for `.json` and
-    /// the like) rather than holding it.
-    pub fn infer_file(path: &Path) -> std::io::Result<FlowFormat> {
-        let mut found = Ok(false);
-        let f = Self::by_extension(path, || {
-            let Some(mark) = azure_mark() else {
-                return false;
-            };
-            found = std::fs::File::open(path).and_then(|f| contains(f, mark.as_bytes()));
-            matches!(found, Ok(true))
-        });
-        found.map(|_| f)
-    }
-
-    fn by_extension(path: &Path, azure: impl FnOnce() -> bool) -> FlowFormat {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase());
-        match ext.as_deref() {
-            Some("csv") => FlowFormat::Csv,
-            Some("json") | Some("jsonl") | Some("ndjson") => {
-                if azure() {
-                    FlowFormat::AzureNsg
-                } else {
-                    FlowFormat::Gcp
-                }
-            }
-            _ => FlowFormat::AwsVpc,
-        }
-    }
-}
-
-/// What only an Azure NSG flow log holds, when this binary reads them (else no JSON log is
-/// taken for one).
-fn azure_mark() -> Option<&'static str> {
-    crate::backend::flow_log_mark(ProviderKind::Azure)
-}
-
-/// Does a stream hold `needle`? Reads 64 KiB at a time, keeping the chunks' overlap.
-fn contains(mut r: impl Read, needle: &[u8]) -> std::io::Result<bool> {
-    let mut buf = vec![0u8; 64 * 1024 + needle.len()];
-    let mut kept = 0;
-    loop {
-        let n = match r.read(&mut buf[kept..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let have = kept + n;
-        if buf[..have].windows(needle.len()).any(|w| w == needle) {
-            return Ok(true);
-        }
-        kept = (needle.len() - 1).min(have);
-        buf.copy_within(have - kept..have, 0);
-    }
-}
-
-impl fmt::Display for FlowFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Parse a whole flow log into records (for tests and small logs: [`replay_reader`] streams).
 pub fn parse(format: FlowFormat, file: &str, text: &str) -> Result<FlowLog, ParseError> {

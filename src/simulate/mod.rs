@@ -36,8 +36,7 @@ pub struct SimReport {
     /// Mismatching probes + mismatching regions of the exhaustive pass.
     pub mismatches: u64,
     /// Probes + regions whose verdict depends on rules whose match the model does not know
-    /// (an undeclared Azure service tag, an AWS prefix list absent from the state, a
-    /// source-port condition). Non-zero means "not proven", never a guess.
+    /// (an undeclared service tag or prefix list, a source-port condition). Non-zero means "not proven", never a guess.
     #[serde(default)]
     pub unverifiable: u64,
     /// `expect` cases checked (each case on each host family).

@@ -151,7 +151,7 @@ impl CsvParser {
                             file,
                             line,
                             "provider",
-                            format!("`{pv}` is not aws, azure or gcp"),
+                            format!("`{pv}` is not {}", crate::backend::cloud_names()),
                         )
                     })?,
             );

@@ -156,7 +156,7 @@ struct Replayer<'a> {
     ctxs: Vec<Ctx<'a>>,
     compiled: Compiled,
     /// Target indices per cloud (in `ProviderKind::ALL` order), and all of them.
-    by_cloud: [Vec<usize>; 3],
+    by_cloud: [Vec<usize>; ProviderKind::ALL.len()],
     all: Vec<usize>,
     /// Scratch for one record's candidate packets.
     cands: Vec<Packet>,
@@ -283,9 +283,11 @@ impl<'a> Replayer<'a> {
         // one binary search per address, whatever the number of targets and groups
         let (sc, dc) = (compiled.addr_class(r.src), compiled.addr_class(r.dst));
         let targets: &[usize] = match r.provider {
-            Some(ProviderKind::Aws) => &by_cloud[0],
-            Some(ProviderKind::Azure) => &by_cloud[1],
-            Some(ProviderKind::Gcp) => &by_cloud[2],
+            // `by_cloud` is in `ProviderKind::ALL` order
+            Some(k) => ProviderKind::ALL
+                .iter()
+                .position(|&c| c == k)
+                .map_or(&[][..], |i| &by_cloud[i][..]),
             None => all,
         };
         let mut belongs = false;

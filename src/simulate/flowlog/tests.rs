@@ -1,6 +1,7 @@
 //! The parsers and the streaming replay, on small logs.
 
 use super::*;
+use std::path::Path;
 
 #[test]
 fn csv_rows() {
@@ -46,29 +47,6 @@ eu,azure,198.51.100.1,10.50.20.4,icmp,,8,0,\n";
     )
     .unwrap_err();
     assert_eq!((e.line, e.field.as_str()), (2, "destination address"));
-}
-
-/// An Azure NSG blob holds `flowTuples`; no other JSON log does.
-#[cfg(feature = "azure")]
-const AZURE: &str =
-    "{\"records\":[{\"properties\":{\"flows\":[{\"flows\":[{\"flowTuples\":[]}]}]}}]}";
-
-#[cfg(feature = "azure")]
-#[test]
-fn formats_are_inferred_from_extension_and_content() {
-    assert_eq!(FlowFormat::infer(Path::new("x.csv"), ""), FlowFormat::Csv);
-    assert_eq!(
-        FlowFormat::infer(Path::new("x.json"), AZURE),
-        FlowFormat::AzureNsg
-    );
-    assert_eq!(
-        FlowFormat::infer(Path::new("x.jsonl"), "{\"jsonPayload\":{}}"),
-        FlowFormat::Gcp
-    );
-    assert_eq!(
-        FlowFormat::infer(Path::new("flows.log"), ""),
-        FlowFormat::AwsVpc
-    );
 }
 
 #[test]
@@ -139,26 +117,6 @@ fn lines_straddling_reads_come_out_whole() {
                 assert!(!got.is_empty());
             }
         }
-}
-
-#[cfg(feature = "azure")]
-#[test]
-fn infer_file_finds_azure_past_the_first_chunk() {
-    let azure_mark = intentwall_azure::flowlog::MARK;
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("big.json");
-    let mut text = format!("{{\"records\":[{{\"pad\":\"{}\",", "x".repeat(200_000));
-    text.push_str("\"properties\":{\"flows\":[{\"flows\":[{\"flowTuples\":[]}]}]}}]}");
-    std::fs::write(&p, &text).unwrap();
-    assert_eq!(FlowFormat::infer_file(&p).unwrap(), FlowFormat::AzureNsg);
-    std::fs::write(&p, "{\"jsonPayload\":{}}\n").unwrap();
-    assert_eq!(FlowFormat::infer_file(&p).unwrap(), FlowFormat::Gcp);
-    // the needle split across two reads is still found
-    for cut in 1..azure_mark.len() {
-        let data = format!("{}{}", "y".repeat(64 * 1024 - cut), azure_mark);
-        assert!(contains(data.as_bytes(), azure_mark.as_bytes()).unwrap());
-    }
-    assert!(FlowFormat::infer_file(Path::new("/no/such.json")).is_err());
 }
 
 /// Differential tests of the streaming, compiled replay against the reference (the

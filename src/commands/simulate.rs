@@ -51,7 +51,14 @@ pub fn run(cli: &Cli, args: &SimulateArgs) -> Result<ExitStatus, Error> {
                 file = %name, records = r.records, checked = r.checked,
                 mismatches = r.mismatches, millis = r.millis, "replayed flow log"
             );
-            flowlog::merge_into(&mut plan, &r);
+            // the replay judges and returns findings; here they join the targets' own (a
+            // replayed mismatch blocks like a simulated one), so every format carries them
+            for (t, tr) in plan.targets.iter_mut().zip(&r.targets) {
+                if !tr.findings.is_empty() {
+                    t.findings.extend(tr.findings.iter().cloned());
+                    t.blocked = true;
+                }
+            }
             Some(r)
         }
         None => None,

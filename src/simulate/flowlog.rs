@@ -89,7 +89,7 @@ use std::time::Instant;
 
 pub use crate::backend::flowlog::FlowFormat;
 pub use intentwall_contract::flowlog::{parse_protocol, FlowLog, FlowRecord, ParseError};
-pub use replay::{merge_into, replay, replay_reader, Replay, TargetReplay};
+pub use replay::{replay, replay_reader, Replay, TargetReplay};
 
 use csv::CsvParser;
 

@@ -628,14 +628,3 @@ pub(super) fn mismatch_finding(
         ),
     }
 }
-
-/// Put the replay's findings into the plan's targets (which then block), so every output
-/// format of `simulate` carries them.
-pub fn merge_into(plan: &mut Plan, replay: &Replay) {
-    for (t, r) in plan.targets.iter_mut().zip(&replay.targets) {
-        if !r.findings.is_empty() {
-            t.findings.extend(r.findings.iter().cloned());
-            t.blocked = true;
-        }
-    }
-}

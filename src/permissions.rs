@@ -1,4 +1,4 @@
-//! `intentwall permissions aws|azure|gcp`: the least-privilege policy the job needs on one
+//! `intentwall permissions <cloud>`: the least-privilege policy the job needs on one
 //! cloud, scoped to the placements of the intents' deployments, printed as data on stdout.
 //!
 //! What each cloud's document grants, and why, is its plugin's (the `permissions` module of
@@ -45,7 +45,7 @@ fn placements(
     Ok(seen.into_iter().collect())
 }
 
-/// The policy for one cloud as text (JSON for AWS and Azure, YAML for GCP): an error when no
+/// The policy for one cloud as text, in the cloud's own document format: an error when no
 /// deployment is placed on the cloud, as a policy granting nothing is not worth applying.
 pub fn render(intent: &Intent, cloud: ProviderKind) -> Result<String, Error> {
     let doc = crate::backend::permissions(cloud)?;

@@ -1309,9 +1309,10 @@ fn model_resolve(dep: &Deployment, cloud: ProviderKind) -> Option<DeploymentInte
                 sensitive: g.sensitive,
                 addresses: g.addresses_for(cloud).cloned(),
                 service_account: g
-                    .gcp_service_account
-                    .clone()
-                    .filter(|_| cloud == ProviderKind::Gcp),
+                    .cloud_settings
+                    .get(&cloud)
+                    .and_then(|s| s.get("service_account"))
+                    .cloned(),
             };
             (g.name.clone(), group)
         })

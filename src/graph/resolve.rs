@@ -50,10 +50,11 @@ impl View<'_, '_> {
                         egress_restricted: g.egress_restricted,
                         sensitive: g.sensitive,
                         addresses: g.addresses_for(cloud).cloned(),
-                        service_account: match cloud {
-                            ProviderKind::Gcp => g.gcp_service_account.clone(),
-                            _ => None,
-                        },
+                        service_account: g
+                            .cloud_settings
+                            .get(&cloud)
+                            .and_then(|s| s.get("service_account"))
+                            .cloned(),
                     },
                 )
             })

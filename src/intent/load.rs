@@ -85,7 +85,8 @@ pub(crate) struct RawGroup {
     pub egress: Option<Loc>,
     pub sensitive: bool,
     pub addresses: Option<Sp<Vec<RawAddresses>>>,
-    pub service_account: Option<Sp<String>>,
+    /// Per cloud, the settings its plugin lets a group give (`<cloud>: {<setting>: ...}`).
+    pub cloud: BTreeMap<ProviderKind, BTreeMap<String, Sp<String>>>,
 }
 
 /// One `flows` item.

@@ -64,10 +64,10 @@ pub struct Group {
     pub sensitive: bool,
     /// This deployment's `addresses` for every cloud (`{us: [...]}`).
     pub addresses: Option<AddrSet>,
-    /// This deployment's `addresses` per cloud (`{us: {aws: [...]}}`); wins over `addresses`.
+    /// This deployment's `addresses` per cloud (`{<deployment>: {<cloud>: [...]}}`); wins over `addresses`.
     pub addresses_by_cloud: BTreeMap<ProviderKind, AddrSet>,
-    /// `gcp: {service_account: ...}`.
-    pub gcp_service_account: Option<String>,
+    /// Per cloud, the settings its plugin lets a group give (`service_account` on one cloud).
+    pub cloud_settings: BTreeMap<ProviderKind, BTreeMap<String, String>>,
     /// Where it is defined.
     pub loc: Loc,
 }

@@ -76,24 +76,6 @@ fn describe(c: char) -> String {
     }
 }
 
-/// `Err(why)` unless `value` looks like a GCP service account e-mail (it goes into firewall
-/// rules and their API paths).
-pub fn check_service_account(value: &str) -> Result<(), String> {
-    let word = |s: &str| {
-        (1..=63).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    let ok = value.split_once('@').is_some_and(|(user, domain)| {
-        word(user) && domain.contains('.') && domain.split('.').all(word)
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err("must be a service account e-mail such as db@project-id.iam.gserviceaccount.com".into())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,13 +120,5 @@ mod tests {
     fn quote_escapes_what_a_terminal_would_obey() {
         assert_eq!(quote("a\nb\0c\u{1b}[31m"), "`a\\nb\\u{0}c\\u{1b}[31m`");
         assert_eq!(quote(&"x".repeat(300)).len(), 80 + 5);
-    }
-
-    #[test]
-    fn service_accounts() {
-        assert!(check_service_account("db@acme-prod-us.iam.gserviceaccount.com").is_ok());
-        assert!(check_service_account("123-compute@developer.gserviceaccount.com").is_ok());
-        assert!(check_service_account("a\n@b").is_err());
-        assert!(check_service_account("*").is_err());
     }
 }

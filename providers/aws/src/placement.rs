@@ -10,10 +10,21 @@ pub const PLACEMENT: PlacementSchema = PlacementSchema {
     cidr: "cidr",
     cidr6: "cidr6",
     address_books: &["prefix_lists"],
+    group_settings: &[],
     check,
 };
 
 fn check(key: &str, value: &str) -> Result<(), String> {
+    if key == "prefix_lists" {
+        // the name of an entry of the address book: a prefix list id
+        let id = value
+            .strip_prefix("pl-")
+            .is_some_and(|h| (8..=17).contains(&h.len()) && lower_hex(h));
+        return match id {
+            true => Ok(()),
+            false => Err("is not a prefix list id (pl- and 8 or 17 hex digits)".into()),
+        };
+    }
     let (ok, want) = match key {
         "account" => (
             value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()),
@@ -61,6 +72,7 @@ mod tests {
             ("vpc", "vpc-0a1b2c3d"),
             ("vpc", "vpc-0a1b2c3d4e5f60718"),
             ("cidr", "anything: checked as a CIDR by the loader"),
+            ("prefix_lists", "pl-0123abcd"),
         ] {
             assert!((PLACEMENT.check)(key, v).is_ok(), "{key} {v}");
         }
@@ -71,6 +83,8 @@ mod tests {
             ("region", "*"),
             ("region", "us-east-1\n"),
             ("vpc", "vpc-*"),
+            ("prefix_lists", "pl-1"),
+            ("prefix_lists", "prefix"),
         ] {
             assert!((PLACEMENT.check)(key, v).is_err(), "{key} {v:?}");
         }

@@ -17,10 +17,22 @@ pub const PLACEMENT: PlacementSchema = PlacementSchema {
     cidr: "vnet_cidr",
     cidr6: "vnet_cidr6",
     address_books: &["service_tags"],
+    group_settings: &[],
     check,
 };
 
 fn check(key: &str, value: &str) -> Result<(), String> {
+    if key == "service_tags" {
+        // the name of an entry of the address book: AzureMonitor, Storage.EastUS,
+        // AzureCloud.westeurope
+        let tag = value.len() <= 80
+            && value.starts_with(|c: char| c.is_ascii_alphabetic())
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+        return match tag {
+            true => Ok(()),
+            false => Err("is not a service tag name (letters, digits and `.`)".into()),
+        };
+    }
     let (ok, want) = match key {
         "subscription" => (
             guid(value),
@@ -80,6 +92,7 @@ mod tests {
             ("resource_group", "rg-prod_us.(1)"),
             ("location", "eastus2"),
             ("nsg", "nsg-prod-us"),
+            ("service_tags", "Storage.EastUS"),
         ] {
             assert!((PLACEMENT.check)(key, v).is_ok(), "{key} {v}");
         }
@@ -89,6 +102,7 @@ mod tests {
             ("resource_group", ".."),
             ("resource_group", "*"),
             ("nsg", "nsg\"x"),
+            ("service_tags", "Storage/EastUS"),
         ] {
             assert!((PLACEMENT.check)(key, v).is_err(), "{key} {v:?}");
         }

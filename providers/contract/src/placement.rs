@@ -15,8 +15,12 @@ pub struct PlacementSchema {
     /// Address books a placement may declare (named sets of CIDRs native rules may reference,
     /// such as AWS prefix lists), so rules naming them have a known match.
     pub address_books: &'static [&'static str],
-    /// `Err(what it must be)` unless a setting's value is well formed; settings with no
-    /// format of their own (the address spaces, checked as CIDRs by the loader) pass.
+    /// Settings a group may give for this cloud (`gcp: {service_account: ...}` on a group:
+    /// how the cloud tells the group's members apart besides their addresses).
+    pub group_settings: &'static [&'static str],
+    /// `Err(what it must be)` unless a setting's value (of a placement or a group) is well
+    /// formed; settings with no format of their own (the address spaces, checked as CIDRs by
+    /// the loader) pass.
     pub check: fn(key: &str, value: &str) -> Result<(), String>,
 }
 

@@ -10,6 +10,7 @@ pub const PLACEMENT: PlacementSchema = PlacementSchema {
     cidr: "cidr",
     cidr6: "cidr6",
     address_books: &[],
+    group_settings: &["service_account"],
     check,
 };
 
@@ -23,6 +24,10 @@ fn check(key: &str, value: &str) -> Result<(), String> {
             rfc1035(value, 63),
             "a network name: 1-63 of lowercase letters, digits and `-`, starting with a letter, not ending with `-`",
         ),
+        "service_account" => (
+            service_account(value),
+            "a service account e-mail such as db@project-id.iam.gserviceaccount.com",
+        ),
         _ => return Ok(()),
     };
     if ok {
@@ -32,13 +37,33 @@ fn check(key: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// A service account e-mail (it goes into firewall rules and their API paths).
+fn service_account(value: &str) -> bool {
+    let word = |s: &str| {
+        (1..=63).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    value.split_once('@').is_some_and(|(user, domain)| {
+        word(user) && domain.contains('.') && domain.split('.').all(word)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn values() {
-        for (key, v) in [("project", "acme-prod-us"), ("network", "n")] {
+        for (key, v) in [
+            ("project", "acme-prod-us"),
+            ("network", "n"),
+            ("service_account", "db@acme-prod-us.iam.gserviceaccount.com"),
+            (
+                "service_account",
+                "123-compute@developer.gserviceaccount.com",
+            ),
+        ] {
             assert!((PLACEMENT.check)(key, v).is_ok(), "{key} {v}");
         }
         for (key, v) in [
@@ -46,6 +71,8 @@ mod tests {
             ("project", "p"),
             ("project", "Acme-prod"),
             ("network", "prod-"),
+            ("service_account", "a\n@b"),
+            ("service_account", "*"),
         ] {
             assert!((PLACEMENT.check)(key, v).is_err(), "{key} {v:?}");
         }

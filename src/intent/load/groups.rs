@@ -19,7 +19,7 @@ impl Cx<'_> {
             egress: None,
             sensitive: false,
             addresses: None,
-            service_account: None,
+            cloud: BTreeMap::new(),
         };
         if let Node::Scalar(s) = v {
             if s.as_str().is_empty() {
@@ -27,18 +27,26 @@ impl Cx<'_> {
             }
         }
         let m = self.map(v, &what)?;
-        self.check_keys(
-            m,
-            &[
-                "description",
-                "includes",
-                "egress",
-                "sensitive",
-                "addresses",
-                "gcp",
-            ],
-            &what,
-        );
+        // a cloud's name gives the settings its plugin lets a group have
+        let keys: Vec<&str> = [
+            "description",
+            "includes",
+            "egress",
+            "sensitive",
+            "addresses",
+        ]
+        .into_iter()
+        .chain(
+            ProviderKind::ALL
+                .iter()
+                .filter(|k| {
+                    crate::backend::placement_schema(**k)
+                        .is_ok_and(|s| !s.group_settings.is_empty())
+                })
+                .map(|k| k.as_str()),
+        )
+        .collect();
+        self.check_keys(m, &keys, &what);
         for (key, val) in m.iter() {
             match key.as_str() {
                 "description" => {
@@ -82,27 +90,37 @@ impl Cx<'_> {
                         loc: self.loc(key.span()),
                     })
                 }
-                "gcp" => {
-                    let w = format!("`gcp` of {what}");
+                cloud => {
+                    let Some(kind) = ProviderKind::parse(cloud) else {
+                        continue;
+                    };
+                    let Ok(schema) = crate::backend::placement_schema(kind) else {
+                        continue;
+                    };
+                    let w = format!("`{kind}` of {what}");
                     if let Some(gm) = self.map(val, &w) {
-                        self.check_keys(gm, &["service_account"], &w);
-                        if let Some(sa) = gm.get_node("service_account") {
-                            g.service_account =
-                                self.text(sa, &format!("`service_account` of {what}"));
-                            if let Some(t) = &g.service_account {
-                                if let Err(why) = crate::intent::names::check_service_account(&t.v)
-                                {
-                                    let q = crate::intent::names::quote(&t.v);
-                                    self.err(
-                                        t.loc.clone(),
-                                        format!("`service_account` of {what} is {q}: {why}"),
-                                    );
-                                }
+                        self.check_keys(gm, schema.group_settings, &w);
+                        for &setting in schema.group_settings {
+                            let Some(node) = gm.get_node(setting) else {
+                                continue;
+                            };
+                            let Some(t) = self.text(node, &format!("`{setting}` of {what}")) else {
+                                continue;
+                            };
+                            if let Err(why) = (schema.check)(setting, &t.v) {
+                                let q = crate::intent::names::quote(&t.v);
+                                self.err(
+                                    t.loc.clone(),
+                                    format!("`{setting}` of {what} is {q}: {why}"),
+                                );
                             }
+                            g.cloud
+                                .entry(kind)
+                                .or_default()
+                                .insert(setting.to_string(), t);
                         }
                     }
                 }
-                _ => {}
             }
         }
         Some(g)
@@ -122,7 +140,7 @@ impl Cx<'_> {
             match dv {
                 Node::Mapping(cm) => {
                     let cw = format!("`addresses.{}` of {what}", dk.as_str());
-                    self.check_keys(cm, &["aws", "azure", "gcp"], &cw);
+                    self.check_keys(cm, &ProviderKind::ALL.map(ProviderKind::as_str), &cw);
                     for (ck, cv) in cm.iter() {
                         if let Some(kind) = ProviderKind::parse(ck.as_str()) {
                             if let Some(s) = self.cidr_set(cv, &cw) {

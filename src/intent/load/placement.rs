@@ -4,6 +4,7 @@
 use super::yaml::{kind_of, Cx};
 use super::RawDeployment;
 use crate::intent::model::Placement;
+use intentwall_contract::placement::PlacementSchema;
 use intentwall_contract::quota;
 use intentwall_contract::{AddrSet, ProviderKind};
 use ipnet::IpNet;
@@ -16,7 +17,7 @@ impl Cx<'_> {
         let name = self.name(k, "deployment");
         let what = format!("deployment `{}`", name.v);
         let m = self.map(v, &what)?;
-        self.check_keys(m, &["aws", "azure", "gcp"], &what);
+        self.check_keys(m, &ProviderKind::ALL.map(ProviderKind::as_str), &what);
         let mut clouds = BTreeMap::new();
         for (ck, cv) in m.iter() {
             let Some(kind) = ProviderKind::parse(ck.as_str()) else {
@@ -29,7 +30,10 @@ impl Cx<'_> {
         if m.is_empty() {
             self.err(
                 name.loc.clone(),
-                format!("{what} has no placement (give at least one of aws, azure, gcp)"),
+                format!(
+                    "{what} has no placement (give at least one of {})",
+                    ProviderKind::ALL.map(ProviderKind::as_str).join(", ")
+                ),
             );
         }
         Some(RawDeployment { name, clouds })
@@ -83,7 +87,7 @@ impl Cx<'_> {
                 continue;
             }
             if books.contains(&k.as_str()) {
-                self.address_book(k.as_str(), v, &what, &mut settings);
+                self.address_book(schema, k.as_str(), v, &what, &mut settings);
                 continue;
             }
             let Some(t) = self.text(v, &format!("`{}` of {what}", k.as_str())) else {
@@ -138,11 +142,12 @@ impl Cx<'_> {
         })
     }
 
-    /// `service_tags:` (Azure) or `prefix_lists:` (AWS) of a placement: what a named address
-    /// book of the cloud holds, so rules naming it are judged exactly instead of being
+    /// An address book of a placement (named sets of CIDRs the cloud's rules may reference):
+    /// what each named entry holds, so rules naming it are judged exactly instead of being
     /// unverifiable. Each entry goes to `settings` as `<book>.<name>` = comma-joined CIDRs.
     pub(super) fn address_book(
         &mut self,
+        schema: &PlacementSchema,
         book: &str,
         n: &Node,
         what: &str,
@@ -154,29 +159,11 @@ impl Cx<'_> {
         };
         for (k, v) in m.iter() {
             let name = k.as_str();
-            let valid = if book == "prefix_lists" {
-                name.strip_prefix("pl-").is_some_and(|h| {
-                    (8..=17).contains(&h.len())
-                        && h.bytes()
-                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                })
-            } else {
-                // Azure service tags: AzureMonitor, Storage.EastUS, AzureCloud.westeurope
-                name.len() <= 80
-                    && name.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
-            };
-            if !valid {
+            // the cloud's plugin knows what its address books' names look like
+            if let Err(why) = (schema.check)(book, name) {
                 let loc = self.loc(k.span());
                 let q = crate::intent::names::quote(name);
-                self.err(
-                    loc,
-                    if book == "prefix_lists" {
-                        format!("{what}: {q} is not a prefix list id (pl- and 8 or 17 hex digits)")
-                    } else {
-                        format!("{what}: {q} is not a service tag name (letters, digits and `.`)")
-                    },
-                );
+                self.err(loc, format!("{what}: {q} {why}"));
                 continue;
             }
             let entry = format!("`{name}` in {what}");

@@ -96,7 +96,16 @@ fn model_group(g: &RawGroup, dep: &str) -> Group {
         sensitive: g.sensitive,
         addresses,
         addresses_by_cloud: by_cloud,
-        gcp_service_account: g.service_account.as_ref().map(|s| s.v.clone()),
+        cloud_settings: g
+            .cloud
+            .iter()
+            .map(|(k, m)| {
+                (
+                    *k,
+                    m.iter().map(|(s, v)| (s.clone(), v.v.clone())).collect(),
+                )
+            })
+            .collect(),
         loc: g.name.loc.clone(),
     }
 }

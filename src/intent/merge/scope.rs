@@ -414,8 +414,10 @@ impl<'a> Ns<'a> {
                     if let Some(a) = &g.addresses {
                         bad("`addresses`", &a.loc, diags);
                     }
-                    if let Some(s) = &g.service_account {
-                        bad("a `gcp.service_account`", &s.loc, diags);
+                    for (kind, settings) in &g.cloud {
+                        for (key, s) in settings {
+                            bad(&format!("a `{kind}.{key}`"), &s.loc, diags);
+                        }
                     }
                 }
             }

@@ -117,6 +117,12 @@ fn resolve(
     Ok((Target::of(&di, t.provider), di))
 }
 
+/// How many targets are observed at once: one per core (the snapshot files are parsed as
+/// they are read).
+fn observe_limit() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Refuse the whole plan if the intents or any target's state changed since planning.
 pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<(), Error> {
     if plan.intent_digest != intent.digest {
@@ -126,12 +132,17 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<
             short(&intent.digest)
         )));
     }
-    let mut stale = Vec::new();
+    let mut targets = Vec::new();
     for t in &plan.targets {
-        let (target, di) = resolve(t, intent)?;
-        let now = opts.backend.observe(&target, &di)?;
+        targets.push(resolve(t, intent)?);
+    }
+    let names: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
+    let observed = opts.backend.observe_all(targets, observe_limit());
+    let mut stale = Vec::new();
+    for ((t, name), now) in plan.targets.iter().zip(names).zip(observed) {
+        let now = now?;
         if now.fingerprint != t.fingerprint {
-            stale.push(format!("{target} ({})", now.source.display()));
+            stale.push(format!("{name} ({})", now.source.display()));
         }
     }
     if !stale.is_empty() {
@@ -384,14 +395,16 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> Res
             "apply change"
         );
     }
-    let before = opts.backend.observe(&target, &di)?;
-    let executed = opts
-        .backend
-        .execute(&target, &di, &t.fingerprint, &t.changes)?;
-    // convergence: what is there now must be exactly what the changes meant, whatever the
-    // backend said about its own writes
+    let b = &opts.backend;
+    let (before, executed, now) = backend::block_on(async {
+        let before = b.observe(&target, &di).await?;
+        let executed = b.execute(&target, &di, &t.fingerprint, &t.changes).await?;
+        // convergence: what is there now must be exactly what the changes meant, whatever
+        // the backend said about its own writes
+        let now = b.observe(&target, &di).await?;
+        Ok::<_, Error>((before, executed, now))
+    })?;
     let meant = diff::apply_changes(&before.state, &t.changes);
-    let now = opts.backend.observe(&target, &di)?;
     let (residue, _) = diff::diff(provider, &now.state, &meant);
     if !residue.is_empty() {
         return Err(Error::NotConverged {

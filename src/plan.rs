@@ -430,30 +430,35 @@ pub fn build_each(
         }
     }
     let graph = ServiceGraph::of(intent);
-    // observe every target first (on all cores): errors are reported together, and none
-    // stops the plan half-way through its output
-    let mut observed: Vec<Result<Job<'_>, Error>> = Vec::new();
-    in_order(
-        selected,
-        |(dep, kind)| -> Result<Job<'_>, Error> {
-            let intent = graph.view(&dep.name).and_then(|v| v.resolve(kind));
-            let intent = intent.ok_or_else(|| Error::NoPlacement {
-                deployment: dep.name.clone(),
-                provider: kind,
-            })?;
-            let observed = opts.backend.observe(&Target::of(&intent, kind), &intent)?;
+    // resolve every target (pure), then observe them all at once through the backend, the
+    // one place the plan reads the world: errors are reported together, and none stops the
+    // plan half-way through its output
+    let mut resolved = Vec::new();
+    for (dep, kind) in selected {
+        let intent = graph.view(&dep.name).and_then(|v| v.resolve(kind));
+        let intent = intent.ok_or_else(|| Error::NoPlacement {
+            deployment: dep.name.clone(),
+            provider: kind,
+        })?;
+        resolved.push((dep, kind, intent));
+    }
+    let targets = resolved
+        .iter()
+        .map(|(_, kind, intent)| (Target::of(intent, *kind), intent.clone()))
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let observed: Vec<Result<Job<'_>, Error>> = resolved
+        .into_iter()
+        .zip(opts.backend.observe_all(targets, workers))
+        .map(|((dep, kind, intent), observed)| {
             Ok(Job {
                 dep,
                 kind,
                 intent,
-                observed,
+                observed: observed?,
             })
-        },
-        |r| {
-            observed.push(r);
-            Ok(())
-        },
-    )?;
+        })
+        .collect();
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
     for r in observed {

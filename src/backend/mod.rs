@@ -131,11 +131,19 @@ impl Backend {
         }
     }
 
-    /// Read one target's state, normalised by its cloud's plugin.
-    pub fn observe(&self, target: &Target, intent: &DeploymentIntent) -> Result<Observed, Error> {
+    /// Read one target's state, normalised by its cloud's plugin. Async, so a cloud's SDK
+    /// calls can overlap; the snapshot files are read on the runtime's blocking pool.
+    pub async fn observe(
+        &self,
+        target: &Target,
+        intent: &DeploymentIntent,
+    ) -> Result<Observed, Error> {
         require(target.provider)?;
         match self {
-            Backend::Snapshots(s) => s.observe(target.provider, intent),
+            Backend::Snapshots(s) => {
+                let (s, kind, intent) = (s.clone(), target.provider, intent.clone());
+                blocking(move || s.observe(kind, &intent)).await
+            }
             Backend::Memory(m) => Ok(m.observe(target)),
         }
     }
@@ -143,7 +151,7 @@ impl Backend {
     /// Execute a change set on a target whose state must still have the fingerprint
     /// `expected` (else nothing is written: "changed under us"). The caller re-observes
     /// afterwards to check convergence; a backend never reports success from its own words.
-    pub fn execute(
+    pub async fn execute(
         &self,
         target: &Target,
         intent: &DeploymentIntent,
@@ -152,9 +160,68 @@ impl Backend {
     ) -> Result<Executed, Error> {
         require(target.provider)?;
         match self {
-            Backend::Snapshots(s) => s.execute(target.provider, intent, expected, changes),
+            Backend::Snapshots(s) => {
+                let (s, kind, intent) = (s.clone(), target.provider, intent.clone());
+                let (expected, changes) = (expected.to_string(), changes.to_vec());
+                blocking(move || s.execute(kind, &intent, &expected, &changes)).await
+            }
             Backend::Memory(m) => m.execute(target, expected, changes),
         }
+    }
+
+    /// Observe every target, at most `limit` at a time, the results in the targets' order:
+    /// the one place the pipeline reads the world before planning.
+    pub fn observe_all(
+        &self,
+        targets: Vec<(Target, DeploymentIntent)>,
+        limit: usize,
+    ) -> Vec<Result<Observed, Error>> {
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+        block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            let n = targets.len();
+            for (i, (target, intent)) in targets.into_iter().enumerate() {
+                let (backend, limit) = (self.clone(), limit.clone());
+                tasks.spawn(async move {
+                    // the semaphore is never closed, so a permit always comes
+                    let _permit = limit.acquire_owned().await;
+                    (i, backend.observe(&target, &intent).await)
+                });
+            }
+            let mut out: Vec<Option<Result<Observed, Error>>> = (0..n).map(|_| None).collect();
+            while let Some(done) = tasks.join_next().await {
+                match done {
+                    Ok((i, r)) => out[i] = Some(r),
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => {}
+                }
+            }
+            out.into_iter()
+                .map(|r| r.unwrap_or(Err(Error::Internal("an observation was cancelled"))))
+                .collect()
+        })
+    }
+}
+
+/// Run a backend call to completion from the engine's synchronous code. A current-thread
+/// runtime per call: the work that blocks (files) goes to its blocking pool, and a cloud's
+/// client calls are async.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt.block_on(f),
+        // building a current-thread runtime only allocates; failing it is out of memory
+        Err(e) => panic!("cannot start the async runtime: {e}"),
+    }
+}
+
+/// Blocking work (file reads and writes, parsing) on the runtime's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::Internal("a backend task was cancelled")),
     }
 }
 

@@ -9,6 +9,11 @@
 //!
 //! This is the only module that names clouds: the closed set of provider plugins, each behind
 //! its cargo feature. Everything else in the engine works through the contract's `Provider`.
+//!
+//! The plugins stay stateless (their pure half: semantics, snapshot format, placement schema),
+//! so they are shared `'static` values. What a cloud needs at run time — SDK clients,
+//! credentials per account, retry state, the typed errors of its calls — belongs to the backend
+//! variant that talks to it, which is why the seam is async and owned by [`Backend`].
 
 pub mod flowlog;
 pub mod lock;

@@ -85,8 +85,9 @@ pub fn run(cli: &Cli, args: &SimulateArgs) -> Result<ExitStatus, Error> {
             })?;
             String::new()
         }
-        (report::Format::Markdown, Some(r)) => {
-            report::render_plan(&plan, report::Format::Markdown) + &report::markdown_replay(r)
+        (report::Format::Markdown, r) => {
+            let replay = r.as_ref().map(report::markdown_replay).unwrap_or_default();
+            report::markdown_simulation(&plan) + &replay
         }
         (f, _) => report::render_plan(&plan, *f),
     };

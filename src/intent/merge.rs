@@ -208,6 +208,24 @@ flows:
     }
 
     #[test]
+    fn a_token_with_the_wrong_separator_suggests_the_token() {
+        for (written, meant) in [
+            ("tcp:8443", "tcp/8443"),
+            ("udp 53", "udp/53"),
+            ("tcp:80-81", "tcp/80-81"),
+        ] {
+            let d = run(&[(
+                "regions/us/r.yaml",
+                &format!("version: 1\ngroups:\n  reporting: {{}}\nflows:\n  - {{ name: x, from: web, to: api, services: ['{written}'] }}\n"),
+            )])
+            .unwrap_err()
+            .to_string();
+            assert!(d.contains(&format!("unknown service `{written}`")), "{d}");
+            assert!(d.contains(&format!("did you mean `{meant}`?")), "{d}");
+        }
+    }
+
+    #[test]
     fn a_name_unknown_everywhere_is_an_error() {
         let d = run(&[]).unwrap_err().to_string();
         assert!(

@@ -278,13 +278,22 @@ fn md_fence<'a>(lines: impl IntoIterator<Item = &'a String>) -> String {
 
 /// Markdown for a pull-request comment.
 pub fn markdown(plan: &Plan) -> String {
+    markdown_titled(plan, "plan")
+}
+
+/// The Markdown summary of `simulate`: the same content, titled by the verb that made it.
+pub fn markdown_simulation(plan: &Plan) -> String {
+    markdown_titled(plan, "simulate")
+}
+
+fn markdown_titled(plan: &Plan, verb: &str) -> String {
     let mut s = String::new();
     let status = match plan.status() {
         ExitStatus::Blocked => "blocked",
         ExitStatus::Changes => "changes",
         ExitStatus::Ok | ExitStatus::Error => "no changes",
     };
-    let _ = writeln!(s, "## intentwall plan: {status}\n");
+    let _ = writeln!(s, "## intentwall {verb}: {status}\n");
     let _ = writeln!(
         s,
         "| target | create | update | replace | delete | simulation | findings |"
@@ -327,6 +336,11 @@ pub fn markdown(plan: &Plan) -> String {
                 o.summary
             )));
         }
+    }
+    if lines.is_empty() {
+        // an empty diff block reads like a rendering fault
+        let _ = writeln!(s, "\nNo changes.");
+        return s;
     }
     let fence = md_fence(&lines);
     let _ = writeln!(s, "\n<details><summary>Changes</summary>\n\n{fence}diff");
@@ -562,6 +576,23 @@ pub fn markdown_replay(r: &crate::simulate::flowlog::Replay) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No change is said in words, not as an empty diff block; each verb titles its own
+    /// summary.
+    #[test]
+    fn markdown_without_changes_has_no_empty_diff() {
+        let plan = Plan {
+            format_version: crate::plan::FORMAT_VERSION,
+            intent_digest: "sha256:0".into(),
+            prune_unmanaged: false,
+            guardrails: vec![],
+            targets: vec![],
+        };
+        let m = markdown(&plan);
+        assert!(m.starts_with("## intentwall plan: no changes"), "{m}");
+        assert!(m.contains("\nNo changes.\n") && !m.contains("```"), "{m}");
+        assert!(markdown_simulation(&plan).starts_with("## intentwall simulate: no changes"));
+    }
 
     #[test]
     fn markdown_text_cannot_add_rows_items_or_markup() {

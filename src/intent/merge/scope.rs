@@ -56,7 +56,15 @@ impl<'a> Ns<'a> {
                     let names: Vec<&str> = self.services.keys().map(String::as_str).collect();
                     let mut d =
                         Diagnostic::error(s.loc.clone(), format!("unknown service `{}`", s.v));
-                    if let Some(x) = crate::intent::load::did_you_mean(&s.v, names.iter().copied())
+                    // `tcp:8443`, `udp 53`: a token with the wrong separator
+                    let token =
+                        s.v.split_once([':', ' ', '_', '.'])
+                            .map(|(p, rest)| format!("{}/{}", p.trim(), rest.trim()))
+                            .filter(|t| Traffic::parse(t).is_ok());
+                    if let Some(t) = token {
+                        d = d.with_note(format!("did you mean `{t}`? (a token is protocol/port)"));
+                    } else if let Some(x) =
+                        crate::intent::load::did_you_mean(&s.v, names.iter().copied())
                     {
                         d = d.with_note(format!("did you mean `{x}`?"));
                     }

@@ -62,8 +62,11 @@ fn target_title(t: &TargetPlan) -> String {
 
 fn sim_line(t: &TargetPlan) -> String {
     let s = &t.simulation;
-    let verdict = if s.mismatches > 0 || s.expectations_failed > 0 {
+    // say which check failed: a failed `expect` with no mismatching packet is not a mismatch
+    let verdict = if s.mismatches > 0 {
         "MISMATCH"
+    } else if s.expectations_failed > 0 {
+        "EXPECTATION FAILED"
     } else if s.unverifiable > 0 {
         "UNVERIFIED"
     } else {
@@ -592,6 +595,39 @@ mod tests {
         assert!(m.starts_with("## intentwall plan: no changes"), "{m}");
         assert!(m.contains("\nNo changes.\n") && !m.contains("```"), "{m}");
         assert!(markdown_simulation(&plan).starts_with("## intentwall simulate: no changes"));
+    }
+
+    #[test]
+    fn a_failed_expectation_is_not_called_a_mismatch() {
+        let mut t = crate::plan::TargetPlan {
+            deployment: "us".into(),
+            provider: intentwall_contract::ProviderKind::Gcp,
+            placement: Default::default(),
+            snapshot: "s".into(),
+            existed: true,
+            fingerprint: "absent".into(),
+            changes: vec![],
+            unchanged: 0,
+            managed_rules_before: 0,
+            managed_rules_after: 0,
+            simulation: crate::simulate::SimReport {
+                expectations: 3,
+                expectations_failed: 1,
+                ..Default::default()
+            },
+            findings: vec![],
+            blocked: true,
+            after: Default::default(),
+            handed_out: None,
+        };
+        let line = sim_line(&t);
+        assert!(
+            line.starts_with("simulation: EXPECTATION FAILED:"),
+            "{line}"
+        );
+        assert!(line.contains("2/3 expectation checks passed"), "{line}");
+        t.simulation.mismatches = 2;
+        assert!(sim_line(&t).starts_with("simulation: MISMATCH:"));
     }
 
     #[test]

@@ -123,8 +123,8 @@ fn observe_limit() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Refuse the whole plan if the intents or any target's state changed since planning.
-pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<(), Error> {
+/// Refuse a plan made from other intents.
+fn intents_unchanged(plan: &Plan, intent: &Intent) -> Result<(), Error> {
     if plan.intent_digest != intent.digest {
         return Err(Error::StalePlan(format!(
             "the intents changed since it was made (plan {}, now {}); run plan again",
@@ -132,6 +132,23 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<
             short(&intent.digest)
         )));
     }
+    Ok(())
+}
+
+/// Refuse a plan whose targets (`name (source)`) changed since planning.
+fn refuse_stale(stale: Vec<String>) -> Result<(), Error> {
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(Error::StalePlan(format!(
+        "state changed since planning for {}; nothing was changed, run plan again",
+        stale.join(", ")
+    )))
+}
+
+/// Refuse the whole plan if the intents or any target's state changed since planning.
+pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<(), Error> {
+    intents_unchanged(plan, intent)?;
     let mut targets = Vec::new();
     for t in &plan.targets {
         targets.push(resolve(t, intent)?);
@@ -145,13 +162,7 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<
             stale.push(format!("{name} ({})", now.source.display()));
         }
     }
-    if !stale.is_empty() {
-        return Err(Error::StalePlan(format!(
-            "state changed since planning for {}; nothing was changed, run plan again",
-            stale.join(", ")
-        )));
-    }
-    Ok(())
+    refuse_stale(stale)
 }
 
 /// The first 12 characters of a digest (by character: a plan file's digest is untrusted text).
@@ -185,9 +196,9 @@ fn guard(t: &TargetPlan, opts: &ApplyOptions) -> Option<String> {
 
 /// Re-derive a recorded plan: plan again from the intents and the observed state, and return
 /// the fresh targets matching the recorded ones, or why the file cannot be trusted. Everything
-/// that decides what apply does must be equal: the intent digest, each target's fingerprint,
-/// changes (action, key, before and after), blocked flag, findings and rule counts, and the
-/// guardrail findings of the planned deployments. The recorded plan may cover fewer targets
+/// that decides what apply does must be equal: the intent digest, each target's fingerprint
+/// (a difference is a stale plan), changes (action, key, before and after), blocked flag,
+/// findings and rule counts, and the guardrail findings of the planned deployments. The recorded plan may cover fewer targets
 /// than the intents have (a plan made with `--deployment`/`--provider`).
 pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> Result<Plan, Error> {
     let fresh = plan::build(
@@ -204,6 +215,21 @@ pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> Result<Pla
     if recorded.intent_digest != fresh.intent_digest {
         return Err(refuse("the intent digest differs".into()));
     }
+    let find = |r: &TargetPlan| {
+        fresh
+            .targets
+            .iter()
+            .find(|f| f.deployment == r.deployment && f.provider == r.provider)
+    };
+    // staleness first, judged from the fresh plan's own observation (no second read)
+    let stale = recorded
+        .targets
+        .iter()
+        .filter_map(|r| find(r).map(|f| (r, f)))
+        .filter(|(r, f)| r.fingerprint != f.fingerprint)
+        .map(|(r, f)| format!("{}/{} ({})", r.deployment, r.provider, f.snapshot.display()))
+        .collect();
+    refuse_stale(stale)?;
     let mut seen = std::collections::BTreeSet::new();
     let mut targets = Vec::new();
     for r in &recorded.targets {
@@ -211,11 +237,7 @@ pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> Result<Pla
         if !seen.insert((r.deployment.clone(), r.provider)) {
             return Err(refuse(format!("target {name} appears twice")));
         }
-        let Some(f) = fresh
-            .targets
-            .iter()
-            .find(|f| f.deployment == r.deployment && f.provider == r.provider)
-        else {
+        let Some(f) = find(r) else {
             return Err(refuse(format!("the intents have no target {name}")));
         };
         if let Some(why) = target_difference(r, f) {
@@ -311,9 +333,9 @@ pub fn apply_recorded(
     for t in &recorded.targets {
         resolve(t, intent)?;
     }
-    check_fresh(recorded, intent, opts)?;
-    // derived just now from the state on disk: each target's fingerprint is checked again
-    // right before its write, so a second freshness pass over every file would add nothing
+    intents_unchanged(recorded, intent)?;
+    // planned again from one observation of every target, which also judges staleness; each
+    // target's fingerprint is checked again right before its write
     let fresh = verify(recorded, intent, &opts.backend)?;
     execute(&fresh, intent, opts)
 }
@@ -396,16 +418,14 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> Res
         );
     }
     let b = &opts.backend;
-    let (before, executed, now) = backend::block_on(async {
-        let before = b.observe(&target, &di).await?;
+    let (executed, now) = backend::block_on(async {
         let executed = b.execute(&target, &di, &t.fingerprint, &t.changes).await?;
         // convergence: what is there now must be exactly what the changes meant, whatever
         // the backend said about its own writes
         let now = b.observe(&target, &di).await?;
-        Ok::<_, Error>((before, executed, now))
+        Ok::<_, Error>((executed, now))
     })?;
-    let meant = diff::apply_changes(&before.state, &t.changes);
-    let (residue, _) = diff::diff(provider, &now.state, &meant);
+    let (residue, _) = diff::diff(provider, &now.state, &executed.meant);
     if !residue.is_empty() {
         return Err(Error::NotConverged {
             differing: residue.len(),

@@ -84,10 +84,12 @@ impl Memory {
             ));
         }
         let before = states.get(&key).cloned().unwrap_or_default();
-        states.insert(key, apply_changes(&before, changes));
+        let meant = apply_changes(&before, changes);
+        states.insert(key, meant.clone());
         *self.writes.lock().unwrap_or_else(|p| p.into_inner()) += changes.len();
         Ok(Executed {
             writes: changes.len(),
+            meant,
         })
     }
 }

@@ -105,11 +105,14 @@ pub fn fingerprint(state: &NativeState) -> String {
 }
 
 /// What executing a change set did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Executed {
     /// Writes made to the target (one per changed object for the stores here; one per
     /// mutating API call for a cloud).
     pub writes: usize,
+    /// The state the writes were meant to leave: the changes applied to the state read right
+    /// before writing. The caller observes the target again and compares (convergence).
+    pub meant: NativeState,
 }
 
 /// Where state comes from and where apply goes to (`--state`).

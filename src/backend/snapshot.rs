@@ -73,6 +73,7 @@ impl Snapshots {
         write_inside(&self.root, &observed.source, text.as_bytes())?;
         Ok(Executed {
             writes: changes.len(),
+            meant: after,
         })
     }
 }

@@ -446,10 +446,9 @@ pub fn build_each(
         .iter()
         .map(|(_, kind, intent)| (Target::of(intent, *kind), intent.clone()))
         .collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let observed: Vec<Result<Job<'_>, Error>> = resolved
         .into_iter()
-        .zip(opts.backend.observe_all(targets, workers))
+        .zip(opts.backend.observe_all(targets, opts.backend.concurrency()))
         .map(|((dep, kind, intent), observed)| {
             Ok(Job {
                 dep,

@@ -4,6 +4,9 @@
 //! their counterexamples, the service graph as inline SVG) and depends on nothing: no
 //! scripts, no fonts, stylesheets or images from elsewhere. Its Content-Security-Policy
 //! forbids every fetch, so a browser opening it contacts nobody.
+//!
+//! The markup is also well-formed XML (void elements closed, every character escaped), so
+//! the page can be checked, or its figures extracted, by any XML parser.
 
 use super::render::{count, intent_text, meaning, native_text, summary, KINDS};
 use super::{Audit, DiffKind, Difference, TargetAudit, Verdict};
@@ -21,7 +24,7 @@ dl.meta dt{font-weight:600}dl.meta dd{margin:0}\
 code{font:12px ui-monospace,monospace;word-break:break-all}\
 table{border-collapse:collapse;width:100%;margin:6px 0 12px}\
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}\
-th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f6f8fa}td:first-child{white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .badge{display:inline-block;border-radius:10px;padding:0 8px;margin:1px 2px;font-size:12px;font-weight:600;white-space:nowrap}\
 .compliant{background:#dafbe1;color:#116329}.drift-wider{background:#ffebe9;color:#a40e26}\
 .drift-narrower{background:#fff8c5;color:#7d4e00}.unverified{background:#eaeef2;color:#424a53}\
@@ -114,7 +117,7 @@ fn targets_table(s: &mut String, a: &Audit) {
             t.classes,
             t.rules,
             t.unmanaged_rules,
-            placement.join("<br>"),
+            placement.join("<br/>"),
             xml(&t.snapshot.display().to_string()),
             if t.existed {
                 ""
@@ -189,15 +192,15 @@ fn differences(s: &mut String, a: &Audit) {
 pub fn page(a: &Audit, views: &[View<'_, '_>]) -> String {
     let status = if a.compliant { "compliant" } else { "drift" };
     let mut s = String::new();
-    let _ = writeln!(s, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">");
+    let _ = writeln!(s, "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>");
     let _ = writeln!(
         s,
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
-         style-src 'unsafe-inline'\">"
+         style-src 'unsafe-inline'\"/>"
     );
     let _ = writeln!(
         s,
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
     );
     let _ = writeln!(
         s,

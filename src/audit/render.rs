@@ -187,6 +187,73 @@ pub(crate) fn md(x: &str) -> String {
     out
 }
 
+/// A Markdown code span holding `x` as it is: delimited by more backticks than any run in
+/// it, control characters shown as escapes (a line break would end the list item).
+pub(crate) fn code(x: &str) -> String {
+    let x: String = x
+        .chars()
+        .flat_map(|c| {
+            let e: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            e
+        })
+        .collect();
+    let longest = x.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if x.starts_with('`') || x.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{x}{pad}{fence}")
+}
+
+/// One difference as a Markdown list item's text: packet, the intent's verdict and why, the
+/// cloud's verdict and the rule that decided it (rule names are snapshot content, anyone's
+/// text, so they go in code spans).
+fn markdown_difference(t: &TargetAudit, d: &Difference) -> String {
+    // the oracle quotes intent names (letters, digits, `-_.`) in backticks
+    let reason = md(&d.intent.reason.replace('`', ""));
+    let flows: Vec<String> = d.intent.flows.iter().map(|f| code(f)).collect();
+    let intent = if flows.is_empty() {
+        format!("**{}**: {reason}", word(d.intent.allowed))
+    } else {
+        format!("**{}**: {reason} ({})", word(d.intent.allowed), flows.join(", "))
+    };
+    let native = if d.kind == DiffKind::Unverifiable {
+        let rules: Vec<String> = d
+            .native
+            .unknown
+            .iter()
+            .map(|(id, why)| format!("{} ({})", code(id), md(why)))
+            .collect();
+        format!("depends on {}", rules.join(", "))
+    } else {
+        let verdict = word(d.native.allowed.unwrap_or(false));
+        match &d.native.rule {
+            Some(id) => format!(
+                "**{verdict}** by rule {}{}{}",
+                code(id),
+                if d.native.managed {
+                    ""
+                } else {
+                    " (unmanaged)"
+                },
+                d.native
+                    .flow
+                    .as_ref()
+                    .map(|f| format!(" from flow {}", code(f)))
+                    .unwrap_or_default()
+            ),
+            None => format!("**{verdict}** by the cloud's default (no rule matched)"),
+        }
+    };
+    format!("{}: intent {intent}; {} {native}", code(&d.packet), t.provider)
+}
+
 /// A Markdown report: a summary table, then each drifted target's counterexamples.
 pub fn markdown(a: &Audit) -> String {
     let mut s = String::new();
@@ -219,28 +286,20 @@ pub fn markdown(a: &Audit) -> String {
         );
     }
     for t in a.targets.iter().filter(|t| !t.compliant()) {
-        let _ = writeln!(s, "\n### {}: {}\n", md(&t.title()), verdict_text(t));
+        let _ = writeln!(s, "\n### {}: {}", md(&t.title()), verdict_text(t));
         for k in KINDS {
             let of_kind: Vec<&Difference> =
                 t.differences.iter().filter(|d| d.kind == k).collect();
             if of_kind.is_empty() {
                 continue;
             }
-            let _ = writeln!(s, "{} ({}):\n", k.as_str(), meaning(k));
+            let _ = writeln!(s, "\n{} ({}):\n", k.as_str(), meaning(k));
             for d in of_kind.iter().take(SHOWN) {
-                let _ = writeln!(
-                    s,
-                    "- {}: intent says {}, {} says {}",
-                    md(&d.packet),
-                    md(&intent_text(d)),
-                    t.provider,
-                    md(&native_text(d))
-                );
+                let _ = writeln!(s, "- {}", markdown_difference(t, d));
             }
             if of_kind.len() > SHOWN {
                 let _ = writeln!(s, "- … {} more", of_kind.len() - SHOWN);
             }
-            s.push('\n');
         }
     }
     s
@@ -248,7 +307,15 @@ pub fn markdown(a: &Audit) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::md;
+    use super::{code, md};
+
+    #[test]
+    fn code_spans_hold_any_text() {
+        assert_eq!(code("a"), "`a`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("a\nb"), "`a\\nb`");
+    }
 
     #[test]
     fn markdown_text_cannot_add_rows_or_markup() {

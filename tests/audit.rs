@@ -81,7 +81,11 @@ fn recorded_example_state_drifts_wider_and_narrower_exit_3() {
     let planned = plan["targets"].as_array().unwrap();
     assert_eq!(v["targets"].as_array().unwrap().len(), planned.len());
     for pt in planned {
-        let t = target(&v, pt["deployment"].as_str().unwrap(), pt["provider"].as_str().unwrap());
+        let t = target(
+            &v,
+            pt["deployment"].as_str().unwrap(),
+            pt["provider"].as_str().unwrap(),
+        );
         assert_eq!(t["fingerprint"], pt["fingerprint"]);
         assert!(t["classes"].as_u64().unwrap() > 0);
     }
@@ -213,11 +217,23 @@ fn human_report_names_verdicts_rules_and_the_time() {
     let o = audit(&root(), &["--deployment", "us"]);
     assert_eq!(code(&o), 3);
     let s = text(&o.stdout);
-    assert!(s.starts_with(&format!("intentwall audit at {NOW}, intent sha256:")), "{s}");
-    assert!(s.contains("us / gcp  (snapshots/us/gcp.json, sha256:"), "{s}");
+    assert!(
+        s.starts_with(&format!("intentwall audit at {NOW}, intent sha256:")),
+        "{s}"
+    );
+    assert!(
+        s.contains("us / gcp  (snapshots/us/gcp.json, sha256:"),
+        "{s}"
+    );
     assert!(s.contains("DRIFT-WIDER, DRIFT-NARROWER"), "{s}");
-    assert!(s.contains("gcp says allow by rule `iw-us-legacy-sftp-in-1`"), "{s}");
-    assert!(s.ends_with("Audit: 3 of 3 target(s) drifted (3 wider, 3 narrower, 0 unverified).\n"), "{s}");
+    assert!(
+        s.contains("gcp says allow by rule `iw-us-legacy-sftp-in-1`"),
+        "{s}"
+    );
+    assert!(
+        s.ends_with("Audit: 3 of 3 target(s) drifted (3 wider, 3 narrower, 0 unverified).\n"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -280,13 +296,20 @@ fn html_evidence_page_is_self_contained_and_complete() {
         .collect();
     assert_eq!(rows.len(), 9);
     for t in v["targets"].as_array().unwrap() {
-        let key = format!("{}/{}", t["deployment"].as_str().unwrap(), t["provider"].as_str().unwrap());
+        let key = format!(
+            "{}/{}",
+            t["deployment"].as_str().unwrap(),
+            t["provider"].as_str().unwrap()
+        );
         let row = rows
             .iter()
             .find(|r| r.attribute("data-target") == Some(key.as_str()))
             .unwrap_or_else(|| panic!("no row for {key}"));
         let row_text: String = row.descendants().filter_map(|n| n.text()).collect();
-        assert!(row_text.contains(t["fingerprint"].as_str().unwrap()), "{row_text}");
+        assert!(
+            row_text.contains(t["fingerprint"].as_str().unwrap()),
+            "{row_text}"
+        );
         assert!(row_text.contains("drift-wider"), "{row_text}");
     }
     assert!(html.contains("iw-us-legacy-sftp-in-1"));
@@ -294,10 +317,16 @@ fn html_evidence_page_is_self_contained_and_complete() {
     let svg = doc.descendants().find(|n| n.has_tag_name("svg")).unwrap();
     let drifted: Vec<&str> = svg
         .descendants()
-        .filter(|n| n.attribute("class").is_some_and(|c| c.split(' ').any(|w| w == "drift")))
+        .filter(|n| {
+            n.attribute("class")
+                .is_some_and(|c| c.split(' ').any(|w| w == "drift"))
+        })
         .filter_map(|n| n.attribute("data-name"))
         .collect();
-    assert!(drifted.contains(&"batch") && drifted.contains(&"search"), "{drifted:?}");
+    assert!(
+        drifted.contains(&"batch") && drifted.contains(&"search"),
+        "{drifted:?}"
+    );
 }
 
 #[test]
@@ -317,7 +346,9 @@ fn graph_svg_parses_and_names_every_node() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let svg = text(&o.stdout);
     let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{e}"));
-    assert!(doc.root_element().has_tag_name(("http://www.w3.org/2000/svg", "svg")));
+    assert!(doc
+        .root_element()
+        .has_tag_name(("http://www.w3.org/2000/svg", "svg")));
     let j = iw(&root(), &["graph", "--format", "json"]);
     let graphs: Value = serde_json::from_slice(&j.stdout).unwrap();
     for g in graphs.as_array().unwrap() {
@@ -346,8 +377,15 @@ fn graph_svg_parses_and_names_every_node() {
             .iter()
             .map(|e| (e["from"].to_string(), e["to"].to_string()))
             .collect();
-        let paths = part.descendants().filter(|n| n.has_tag_name("path")).count();
-        assert!(paths >= pairs.len(), "{dep}: {paths} paths for {} pairs", pairs.len());
+        let paths = part
+            .descendants()
+            .filter(|n| n.has_tag_name("path"))
+            .count();
+        assert!(
+            paths >= pairs.len(),
+            "{dep}: {paths} paths for {} pairs",
+            pairs.len()
+        );
     }
     // deterministic: the same intent draws the same picture
     let again = iw(&root(), &["graph", "--format", "svg"]);

@@ -50,7 +50,10 @@ fn drifted_groups(a: &Audit) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for t in &a.targets {
         for d in &t.differences {
-            for g in [&d.probe.src.group, &d.probe.dst.group].into_iter().flatten() {
+            for g in [&d.probe.src.group, &d.probe.dst.group]
+                .into_iter()
+                .flatten()
+            {
                 out.insert((t.deployment.clone(), g.clone()));
             }
         }
@@ -149,8 +152,7 @@ fn differences(s: &mut String, a: &Audit) {
             badges(t)
         );
         for k in KINDS {
-            let of_kind: Vec<&Difference> =
-                t.differences.iter().filter(|d| d.kind == k).collect();
+            let of_kind: Vec<&Difference> = t.differences.iter().filter(|d| d.kind == k).collect();
             if of_kind.is_empty() {
                 continue;
             }
@@ -207,7 +209,8 @@ pub fn page(a: &Audit, views: &[View<'_, '_>]) -> String {
         "<title>intentwall audit {}: {status}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
         xml(&a.generated_at)
     );
-    let _ = writeln!(
+    let _ =
+        writeln!(
         s,
         "<header><h1>intentwall audit: <span class=\"badge {}\" id=\"result\">{status}</span></h1>",
         // drift of any kind is shown in the exposure colour: it fails the audit

@@ -262,7 +262,10 @@ impl Audit {
 
     /// Targets whose verdict holds `v`.
     pub fn count(&self, v: Verdict) -> usize {
-        self.targets.iter().filter(|t| t.verdict.contains(&v)).count()
+        self.targets
+            .iter()
+            .filter(|t| t.verdict.contains(&v))
+            .count()
     }
 }
 
@@ -286,7 +289,12 @@ fn audit_target(job: Job<'_>) -> Result<TargetAudit, Error> {
         .mismatches
         .into_iter()
         .map(Difference::mismatch)
-        .chain(report.unverifiable.into_iter().map(Difference::unverifiable))
+        .chain(
+            report
+                .unverifiable
+                .into_iter()
+                .map(Difference::unverifiable),
+        )
         .collect();
     differences.sort_by_key(|d| d.kind); // stable: the check's order within a kind
     let of = |k: DiffKind| differences.iter().filter(|d| d.kind == k).count() as u64;

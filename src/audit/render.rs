@@ -42,11 +42,7 @@ pub(crate) fn native_text(d: &Difference) -> String {
     match &d.native.rule {
         Some(id) => format!(
             "{verdict} by rule `{id}`{}{}",
-            if d.native.managed {
-                ""
-            } else {
-                " (unmanaged)"
-            },
+            if d.native.managed { "" } else { " (unmanaged)" },
             d.native
                 .flow
                 .as_ref()
@@ -76,7 +72,8 @@ pub(crate) fn meaning(k: DiffKind) -> &'static str {
 }
 
 /// Every kind, in report order.
-pub(crate) const KINDS: [DiffKind; 3] = [DiffKind::Wider, DiffKind::Narrower, DiffKind::Unverifiable];
+pub(crate) const KINDS: [DiffKind; 3] =
+    [DiffKind::Wider, DiffKind::Narrower, DiffKind::Unverifiable];
 
 /// The count of a kind of region in a target.
 pub(crate) fn count(t: &TargetAudit, k: DiffKind) -> u64 {
@@ -143,8 +140,7 @@ pub fn human(a: &Audit) -> String {
                 regions(n, t.regions.capped),
                 meaning(k)
             );
-            let of_kind: Vec<&Difference> =
-                t.differences.iter().filter(|d| d.kind == k).collect();
+            let of_kind: Vec<&Difference> = t.differences.iter().filter(|d| d.kind == k).collect();
             for d in of_kind.iter().take(SHOWN) {
                 let _ = writeln!(
                     s,
@@ -221,7 +217,11 @@ fn markdown_difference(t: &TargetAudit, d: &Difference) -> String {
     let intent = if flows.is_empty() {
         format!("**{}**: {reason}", word(d.intent.allowed))
     } else {
-        format!("**{}**: {reason} ({})", word(d.intent.allowed), flows.join(", "))
+        format!(
+            "**{}**: {reason} ({})",
+            word(d.intent.allowed),
+            flows.join(", ")
+        )
     };
     let native = if d.kind == DiffKind::Unverifiable {
         let rules: Vec<String> = d
@@ -237,11 +237,7 @@ fn markdown_difference(t: &TargetAudit, d: &Difference) -> String {
             Some(id) => format!(
                 "**{verdict}** by rule {}{}{}",
                 code(id),
-                if d.native.managed {
-                    ""
-                } else {
-                    " (unmanaged)"
-                },
+                if d.native.managed { "" } else { " (unmanaged)" },
                 d.native
                     .flow
                     .as_ref()
@@ -251,7 +247,11 @@ fn markdown_difference(t: &TargetAudit, d: &Difference) -> String {
             None => format!("**{verdict}** by the cloud's default (no rule matched)"),
         }
     };
-    format!("{}: intent {intent}; {} {native}", code(&d.packet), t.provider)
+    format!(
+        "{}: intent {intent}; {} {native}",
+        code(&d.packet),
+        t.provider
+    )
 }
 
 /// A Markdown report: a summary table, then each drifted target's counterexamples.
@@ -288,8 +288,7 @@ pub fn markdown(a: &Audit) -> String {
     for t in a.targets.iter().filter(|t| !t.compliant()) {
         let _ = writeln!(s, "\n### {}: {}", md(&t.title()), verdict_text(t));
         for k in KINDS {
-            let of_kind: Vec<&Difference> =
-                t.differences.iter().filter(|d| d.kind == k).collect();
+            let of_kind: Vec<&Difference> = t.differences.iter().filter(|d| d.kind == k).collect();
             if of_kind.is_empty() {
                 continue;
             }

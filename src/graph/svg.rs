@@ -415,7 +415,11 @@ fn deployment(view: &View<'_, '_>, marked: &BTreeSet<String>, top: f64) -> (Stri
         }
         // the label sits at the middle point, or between the two middle points
         let m = pts.len() / 2;
-        let a = if pts.len() % 2 == 0 { pts[m - 1] } else { pts[m] };
+        let a = if pts.len() % 2 == 0 {
+            pts[m - 1]
+        } else {
+            pts[m]
+        };
         edge_svg(&mut s, e, &nodes, &d, a, pts[m]);
     }
     for e in edges.iter().filter(|e| e.from == e.to) {
@@ -461,7 +465,14 @@ fn deployment(view: &View<'_, '_>, marked: &BTreeSet<String>, top: f64) -> (Stri
 }
 
 /// One edge: its path, and its label at the midpoint of its middle segment.
-fn edge_svg(s: &mut String, e: &Merged, nodes: &[&Node<'_>], d: &str, a: (f64, f64), b: (f64, f64)) {
+fn edge_svg(
+    s: &mut String,
+    e: &Merged,
+    nodes: &[&Node<'_>],
+    d: &str,
+    a: (f64, f64),
+    b: (f64, f64),
+) {
     let (class, marker) = match e.line {
         Line::Includes => ("edge includes", ""),
         Line::Allow => ("edge allow", " marker-end=\"url(#iw-arrow)\""),

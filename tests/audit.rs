@@ -391,3 +391,66 @@ fn graph_svg_parses_and_names_every_node() {
     let again = iw(&root(), &["graph", "--format", "svg"]);
     assert_eq!(text(&again.stdout), svg);
 }
+
+#[test]
+fn a_rule_of_unknown_match_makes_the_target_unverified_never_compliant() {
+    let t = applied();
+    let path = t.path().join("snapshots/us/azure.json");
+    let s = std::fs::read_to_string(&path).unwrap();
+    // the db ASG's id, as the snapshot records it
+    let at = s.find("/applicationSecurityGroups/iw-db").unwrap();
+    let start = s[..at].rfind('"').unwrap() + 1;
+    let asg = format!("{}/applicationSecurityGroups/iw-db", &s[start..at]);
+    let mut doc: Value = serde_json::from_str(&s).unwrap();
+    let nsg = doc
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|n| n["name"] == "nsg-prod-us")
+        .unwrap();
+    // a hand-made allow from the AzureCloud service tag, whose ranges nobody declared
+    nsg["securityRules"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "AllowAzureCloudToDb",
+            "type": "Microsoft.Network/networkSecurityGroups/securityRules",
+            "access": "Allow", "direction": "Inbound", "priority": 1500, "protocol": "Tcp",
+            "sourceAddressPrefix": "AzureCloud", "sourceAddressPrefixes": [],
+            "sourcePortRange": "*", "sourcePortRanges": [],
+            "destinationAddressPrefix": "", "destinationAddressPrefixes": [],
+            "destinationApplicationSecurityGroups": [{ "id": asg }],
+            "destinationPortRange": "5432", "destinationPortRanges": []
+        }));
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let (rc, v) = json(t.path(), &["--deployment", "us", "--provider", "azure"]);
+    assert_eq!(rc, 3);
+    let a = target(&v, "us", "azure");
+    assert!(verdict(a).contains(&"unverified"), "{a:#}");
+    assert!(!verdict(a).contains(&"compliant"));
+    let u = differences(a, "unverifiable");
+    assert!(!u.is_empty());
+    assert_eq!(u[0]["native"]["allowed"], Value::Null);
+    assert_eq!(u[0]["native"]["unknown"][0][0], "AllowAzureCloudToDb");
+    assert_eq!(u[0]["probe"]["dst"]["group"], "db");
+}
+
+#[test]
+fn a_target_without_recorded_state_is_judged_empty() {
+    let t = applied();
+    std::fs::remove_file(t.path().join("snapshots/eu/gcp.json")).unwrap();
+    let (rc, v) = json(t.path(), &["--deployment", "eu"]);
+    assert_eq!(rc, 3);
+    let g = target(&v, "eu", "gcp");
+    assert_eq!(g["existed"], false);
+    // nothing of ours is there: the cloud's implied rules block every flow into our groups
+    assert_eq!(g["rules"], g["unmanaged_rules"]);
+    assert!(verdict(g).contains(&"drift-narrower"), "{g:#}");
+    assert_eq!(verdict(target(&v, "eu", "aws")), ["compliant"]);
+    let o = audit(t.path(), &["--deployment", "eu", "--provider", "gcp"]);
+    assert!(
+        text(&o.stdout).contains(": no recorded state"),
+        "{}",
+        text(&o.stdout)
+    );
+}

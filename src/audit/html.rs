@@ -45,15 +45,15 @@ fn target_id(t: &TargetAudit) -> String {
     xml(&format!("target-{}-{}", t.deployment, t.provider))
 }
 
-/// Groups a difference touches, per deployment: marked on the service graph.
+/// Groups a difference is about, per deployment, marked on the service graph: the
+/// destination when it is one of our workloads (what is exposed or cut off), else the source
+/// (a restricted group whose egress drifted). Marking both ends would paint every group that
+/// can merely send to an exposed one.
 fn drifted_groups(a: &Audit) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for t in &a.targets {
         for d in &t.differences {
-            for g in [&d.probe.src.group, &d.probe.dst.group]
-                .into_iter()
-                .flatten()
-            {
+            if let Some(g) = d.probe.dst.group.as_ref().or(d.probe.src.group.as_ref()) {
                 out.insert((t.deployment.clone(), g.clone()));
             }
         }
@@ -224,7 +224,8 @@ pub fn page(a: &Audit, views: &[View<'_, '_>]) -> String {
         s,
         "<h2>Service graph</h2>\n<p>Groups (boxes), composite groups (dashed), networks \
          (rounded); arrows are allow flows, red dashed lines deny flows, dotted lines nesting. \
-         Groups a difference above touches are drawn in red.</p>\n<div class=\"graph\">"
+         Groups a difference above is about (its destination, or a restricted source) are \
+         drawn in red.</p>\n<div class=\"graph\">"
     );
     s.push_str(&svg::render(views, &drifted_groups(a)));
     let _ = writeln!(s, "</div>\n</main>");

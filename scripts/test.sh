@@ -13,6 +13,8 @@ if ! command -v dot >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz >/dev/null
 fi
 
+scripts/ci/browser.sh  # headless chromium for tests/audit_html.rs
+
 cargo test --workspace --locked "$@"
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"

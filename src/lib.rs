@@ -28,6 +28,7 @@
 //! (mismatch, failed expectation, guardrail, inexpressible intent, conflict), 1 error.
 
 pub mod apply;
+pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod commands;
@@ -62,5 +63,6 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, Error> {
         Command::Apply(args) => commands::apply::run(cli, args),
         Command::Permissions(args) => commands::permissions::run(cli, args),
         Command::Snapshot(args) => commands::snapshot::run(cli, args),
+        Command::Audit(args) => commands::audit::run(cli, args),
     }
 }

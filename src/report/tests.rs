@@ -1,5 +1,7 @@
 //! Renderers: escaping, wording, empty cases.
 
+use super::junit::xml;
+use super::markdown::{md_code_line, md_escape, md_fence};
 use super::*;
 
 /// No change is said in words, not as an empty diff block; each verb titles its own
@@ -16,7 +18,7 @@ fn markdown_without_changes_has_no_empty_diff() {
     let m = markdown(&plan);
     assert!(m.starts_with("## intentwall plan: no changes"), "{m}");
     assert!(m.contains("\nNo changes.\n") && !m.contains("```"), "{m}");
-    assert!(markdown_simulation(&plan).starts_with("## intentwall simulate: no changes"));
+    assert!(markdown_simulation(&plan, None).starts_with("## intentwall simulate: nothing to simulate"));
 }
 
 #[test]

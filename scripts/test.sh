@@ -13,6 +13,7 @@ if ! command -v dot >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz >/dev/null
 fi
 
+scripts/ci/mermaid.sh   # Mermaid parser for tests/formats.rs (Node: mermaid + jsdom)
 cargo test --workspace --locked "$@"
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"

@@ -54,7 +54,10 @@ fn target_cases(t: &TargetPlan) -> Vec<Case> {
             failure: if s.mismatches > 0 {
                 Some((
                     "mismatch".into(),
-                    format!("{} probes or packet regions mismatch the intent", s.mismatches),
+                    format!(
+                        "{} probes or packet regions mismatch the intent",
+                        s.mismatches
+                    ),
                 ))
             } else if s.unverifiable > 0 {
                 Some((
@@ -86,7 +89,23 @@ fn target_cases(t: &TargetPlan) -> Vec<Case> {
     cases
 }
 
-fn suite(s: &mut String, name: &str, classname: &str, props: &[(&str, usize)], cases: &[Case]) {
+/// A test suite: its name, the class name of its cases, properties, cases.
+struct Suite {
+    name: String,
+    classname: String,
+    props: Vec<(&'static str, usize)>,
+    cases: Vec<Case>,
+}
+
+fn suite(
+    s: &mut String,
+    Suite {
+        name,
+        classname,
+        props,
+        cases,
+    }: &Suite,
+) {
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
     let seconds: f64 = cases.iter().filter_map(|c| c.seconds).sum();
     let _ = writeln!(
@@ -133,7 +152,7 @@ fn suite(s: &mut String, name: &str, classname: &str, props: &[(&str, usize)], c
 /// JUnit XML of a plan's checks: a suite per target, and one per deployment with guardrail
 /// findings.
 pub fn junit(plan: &Plan) -> String {
-    let mut suites: Vec<(String, String, Vec<(&str, usize)>, Vec<Case>)> = plan
+    let mut suites: Vec<Suite> = plan
         .targets
         .iter()
         .map(|t| {
@@ -144,8 +163,12 @@ pub fn junit(plan: &Plan) -> String {
                 ("delete", t.count(Action::Delete)),
                 ("unchanged", t.unchanged),
             ];
-            let title = target_title(t);
-            (title.clone(), title, props, target_cases(t))
+            Suite {
+                name: target_title(t),
+                classname: target_title(t),
+                props,
+                cases: target_cases(t),
+            }
         })
         .collect();
     let mut deployments: Vec<&str> = Vec::new();
@@ -161,17 +184,17 @@ pub fn junit(plan: &Plan) -> String {
             .filter(|f| f.deployment == d)
             .map(finding_case)
             .collect();
-        suites.push((
-            format!("{d} / guardrails"),
-            format!("{d}.guardrails"),
-            vec![],
+        suites.push(Suite {
+            name: format!("{d} / guardrails"),
+            classname: format!("{d}.guardrails"),
+            props: vec![],
             cases,
-        ));
+        });
     }
-    let tests: usize = suites.iter().map(|s| s.3.len()).sum();
+    let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
     let failures: usize = suites
         .iter()
-        .map(|s| s.3.iter().filter(|c| c.failure.is_some()).count())
+        .map(|s| s.cases.iter().filter(|c| c.failure.is_some()).count())
         .sum();
     let mut s = String::new();
     let _ = writeln!(s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
@@ -179,8 +202,8 @@ pub fn junit(plan: &Plan) -> String {
         s,
         "<testsuites name=\"intentwall\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
     );
-    for (name, classname, props, cases) in &suites {
-        suite(&mut s, name, classname, props, cases);
+    for x in &suites {
+        suite(&mut s, x);
     }
     let _ = writeln!(s, "</testsuites>");
     s

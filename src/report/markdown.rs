@@ -12,9 +12,7 @@
 //! it left out and where the whole plan is (the plan file, or `--format json`).
 
 use super::mermaid;
-use super::{
-    expects_passed, field_changes, finding_line, sim_verdict_text, target_title, Verdict,
-};
+use super::{expects_passed, field_changes, finding_line, sim_verdict_text, target_title, Verdict};
 use crate::diff::Action;
 use crate::exit::ExitStatus;
 use crate::intent::Intent;
@@ -381,7 +379,11 @@ pub fn markdown_capped(plan: &Plan, intent: Option<&Intent>, limit: usize) -> St
         }
     }
     let mut left_out_changes = 0;
-    let changing: Vec<&TargetPlan> = plan.targets.iter().filter(|t| !t.changes.is_empty()).collect();
+    let changing: Vec<&TargetPlan> = plan
+        .targets
+        .iter()
+        .filter(|t| !t.changes.is_empty())
+        .collect();
     if !changing.is_empty() {
         out.push("\n### Changes\n");
     }
@@ -459,7 +461,11 @@ pub fn markdown_simulation(plan: &Plan, replay: Option<&Replay>) -> String {
     let room = COMMENT_LIMIT.saturating_sub(1 + NOTICE_ROOM);
     let verdict = if plan.blocked() {
         "blocked"
-    } else if plan.targets.iter().any(|t| Verdict::of(t) != Verdict::Proven) {
+    } else if plan
+        .targets
+        .iter()
+        .any(|t| Verdict::of(t) != Verdict::Proven)
+    {
         "unverified"
     } else if plan.targets.is_empty() {
         "nothing to simulate"

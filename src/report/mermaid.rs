@@ -4,12 +4,16 @@
 //!
 //! - `added` (thick, green): the flow is in the intent and the plan only creates rules for it;
 //! - `changed` (plain, orange): in the intent, and rules of it are updated, replaced or deleted;
-//! - `removed` (dotted, red): the deployment's intent no longer has the flow, so its rules go.
+//! - `removed` (dotted, red): the deployment's intent no longer has the flow, and the plan
+//!   only deletes its rules.
+//!
+//! A deny flow's label says so (`added deny: …`).
 //!
 //! A removed flow's endpoints come from another deployment that still has a flow of that
 //! name; when none does, the plan cannot know them (the rules only name the flow), so the
-//! flow is a node of its own. Rules of no flow (added by hand to an owned object) are counted
-//! in one node per deployment.
+//! flow is a node of its own. Rules of no intent flow (added by hand to an owned object, or
+//! named by a cloud's translation, like a default egress rule) are counted in one node per
+//! deployment. A rule serving several flows counts for each.
 //!
 //! Node ids are positions (`d0n3`), never names, and every label is quoted with anything but
 //! letters, digits and a few safe punctuation marks as a Mermaid entity code: no name, even
@@ -113,25 +117,36 @@ fn node_id(
     id
 }
 
-/// The flowchart of the flows `plan` changes, or `None` when no change concerns a flow or a
-/// rule of no flow (nothing to draw).
+/// The flow names a rule's `flow` field carries: one, or several joined by `,` (a rule
+/// serving several flows), maybe ending with a `(+N more)` marker, which names none.
+fn flow_names(field: &str) -> impl Iterator<Item = &str> {
+    field
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && !f.starts_with("(+"))
+}
+
+/// The flowchart of the flows `plan` changes, or `None` when the plan changes nothing.
 pub fn changed_flows(plan: &Plan, intent: &Intent) -> Option<String> {
-    // deployment -> flow -> what the plan does to its rules; rules of no flow counted apart
-    let mut per: BTreeMap<&str, (BTreeMap<&str, FlowChanges>, usize)> = BTreeMap::new();
+    // deployment -> flow -> what the plan does to its rules (a rule of no flow under "")
+    let mut per: BTreeMap<&str, BTreeMap<&str, FlowChanges>> = BTreeMap::new();
     for t in &plan.targets {
-        for c in &t.changes {
+        // containers (SGs, NSGs, ASGs) are where rules live, not flows
+        for c in t.changes.iter().filter(|c| !c.object().container) {
             let entry = per.entry(t.deployment.as_str()).or_default();
-            match c.object().flow.as_deref() {
-                Some(flow) => {
-                    let f = entry.0.entry(flow).or_default();
-                    if c.action == Action::Create {
-                        f.creates += 1;
-                    } else {
-                        f.others += 1;
-                    }
-                    f.clouds.insert(t.provider);
+            let field = c.object().flow.as_deref().unwrap_or("");
+            let mut names: Vec<&str> = flow_names(field).collect();
+            if names.is_empty() {
+                names.push("");
+            }
+            for flow in names {
+                let f = entry.entry(flow).or_default();
+                if c.action == Action::Create {
+                    f.creates += 1;
+                } else {
+                    f.others += 1;
                 }
-                None => entry.1 += 1,
+                f.clouds.insert(t.provider);
             }
         }
     }
@@ -140,35 +155,45 @@ pub fn changed_flows(plan: &Plan, intent: &Intent) -> Option<String> {
     }
     let mut s = String::from("flowchart LR\n");
     let mut links: Vec<Kind> = Vec::new();
-    for (i, (dep_name, (flows, unattributed))) in per.iter().enumerate() {
+    for (i, (dep_name, flows)) in per.iter().enumerate() {
         let dep = intent.deployments.get(*dep_name);
         let _ = writeln!(s, "  subgraph d{i}[\"deployment {}\"]", label(dep_name));
         let mut nodes: BTreeMap<String, String> = BTreeMap::new();
         let mut body = String::new();
-        let mut loose = 0;
-        for (flow, ch) in flows {
-            let here = dep.and_then(|d| d.flows.iter().find(|f| f.name == *flow));
-            let kind = match (here, ch.others) {
-                (None, _) => Kind::Removed,
-                (Some(_), 0) => Kind::Added,
-                (Some(_), _) => Kind::Changed,
-            };
+        // rules of no intent flow: hand-made in owned objects, or named by the cloud's
+        // translation itself (a default egress rule); one node lists them
+        let mut other: Vec<String> = Vec::new();
+        for (n, (flow, ch)) in flows.iter().enumerate() {
             let clouds: Vec<&str> = ch.clouds.iter().map(|p| p.as_str()).collect();
-            let text = label(&format!("{}: {flow} ({})", kind.word(), clouds.join(", ")));
-            let ends = here
-                .or_else(|| {
-                    intent
-                        .deployments
-                        .values()
-                        .find_map(|d| d.flows.iter().find(|f| f.name == *flow))
-                })
-                .map(|f| (f.from.as_str(), f.to.as_str()));
+            let clouds = clouds.join(", ");
+            let here = dep.and_then(|d| d.flows.iter().find(|f| f.name == *flow));
+            let kind = match (here, ch.creates, ch.others) {
+                (Some(_), _, 0) => Kind::Added,
+                (Some(_), _, _) => Kind::Changed,
+                (None, 0, _) if !flow.is_empty() => Kind::Removed,
+                (None, _, _) => {
+                    let name = if flow.is_empty() { "no flow" } else { flow };
+                    other.push(format!("{name} ({clouds}): {}", ch.creates + ch.others));
+                    continue;
+                }
+            };
+            let known = here.or_else(|| {
+                intent
+                    .deployments
+                    .values()
+                    .find_map(|d| d.flows.iter().find(|f| f.name == *flow))
+            });
+            let deny = match known.map(|f| f.action) {
+                Some(intentwall_contract::Action::Deny) => " deny",
+                _ => "",
+            };
+            let text = label(&format!("{}{deny}: {flow} ({clouds})", kind.word()));
+            let ends = known.map(|f| (f.from.as_str(), f.to.as_str()));
             let Some((from, to)) = ends else {
                 let _ = writeln!(
                     body,
-                    "    d{i}x{loose}{{{{\"{text}, endpoints no longer in the intent\"}}}}"
+                    "    d{i}x{n}{{{{\"{text}, endpoints no longer in the intent\"}}}}"
                 );
-                loose += 1;
                 continue;
             };
             let a = node_id(&mut nodes, &mut s, i, intent, dep, from);
@@ -176,10 +201,14 @@ pub fn changed_flows(plan: &Plan, intent: &Intent) -> Option<String> {
             let _ = writeln!(body, "    {a} {}|\"{text}\"| {b}", kind.arrow());
             links.push(kind);
         }
-        if *unattributed > 0 {
+        if !other.is_empty() {
             let _ = writeln!(
                 body,
-                "    d{i}u{{{{\"rules of no flow (added by hand to owned objects) that change: {unattributed}\"}}}}"
+                "    d{i}u{{{{\"{}\"}}}}",
+                label(&format!(
+                    "rules of no intent flow that change: {}",
+                    other.join(", ")
+                ))
             );
         }
         s.push_str(&body);

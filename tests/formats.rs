@@ -390,6 +390,14 @@ fn every_mermaid_picture_parses() {
         "{plan}"
     );
     assert!(plan.contains("removed: legacy-sftp (azure, gcp)"), "{plan}");
+    // names are restricted at load, but the picture escapes anything: a hostile label
+    // still parses as one label
+    let hostile = "x\"] --> evil[\"y\nclick x call alert() |<script>| end %% {{z}} #59;";
+    let l = intentwall::report::mermaid::label(hostile);
+    pictures.push((
+        "hostile.mmd",
+        format!("flowchart LR\n  subgraph d0[\"{l}\"]\n    d0n0[\"{l}\"] ==>|\"{l}\"| d0n1[(\"{l}\")]\n  end\n"),
+    ));
     let Some(checker) = mermaid_checker() else {
         return;
     };
@@ -423,4 +431,62 @@ fn every_mermaid_picture_parses() {
         !check(&[&broken]).status.success(),
         "the checker accepts anything"
     );
+}
+
+/// jobs/ci-gate.sh, as the pipelines run it: one plan, the comment, the plan file, the JUnit
+/// report and the status; exit 2 passed through, or mapped to 0 when asked.
+#[test]
+fn the_ci_gate_script_leaves_what_a_review_needs() {
+    let t = scratch();
+    let gate = |changes_ok: bool| {
+        let out = t.path().join("out");
+        let o = std::process::Command::new("bash")
+            .arg(root().join("jobs/ci-gate.sh"))
+            .current_dir(t.path())
+            .env("INTENTWALL", env!("CARGO_BIN_EXE_intentwall"))
+            .env("INTENTWALL_TODAY", common::TODAY)
+            .env("OUT", &out)
+            .env("GATE_CHANGES_OK", if changes_ok { "1" } else { "0" })
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .expect("run bash");
+        (code(&o), out, text(&o.stderr))
+    };
+    let (rc, out, err) = gate(false);
+    assert_eq!(rc, 2, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("status")).unwrap(),
+        "changes\n"
+    );
+    let md = std::fs::read_to_string(out.join("plan.md")).unwrap();
+    assert!(md.starts_with("## intentwall plan: changes"), "{md}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    check_junit(
+        &std::fs::read_to_string(out.join("junit.xml")).unwrap(),
+        &plan,
+    );
+    assert_eq!(gate(true).0, 0);
+    // a blocked plan is never mapped to success
+    add_unmanaged_gcp_allow(t.path(), "hand-made-postgres-anywhere", 5432);
+    let (rc, out, err) = gate(true);
+    assert_eq!(rc, 3, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("status")).unwrap(),
+        "blocked\n"
+    );
+}
+
+#[test]
+fn the_example_pipelines_are_yaml_that_run_the_gate() {
+    for f in ["jobs/ci/github-actions.yml", "jobs/ci/gitlab-ci.yml"] {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        marked_yaml::parse_yaml(0, &text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(text.contains("jobs/ci-gate.sh"), "{f}");
+        assert!(
+            text.contains("stale plan"),
+            "{f}: says what a stale plan means"
+        );
+    }
 }

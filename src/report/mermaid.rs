@@ -67,7 +67,7 @@ impl Kind {
 /// Text for inside a Mermaid `"..."` label: everything but letters, digits, space and
 /// `-_.,/:()+` as an entity code (`#34;`), so a label cannot close its quotes or bracket and
 /// no markup reaches the renderer.
-pub(crate) fn label(x: &str) -> String {
+pub fn label(x: &str) -> String {
     let mut out = String::with_capacity(x.len());
     for c in x.chars() {
         if c.is_ascii_alphanumeric() || " -_.,/:()+".contains(c) {

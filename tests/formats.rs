@@ -135,7 +135,8 @@ fn a_greenfield_comment_fits_with_its_summary_whole() {
         "the greenfield plan no longer needs cutting ({} bytes of JSON): pick a larger case",
         json.len()
     );
-    assert!(md.len() < 65_536, "{} bytes", md.len());
+    // under the limit, with room for the pipelines' marker line (docs/pr-gate.md)
+    assert!(md.len() + 300 < 65_536, "{} bytes", md.len());
     assert!(md.chars().count() < 65_536);
     let targets = plan["targets"].as_array().unwrap();
     let mut created = 0;

@@ -14,6 +14,7 @@ if ! command -v dot >/dev/null 2>&1; then
 fi
 
 scripts/ci/browser.sh  # headless chromium for tests/audit_html.rs
+scripts/ci/mermaid.sh   # Mermaid parser for tests/formats.rs (Node: mermaid + jsdom)
 
 cargo test --workspace --locked "$@"
 

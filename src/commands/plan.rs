@@ -60,7 +60,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<ExitStatus, Error> {
         // streamed: at estate scale the document is hundreds of megabytes
         out_json(&plan)?;
     } else {
-        out(&report::render_plan(&plan, *format))?;
+        out(&report::render_plan_with(&plan, &intent, *format))?;
     }
     Ok(plan.status())
 }

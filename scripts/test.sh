@@ -13,6 +13,8 @@ if ! command -v dot >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz >/dev/null
 fi
 
+scripts/ci/k8s-validate.sh   # jobs/k8s/ manifests against a pinned Kubernetes schema
+
 cargo test --workspace --locked "$@"
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"

@@ -29,6 +29,12 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.log_format, cli.verbose);
+    if cli.log_format == LogFormat::Json {
+        // even a bug's panic message stays one JSON line
+        std::panic::set_hook(Box::new(|info| {
+            logging::human(Level::Error, &format!("panic: {info}\n"));
+        }));
+    }
     // without --shard, a pod of an Indexed Job takes its shard from the environment
     match intentwall::shard::resolve(cli.shard, |k| std::env::var(k).ok()) {
         Ok(shard) => cli.shard = shard,

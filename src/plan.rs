@@ -428,6 +428,13 @@ pub fn build_each(
         if !intent.deployments.contains_key(d) {
             return Err(Error::UnknownDeployment(d.clone()));
         }
+        if let Some(s) = opts.shard.filter(|s| !s.contains(d)) {
+            let home = crate::shard::shard_of(d, s.count);
+            return Err(Error::usage(format!(
+                "deployment `{d}` is in shard {home}/{}, not in --shard {s}",
+                s.count
+            )));
+        }
     }
     let mut selected = Vec::new();
     for dep in intent.deployments.values() {

@@ -107,6 +107,15 @@ fn bad_shards_are_usage_errors() {
     );
     assert_eq!(code(&o), 1);
     assert!(text(&o.stderr).contains("not below"), "{}", text(&o.stderr));
+    // --deployment outside the shard is a contradiction, not an empty plan
+    let home = targets(t.path(), &["--shard", "0/3"], &[]);
+    let (inside, _) = home.iter().next().unwrap().clone();
+    let all = targets(t.path(), &[], &[]);
+    let (outside, _) = all.iter().find(|(d, _)| !home.iter().any(|h| &h.0 == d)).unwrap();
+    assert!(!targets(t.path(), &["--shard", "0/3", "--deployment", &inside], &[]).is_empty());
+    let o = iw_env(t.path(), &["plan", "--shard", "0/3", "--deployment", outside], &[]);
+    assert_eq!(code(&o), 1);
+    assert!(text(&o.stderr).contains("not in --shard 0/3"), "{}", text(&o.stderr));
     // a plan file's targets were chosen when planning
     let o = iw_env(t.path(), &["plan", "--out", "plan.json"], &[]);
     assert_eq!(code(&o), 2);

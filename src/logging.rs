@@ -106,9 +106,7 @@ pub fn actor() -> String {
             if let Some(a) = var("INTENTWALL_ACTOR") {
                 return a;
             }
-            let user = var("USER")
-                .or_else(|| var("LOGNAME"))
-                .unwrap_or_else(uid);
+            let user = var("USER").or_else(|| var("LOGNAME")).unwrap_or_else(uid);
             let host = var("HOSTNAME").unwrap_or_else(hostname);
             format!("{user}@{host}")
         })

@@ -206,7 +206,12 @@ mod tests {
     #[test]
     fn resolve_reads_the_indexed_job_environment() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let flag = Some(Shard::new(1, 2).unwrap());
         assert_eq!(resolve(flag, env(&[(INDEX_ENV, "0")])), Ok(flag));

@@ -30,9 +30,7 @@ fn iw_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 fn json_lines(o: &Output) -> Vec<Value> {
     let err = text(&o.stderr);
     err.lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}\n{err}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}\n{err}")))
         .collect()
 }
 
@@ -63,12 +61,18 @@ fn json_apply_logs_every_change_as_an_audit_event_at_the_default_level() {
     assert!(total > 0, "the example must have changes to apply");
 
     // no -v: audit events must pass the default level on their own
-    let o = iw(t.path(), &["--log-format", "json", "apply", "--auto-approve"]);
+    let o = iw(
+        t.path(),
+        &["--log-format", "json", "apply", "--auto-approve"],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let events = json_lines(&o);
     assert!(!events.is_empty());
     for e in &events {
-        assert!(e["level"].is_string() && e["fields"]["message"].is_string(), "{e}");
+        assert!(
+            e["level"].is_string() && e["fields"]["message"].is_string(),
+            "{e}"
+        );
     }
     let audit: Vec<&Value> = events.iter().filter(|e| e["target"] == "audit").collect();
     let changes: Vec<&&Value> = audit
@@ -101,10 +105,16 @@ fn json_apply_logs_every_change_as_an_audit_event_at_the_default_level() {
         .filter(|e| e["fields"]["message"] == "snapshot written")
         .count();
     assert_eq!(written, planned.iter().filter(|p| p.2 > 0).count());
-    assert_eq!(audit.len(), changes.len() + written, "no other audit events");
+    assert_eq!(
+        audit.len(),
+        changes.len() + written,
+        "no other audit events"
+    );
     // the default level hides info logs other than the audit trail
     assert!(
-        !events.iter().any(|e| e["fields"]["message"] == "planned target"),
+        !events
+            .iter()
+            .any(|e| e["fields"]["message"] == "planned target"),
         "info events at the default level"
     );
     // the plan apply shows is human text wrapped in JSON, not raw lines
@@ -113,7 +123,10 @@ fn json_apply_logs_every_change_as_an_audit_event_at_the_default_level() {
         .any(|e| e["fields"]["message"].as_str().unwrap().contains("Plan: ")));
 
     // a second apply converges: nothing to change, so nothing audited
-    let o = iw(t.path(), &["--log-format", "json", "apply", "--auto-approve"]);
+    let o = iw(
+        t.path(),
+        &["--log-format", "json", "apply", "--auto-approve"],
+    );
     assert_eq!(code(&o), 0);
     assert!(!json_lines(&o).iter().any(|e| e["target"] == "audit"));
 }
@@ -129,20 +142,35 @@ fn json_errors_and_diagnostics_are_json_lines() {
     assert_eq!(code(&o), 1);
     let e = json_lines(&o);
     assert!(e.iter().any(|e| e["level"] == "ERROR"
-        && e["fields"]["message"].as_str().unwrap().starts_with("error: ")));
+        && e["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: ")));
     // a usage error clap reports before logging starts
-    let o = iw(t.path(), &["--log-format", "json", "plan", "--format", "bogus"]);
+    let o = iw(
+        t.path(),
+        &["--log-format", "json", "plan", "--format", "bogus"],
+    );
     assert_eq!(code(&o), 1);
     assert!(!json_lines(&o).is_empty());
     // intent diagnostics (one per defect, many lines of text) and blocked findings
     let bad = root().join("tests/bad_intents/many_defects");
     let o = iw(
         t.path(),
-        &["--log-format", "json", "validate", "--intents", bad.to_str().unwrap()],
+        &[
+            "--log-format",
+            "json",
+            "validate",
+            "--intents",
+            bad.to_str().unwrap(),
+        ],
     );
     assert_eq!(code(&o), 1);
     let e = json_lines(&o);
-    assert!(e[0]["fields"]["message"].as_str().unwrap().contains("error"));
+    assert!(e[0]["fields"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("error"));
     std::fs::write(
         t.path().join("intents/zz-open-db.yaml"),
         "version: 1\nflows:\n  - {name: db-open, from: internet, to: db, services: [tcp/5432]}\n",
@@ -199,12 +227,21 @@ fn debug_level_shows_the_backend_calls_and_spans() {
     assert!(err.contains("backend execute"), "{err}");
     assert!(err.contains("read snapshot"), "{err}");
     // spans: each target's planning runs in target{..}:plan, each write in target{..}:execute
-    assert!(err.contains("target{deployment=us provider=gcp}:plan"), "{err}");
-    assert!(err.contains("target{deployment=us provider=gcp}:execute"), "{err}");
+    assert!(
+        err.contains("target{deployment=us provider=gcp}:plan"),
+        "{err}"
+    );
+    assert!(
+        err.contains("target{deployment=us provider=gcp}:execute"),
+        "{err}"
+    );
     // -v shows info but not debug
     let o = iw(t.path(), &["-v", "plan"]);
     let err = text(&o.stderr);
-    assert!(err.contains("planned target") && !err.contains("backend observe"), "{err}");
+    assert!(
+        err.contains("planned target") && !err.contains("backend observe"),
+        "{err}"
+    );
     // RUST_LOG replaces the level chosen by -v
     let o = iw_env(t.path(), &["plan"], &[("RUST_LOG", "debug")]);
     assert!(text(&o.stderr).contains("backend observe"));

@@ -62,7 +62,11 @@ fn shards_partition_the_targets() {
                 assert!(prev.is_none_or(|p| p == index), "{} split", target.0);
             }
         }
-        assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), all, "count {count}");
+        assert_eq!(
+            seen.keys().cloned().collect::<BTreeSet<_>>(),
+            all,
+            "count {count}"
+        );
         assert!(seen.values().all(|&n| n == 1), "count {count}: {seen:?}");
     }
 }
@@ -73,7 +77,10 @@ fn an_indexed_job_environment_selects_the_same_shard() {
     for index in 0..3 {
         let flag = targets(t.path(), &["--shard", &format!("{index}/3")], &[]);
         let i = index.to_string();
-        let env = [("JOB_COMPLETION_INDEX", i.as_str()), ("INTENTWALL_SHARD_COUNT", "3")];
+        let env = [
+            ("JOB_COMPLETION_INDEX", i.as_str()),
+            ("INTENTWALL_SHARD_COUNT", "3"),
+        ];
         assert_eq!(targets(t.path(), &[], &env), flag, "index {index}");
         // the flag wins over the environment
         let other = format!("{}/3", (index + 1) % 3);
@@ -85,7 +92,11 @@ fn an_indexed_job_environment_selects_the_same_shard() {
     // an Indexed Job pod without a count must not plan everything
     let o = iw_env(t.path(), &["plan"], &[("JOB_COMPLETION_INDEX", "0")]);
     assert_eq!(code(&o), 1);
-    assert!(text(&o.stderr).contains("INTENTWALL_SHARD_COUNT"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("INTENTWALL_SHARD_COUNT"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(o.stdout.is_empty());
 }
 
@@ -95,7 +106,11 @@ fn bad_shards_are_usage_errors() {
     for bad in ["0/0", "3/2", "x", "1", "-1/2", "1/2/3"] {
         let o = iw_env(t.path(), &["plan", &format!("--shard={bad}")], &[]);
         assert_eq!(code(&o), 1, "{bad}: {}", text(&o.stderr));
-        assert!(text(&o.stderr).contains("--shard"), "{bad}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("--shard"),
+            "{bad}: {}",
+            text(&o.stderr)
+        );
         assert!(o.stdout.is_empty(), "{bad}");
         let o = iw_env(t.path(), &["plan"], &[("INTENTWALL_SHARD", bad)]);
         assert_eq!(code(&o), 1, "INTENTWALL_SHARD={bad}");
@@ -103,7 +118,10 @@ fn bad_shards_are_usage_errors() {
     let o = iw_env(
         t.path(),
         &["plan"],
-        &[("JOB_COMPLETION_INDEX", "3"), ("INTENTWALL_SHARD_COUNT", "3")],
+        &[
+            ("JOB_COMPLETION_INDEX", "3"),
+            ("INTENTWALL_SHARD_COUNT", "3"),
+        ],
     );
     assert_eq!(code(&o), 1);
     assert!(text(&o.stderr).contains("not below"), "{}", text(&o.stderr));
@@ -111,11 +129,22 @@ fn bad_shards_are_usage_errors() {
     let home = targets(t.path(), &["--shard", "0/3"], &[]);
     let (inside, _) = home.iter().next().unwrap().clone();
     let all = targets(t.path(), &[], &[]);
-    let (outside, _) = all.iter().find(|(d, _)| !home.iter().any(|h| &h.0 == d)).unwrap();
+    let (outside, _) = all
+        .iter()
+        .find(|(d, _)| !home.iter().any(|h| &h.0 == d))
+        .unwrap();
     assert!(!targets(t.path(), &["--shard", "0/3", "--deployment", &inside], &[]).is_empty());
-    let o = iw_env(t.path(), &["plan", "--shard", "0/3", "--deployment", outside], &[]);
+    let o = iw_env(
+        t.path(),
+        &["plan", "--shard", "0/3", "--deployment", outside],
+        &[],
+    );
     assert_eq!(code(&o), 1);
-    assert!(text(&o.stderr).contains("not in --shard 0/3"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not in --shard 0/3"),
+        "{}",
+        text(&o.stderr)
+    );
     // a plan file's targets were chosen when planning
     let o = iw_env(t.path(), &["plan", "--out", "plan.json"], &[]);
     assert_eq!(code(&o), 2);
@@ -131,7 +160,11 @@ fn apply_writes_only_its_shards_files() {
     let mine = targets(t.path(), &["--shard", "0/3"], &[]);
     let deployments: BTreeSet<&str> = mine.iter().map(|(d, _)| d.as_str()).collect();
     assert!(!mine.is_empty());
-    let o = iw_env(t.path(), &["apply", "--auto-approve", "--shard", "0/3"], &[]);
+    let o = iw_env(
+        t.path(),
+        &["apply", "--auto-approve", "--shard", "0/3"],
+        &[],
+    );
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let after = files(&t.path().join("snapshots"));
     for (path, bytes) in &before {

@@ -58,3 +58,71 @@ if missing:
     sys.exit(f"jobs/k8s/kustomization.yaml: manifests not listed as resources: {missing}")
 print(f"jobs/k8s/kustomization.yaml: {len(listed)} resources, all present")
 PY
+
+# what the schema cannot see: the job's own conventions, which drift apart silently
+"$VENV/bin/python" - <<'PY'
+import glob, re, sys, yaml
+docs = [(f, d) for f in sorted(glob.glob("jobs/k8s/*.yaml")) if not f.endswith("kustomization.yaml")
+        for d in yaml.safe_load_all(open(f)) if d]
+problems = []
+def bad(f, msg): problems.append(f"{f}: {msg}")
+accounts = {d["metadata"]["name"]: d for f, d in docs if d["kind"] == "ServiceAccount"}
+for f, d in docs:
+    if d["kind"] not in ("CronJob", "Job"):
+        continue
+    job = d["spec"]["jobTemplate"]["spec"] if d["kind"] == "CronJob" else d["spec"]
+    pod = job["template"]["spec"]
+    labels = job["template"]["metadata"].get("labels", {})
+    if labels.get("azure.workload.identity/use") != "true":
+        bad(f, 'pod label azure.workload.identity/use: "true" missing')
+    sa = accounts.get(pod.get("serviceAccountName"))
+    if sa is None:
+        bad(f, f"serviceAccountName {pod.get('serviceAccountName')} is not defined in jobs/k8s/")
+    else:
+        for a in ("eks.amazonaws.com/role-arn", "azure.workload.identity/client-id",
+                  "iam.gke.io/gcp-service-account"):
+            if a not in sa["metadata"].get("annotations", {}):
+                bad(f, f"ServiceAccount lacks the annotation {a}")
+    mounts = {}
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        sc = c.get("securityContext", {})
+        if sc.get("readOnlyRootFilesystem") is not True or sc.get("allowPrivilegeEscalation") is not False:
+            bad(f, f"{c['name']}: readOnlyRootFilesystem true and allowPrivilegeEscalation false required")
+        words = " ".join(c.get("command", []) + c.get("args", []))
+        if re.search(r"(^|[/ ])(ba)?sh( |$)", words):
+            bad(f, f"{c['name']}: runs a shell")
+        mounts[c["name"]] = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+    sync = [c for c in pod.get("initContainers", []) if "git-sync" in c["image"]]
+    main = [c for c in pod["containers"] if c["name"] == "intentwall"]
+    if len(sync) != 1 or len(main) != 1:
+        bad(f, "one git-sync init container and one intentwall container expected")
+        continue
+    sync, main = sync[0], main[0]
+    if not sync["image"].startswith("registry.k8s.io/git-sync/git-sync:v4."):
+        bad(f, "git-sync must be registry.k8s.io/git-sync/git-sync:v4.x")
+    flags = dict(a.split("=", 1) for a in sync["args"] if "=" in a)
+    if "--one-time" not in sync["args"]:
+        bad(f, "git-sync needs --one-time (an init container must end)")
+    if "command" in main:
+        bad(f, "intentwall: `command` would replace the image's ENTRYPOINT; use args")
+    args = dict(a.split("=", 1) for a in main["args"] if a.startswith("--") and "=" in a)
+    intents = args.get("--intents", "")
+    root, link = flags.get("--root", ""), flags.get("--link", "")
+    if not intents.startswith(f"{root}/{link}/"):
+        bad(f, f"--intents={intents} is not under git-sync's {root}/{link}/")
+    if mounts["intentwall"].get(root) != mounts[sync["name"]].get(root):
+        bad(f, f"intentwall does not mount git-sync's {root} volume")
+    if args.get("--state") != "live":
+        bad(f, "intentwall must run with --state=live")
+    if job.get("completionMode") == "Indexed":
+        env = {e["name"]: e.get("value") for e in main.get("env", [])}
+        m = re.fullmatch(r"\$\(JOB_COMPLETION_INDEX\)/(\d+)", args.get("--shard", ""))
+        count = int(m.group(1)) if m else int(env.get("INTENTWALL_SHARD_COUNT") or 0)
+        if count != job.get("completions") or count != job.get("parallelism"):
+            bad(f, f"shard count {count} must equal completions {job.get('completions')} and parallelism")
+for p in problems:
+    print(p, file=sys.stderr)
+if problems:
+    sys.exit(1)
+print(f"jobs/k8s: conventions hold in {sum(d['kind'] in ('CronJob', 'Job') for _, d in docs)} job manifests")
+PY

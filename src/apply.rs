@@ -154,6 +154,7 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<
         targets.push(resolve(t, intent)?);
     }
     let names: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
+    let _phase = tracing::info_span!("observe").entered();
     let observed = opts.backend.observe_all(targets, observe_limit());
     let mut stale = Vec::new();
     for ((t, name), now) in plan.targets.iter().zip(names).zip(observed) {

@@ -147,7 +147,9 @@ impl Backend {
         intent: &DeploymentIntent,
     ) -> Result<Observed, Error> {
         require(target.provider)?;
-        tracing::debug!(deployment = %target.deployment, provider = %target.provider, "backend observe");
+        tracing::debug!(
+            deployment = %target.deployment, provider = %target.provider, "backend observe"
+        );
         match self {
             Backend::Snapshots(s) => {
                 let (s, kind, intent) = (s.clone(), target.provider, intent.clone());

@@ -45,6 +45,7 @@ pub mod paths;
 pub mod permissions;
 pub mod plan;
 pub mod report;
+pub mod shard;
 pub mod simulate;
 pub mod source;
 

@@ -21,6 +21,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
              plan.json`",
         ));
     }
+    if args.plan.is_some() && cli.shard.is_some() {
+        return Err(Error::usage(
+            "--shard is decided when planning; pass it to `plan`, not to `apply plan.json` (the \
+             plan file holds the shard's targets)",
+        ));
+    }
     let Some(intent) = super::load(cli)? else {
         return Ok(ExitStatus::Error);
     };
@@ -44,7 +50,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
             };
             let plan = plan::build(&intent, &plan_opts)?;
             // the plan being applied goes to stderr: stdout holds only the apply report
-            eprint!("{}", report::human_plan(&plan));
+            crate::logging::human(crate::logging::Level::Info, &report::human_plan(&plan));
             apply::apply(&plan, &intent, &opts)?
         }
     };

@@ -17,7 +17,27 @@ scripts/ci/browser.sh  # headless chromium for tests/audit_html.rs
 scripts/ci/mermaid.sh   # Mermaid parser for tests/formats.rs (Node: mermaid + jsdom)
 scripts/ci/k8s-validate.sh   # jobs/k8s/ manifests against a pinned Kubernetes schema
 
-cargo test --workspace --locked "$@"
+scripts/ci/moto.sh           # the AWS emulator for tests/live_aws.rs (moto, in target/moto-venv)
+
+# moto on a free loopback port for the duration of the tests, stopped however they end
+moto_py="$PWD/target/moto-venv/bin/python"
+moto_port=$("$moto_py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+target/moto-venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" > target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+"$moto_py" - "$moto_port" <<'PY'
+import sys, time, urllib.request
+for _ in range(150):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1); sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit("scripts/test.sh: moto did not start (see target/moto.log)")
+PY
+export INTENTWALL_TEST_MOTO="http://127.0.0.1:$moto_port" INTENTWALL_TEST_PYTHON="$moto_py"
+
+# `live`: the cloud SDKs, so the live backends are tested too
+cargo test --workspace --locked --features live "$@"
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"
 if [ "$fuzz_seconds" != "0" ]; then

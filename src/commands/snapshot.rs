@@ -91,7 +91,7 @@ fn record(cli: &Cli, args: &SnapshotArgs) -> Result<ExitStatus, Error> {
             Err(e) => {
                 failed += 1;
                 tracing::error!(target = %target, "cannot record: {e}");
-                eprintln!("error: {target}: {e}");
+                eprintln!("error: {e}");
             }
         }
     }

@@ -1,0 +1,380 @@
+//! `--state live` on AWS, end to end, against the moto emulator on loopback (cargo feature
+//! `live`). scripts/test.sh installs moto, starts it on a free port and exports
+//! `INTENTWALL_TEST_MOTO` (its URL) and `INTENTWALL_TEST_PYTHON` (the venv's interpreter).
+//!
+//! Each test works in its own accounts (STS AssumeRole into an account gives that account's
+//! own state in moto), so the tests share one server and run in parallel. Each has its own
+//! proxy in front of moto (tests/live/proxy.py) that counts the mutating calls independently
+//! of intentwall and injects faults. State is set up and edited by hand through boto3
+//! (tests/live/fixture.py), never through intentwall.
+//!
+//! The estate is the example intents on AWS only, in three VPCs over two accounts and three
+//! regions, with one change for moto: moto counts a group's IPv4 and IPv6 rules against one
+//! limit of 60 where AWS counts each family apart, so the IPv6 half of the SSH blocklist (48
+//! rules once subtracted from ::/0) is left out.
+#![cfg(feature = "live")]
+
+mod common;
+
+use common::{code, copy_dir, root, text, TODAY};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The emulator's URL, or `None` (the test is skipped) when the test command did not start
+/// it; under CI that is a failure.
+fn moto() -> Option<String> {
+    match std::env::var("INTENTWALL_TEST_MOTO") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("INTENTWALL_TEST_MOTO is not set: scripts/test.sh starts moto for these tests")
+        }
+        _ => {
+            eprintln!("skipping: no moto (run through scripts/test.sh)");
+            None
+        }
+    }
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("INTENTWALL_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/moto-venv/bin/python"))
+}
+
+/// The counting, fault-injecting proxy; killed on drop.
+struct Proxy {
+    child: Child,
+    url: String,
+}
+
+impl Proxy {
+    fn start(upstream: &str, faults: &[&str]) -> Proxy {
+        let mut child = Command::new(python())
+            .arg(root().join("tests/live/proxy.py"))
+            .args(["--upstream", upstream])
+            .args(faults)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().expect("the proxy prints its port");
+        Proxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Mutating calls that reached the emulator so far.
+    fn mutating(&self) -> u64 {
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /__counts HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+        let v: Value = serde_json::from_str(body).expect("counts are JSON");
+        v["mutating"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the boto3 fixture against the emulator.
+fn fixture(endpoint: &str, args: &[&str]) -> Value {
+    let o = Command::new(python())
+        .arg(root().join("tests/live/fixture.py"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .output()
+        .expect("run the fixture");
+    assert!(o.status.success(), "fixture {args:?}: {}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("the fixture prints JSON")
+}
+
+/// The estate of one test: intents placed in VPCs made for it, in its own two accounts.
+struct Estate {
+    dir: tempfile::TempDir,
+    moto: String,
+    /// (deployment, account, region, vpc)
+    targets: Vec<(String, String, String, String)>,
+}
+
+impl Estate {
+    /// `n` makes the test's accounts: 2100000000n1 and 2100000000n2.
+    fn new(moto: &str, n: u8) -> Estate {
+        let a = format!("21000000{n:02}01");
+        let b = format!("21000000{n:02}02");
+        let plan = [
+            ("us", &a, "us-east-1", "10.10.0.0/16"),
+            ("eu", &b, "eu-west-1", "10.40.0.0/16"),
+            ("ap", &a, "eu-west-1", "10.70.0.0/16"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&root().join("intents"), &dir.path().join("intents"));
+        std::fs::create_dir(dir.path().join("snapshots")).unwrap();
+        let mut targets = Vec::new();
+        let mut yaml = String::from("version: 1\ndeployments:\n");
+        let original = std::fs::read_to_string(root().join("intents/intentwall.yaml")).unwrap();
+        for (dep, account, region, cidr) in plan {
+            let v = fixture(moto, &["vpc", account, region, cidr]);
+            let vpc = v["vpc"].as_str().unwrap().to_string();
+            // the example's cidr6 of the deployment
+            let cidr6 = original
+                .split(&format!("\n  {dep}:\n"))
+                .nth(1)
+                .and_then(|s| s.lines().find(|l| l.trim_start().starts_with("cidr6:")))
+                .map(|l| l.trim().to_string())
+                .unwrap();
+            yaml.push_str(&format!(
+                "  {dep}:\n    aws:\n      account: \"{account}\"\n      region: {region}\n      \
+                 vpc: {vpc}\n      role: \"arn:aws:iam::{account}:role/intentwall\"\n      \
+                 cidr: {cidr}\n      {cidr6}\n"
+            ));
+            targets.push((dep.into(), account.clone(), region.into(), vpc));
+        }
+        let intents = dir.path().join("intents");
+        std::fs::write(intents.join("intentwall.yaml"), yaml).unwrap();
+        // AWS only: drop the other clouds' addresses
+        let groups = std::fs::read_to_string(intents.join("groups.yaml")).unwrap();
+        let groups: String = groups
+            .lines()
+            .map(|l| match l.find(", azure: [") {
+                Some(i) => format!("{} }}", &l[..i]),
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(intents.join("groups.yaml"), groups + "\n").unwrap();
+        let nets = std::fs::read_to_string(intents.join("networks.yaml")).unwrap();
+        let nets = nets.replace(
+            "[192.0.2.128/25, \"2001:db8:666::/48\"]",
+            "[192.0.2.128/25]",
+        );
+        assert!(nets.contains("blocklist:      [192.0.2.128/25]"));
+        std::fs::write(intents.join("networks.yaml"), nets).unwrap();
+        Estate {
+            dir,
+            moto: moto.to_string(),
+            targets,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Run `intentwall --state live ARGS` against `endpoint`.
+    fn iw(&self, endpoint: &str, args: &[&str]) -> Output {
+        self.command(endpoint, args).output().expect("run intentwall")
+    }
+
+    fn command(&self, endpoint: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_intentwall"));
+        c.current_dir(self.path())
+            .env("INTENTWALL_TODAY", TODAY)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("RUST_LOG")
+            .arg("--state")
+            .arg("live")
+            .args(args);
+        c
+    }
+
+    /// The groups of a target's VPC, as boto3 sees them.
+    fn groups(&self, i: usize) -> Value {
+        let (_, account, region, vpc) = &self.targets[i];
+        fixture(&self.moto, &["groups", account, region, vpc])["SecurityGroups"].clone()
+    }
+
+    fn plan_code(&self, endpoint: &str) -> i32 {
+        let o = self.iw(endpoint, &["plan"]);
+        assert!(
+            matches!(code(&o), 0 | 2),
+            "plan failed: {}",
+            text(&o.stderr)
+        );
+        code(&o)
+    }
+
+    fn apply(&self, endpoint: &str) -> Output {
+        self.iw(endpoint, &["apply", "--auto-approve"])
+    }
+}
+
+fn group<'a>(groups: &'a Value, name: &str) -> &'a Value {
+    groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["GroupName"] == name)
+        .unwrap_or_else(|| panic!("no group {name}"))
+}
+
+#[test]
+fn plan_apply_plan_converges_across_accounts_and_regions_and_leaves_others_alone() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 1);
+    let (_, account, region, vpc) = e.targets[0].clone();
+    let hand = fixture(&moto, &["sg", &account, &region, &vpc, "hand-made"]);
+    let before = e.groups(0);
+    let proxy = Proxy::start(&moto, &[]);
+
+    assert_eq!(e.plan_code(&proxy.url), 2, "a fresh VPC has changes");
+    let o = e.apply(&proxy.url);
+    assert_eq!(code(&o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
+    let first = proxy.mutating();
+    assert!(first > 300, "the first apply writes every rule: {first} calls");
+    assert_eq!(e.plan_code(&proxy.url), 0, "plan after apply is empty");
+
+    // a second apply makes no mutating call at all (counted by the proxy, not by us)
+    let o = e.apply(&proxy.url);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(proxy.mutating(), first, "the second apply wrote something");
+    assert!(text(&o.stdout).contains("NoChanges"), "{}", text(&o.stdout));
+
+    // the hand-made group and the VPC's default group are exactly as they were
+    let after = e.groups(0);
+    for name in ["hand-made", "default"] {
+        assert_eq!(group(&after, name), group(&before, name), "{name} was touched");
+    }
+    assert_eq!(group(&after, "hand-made")["GroupId"], hand["group"]);
+    // every managed group is tagged and owned by this account
+    let iw: Vec<&Value> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["GroupName"].as_str().unwrap().starts_with("iw-"))
+        .collect();
+    assert!(iw.len() >= 10);
+    for g in iw {
+        assert_eq!(g["OwnerId"], account.as_str());
+        assert!(g["Tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["Key"] == "managed-by" && t["Value"] == "intentwall"));
+    }
+
+    // `snapshot` records the live state; planning against the recording changes nothing
+    let o = e.iw(&proxy.url, &["snapshot", "--snapshots", "recorded"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    for (dep, ..) in &e.targets {
+        assert!(e.path().join(format!("recorded/{dep}/aws.json")).is_file());
+    }
+    let o = common::iw(e.path(), &["plan", "--snapshots", "recorded"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+#[test]
+fn drift_inside_a_managed_group_is_repaired() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 2);
+    assert_eq!(code(&e.apply(&moto)), 0);
+    let (_, account, region, vpc) = e.targets[1].clone();
+    // a rule added by hand to an owned group, and one of its rules removed by hand
+    fixture(&moto, &["authorize", &account, &region, &vpc, "iw-web", "2222", "203.0.113.0/24"]);
+    fixture(&moto, &["revoke-one", &account, &region, &vpc, "iw-db"]);
+    let o = e.iw(&moto, &["plan"]);
+    assert_eq!(code(&o), 2);
+    let plan = text(&o.stdout);
+    assert!(plan.contains("- sg-rule iw-web"), "{plan}");
+    assert!(plan.contains("+ sg-rule iw-db"), "{plan}");
+    assert_eq!(code(&e.apply(&moto)), 0);
+    assert_eq!(e.plan_code(&moto), 0);
+    let web = e.groups(1);
+    let web = group(&web, "iw-web").to_string();
+    assert!(!web.contains("2222"), "the hand-added rule is still there");
+}
+
+#[test]
+fn throttling_on_every_third_call_still_converges() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 3);
+    let proxy = Proxy::start(&moto, &["--throttle-every", "3"]);
+    let o = e.apply(&proxy.url);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(e.plan_code(&proxy.url), 0);
+}
+
+#[test]
+fn a_region_failing_mid_apply_fails_alone_and_a_rerun_converges() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 4);
+    // eu-west-1 (eu and ap) fails after 20 writes; us-east-1 is unaffected
+    let proxy = Proxy::start(&moto, &["--fail-region", "eu-west-1", "--fail-after", "20"]);
+    let o = e.apply(&proxy.url);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    let report = text(&o.stdout);
+    assert!(report.contains("us / aws: Applied"), "{report}");
+    assert!(report.contains("eu / aws: Failed") || report.contains("ap / aws: Failed"), "{report}");
+    assert!(report.contains("InternalError"), "{report}");
+    // without the fault, a re-run finishes the job
+    assert_eq!(e.plan_code(&moto), 2);
+    let o = e.apply(&moto);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(e.plan_code(&moto), 0);
+}
+
+#[test]
+fn killed_mid_apply_then_rerun_converges() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 5);
+    let proxy = Proxy::start(&moto, &["--delay-mutations", "15"]);
+    let mut child = e
+        .command(&proxy.url, &["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proxy.mutating() < 40 {
+        assert!(Instant::now() < deadline, "the apply never got going");
+        assert!(child.try_wait().unwrap().is_none(), "the apply ended before the kill");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(e.plan_code(&moto), 2, "a killed apply leaves work to do");
+    let o = e.apply(&moto);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(e.plan_code(&moto), 0);
+}
+
+#[test]
+fn credentials_for_another_account_are_refused_before_any_call() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 6);
+    // the role is in one account, the placement says another: the identity check stops it
+    let intents = e.path().join("intents/intentwall.yaml");
+    let y = std::fs::read_to_string(&intents).unwrap();
+    let (_, a, ..) = &e.targets[0];
+    let y = y.replacen(&format!("role: \"arn:aws:iam::{a}:"), "role: \"arn:aws:iam::999999999999:", 1);
+    std::fs::write(&intents, y).unwrap();
+    let proxy = Proxy::start(&moto, &[]);
+    let o = e.iw(&proxy.url, &["plan"]);
+    assert_eq!(code(&o), 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("the credentials are for account 999999999999"), "{err}");
+    assert!(err.contains(&format!("the placement is account {a}")), "{err}");
+    let o = e.apply(&proxy.url);
+    assert_eq!(code(&o), 1);
+    assert_eq!(proxy.mutating(), 0);
+}

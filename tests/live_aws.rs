@@ -72,6 +72,11 @@ impl Proxy {
 
     /// Mutating calls that reached the emulator so far.
     fn mutating(&self) -> u64 {
+        self.counts()["mutating"].as_u64().unwrap()
+    }
+
+    /// What the proxy counted: actions by name, mutating calls, paginated answers.
+    fn counts(&self) -> Value {
         let addr = self.url.trim_start_matches("http://");
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         write!(
@@ -82,8 +87,7 @@ impl Proxy {
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
         let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-        let v: Value = serde_json::from_str(body).expect("counts are JSON");
-        v["mutating"].as_u64().unwrap()
+        serde_json::from_str(body).expect("counts are JSON")
     }
 }
 
@@ -377,4 +381,21 @@ fn credentials_for_another_account_are_refused_before_any_call() {
     let o = e.apply(&proxy.url);
     assert_eq!(code(&o), 1);
     assert_eq!(proxy.mutating(), 0);
+}
+
+#[test]
+fn paginated_listings_are_read_to_the_last_page() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 7);
+    // two items per page: a VPC of a dozen groups takes six pages to list
+    let proxy = Proxy::start(&moto, &["--paginate", "2"]);
+    let o = e.apply(&proxy.url);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(e.plan_code(&proxy.url), 0, "a page was missed");
+    let counts = proxy.counts();
+    let lists = counts["actions"]["DescribeSecurityGroups"].as_u64().unwrap();
+    let pages = counts["pages"].as_u64().unwrap();
+    assert!(pages >= lists && lists > 0);
+    // more requests than listings would need without pages: the paginator followed tokens
+    assert!(lists >= 4 * 6, "{counts}");
 }

@@ -8,7 +8,10 @@ apply really made, independently of what intentwall reports. Faults, all optiona
                          after N mutating EC2 calls signed for region R, answer every further
                          mutating call for R with 500 InternalError (not forwarded)
   --delay-mutations MS   sleep before forwarding each mutating call (to kill a run mid-apply)
-GET /__counts returns {"actions": {name: count}, "mutating": n}.
+  --paginate N           cut DescribeSecurityGroups / DescribeSecurityGroupRules answers into
+                         pages of at most N items with a NextToken, as EC2 does (the emulator
+                         always answers with everything at once)
+GET /__counts returns {"actions": {name: count}, "mutating": n, "pages": answers paginated}.
 Prints its port on stdout once listening. Standard library only.
 """
 import argparse
@@ -19,6 +22,7 @@ import re
 import threading
 import time
 import urllib.parse
+import xml.etree.ElementTree as ET
 
 READ_PREFIXES = ("Describe", "Get", "List", "Simulate")
 THROTTLE = ('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
@@ -29,6 +33,31 @@ FAILURE = ('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
            '</Error></Errors><RequestID>proxy-fault</RequestID></Response>')
 
 
+PAGED = {"DescribeSecurityGroups": "securityGroupInfo",
+         "DescribeSecurityGroupRules": "securityGroupRuleSet"}
+
+
+def page(data, list_tag, offset, size):
+    """The items [offset, offset+size) of the answer's list, and a nextToken if more follow."""
+    ET.register_namespace("", "http://ec2.amazonaws.com/doc/2016-11-15/")
+    root = ET.fromstring(data)
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    lst = root.find(ns + list_tag)
+    if lst is None:
+        return data
+    items = list(lst)
+    for it in items:
+        lst.remove(it)
+    for it in items[offset:offset + size]:
+        lst.append(it)
+    for old in root.findall(ns + "nextToken"):
+        root.remove(old)
+    if offset + size < len(items):
+        tok = ET.SubElement(root, ns + "nextToken")
+        tok.text = str(offset + size)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
@@ -36,10 +65,11 @@ def main():
     ap.add_argument("--fail-region")
     ap.add_argument("--fail-after", type=int, default=-1)
     ap.add_argument("--delay-mutations", type=int, default=0)
+    ap.add_argument("--paginate", type=int, default=0)
     args = ap.parse_args()
     up = urllib.parse.urlparse(args.upstream)
     lock = threading.Lock()
-    state = {"n": 0, "actions": {}, "mutating": 0, "region_mutations": {}}
+    state = {"n": 0, "actions": {}, "mutating": 0, "region_mutations": {}, "pages": 0}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -58,7 +88,8 @@ def main():
         def do_GET(self):
             if self.path == "/__counts":
                 with lock:
-                    body = json.dumps({"actions": state["actions"], "mutating": state["mutating"]})
+                    body = json.dumps({"actions": state["actions"], "mutating": state["mutating"],
+                                       "pages": state["pages"]})
                 return self.reply(200, body, "application/json")
             self.forward(b"")
 
@@ -98,6 +129,10 @@ def main():
             r = conn.getresponse()
             data = r.read()
             conn.close()
+            if args.paginate and r.status == 200 and action in PAGED:
+                data = page(data, PAGED[action], int((form.get("NextToken") or ["0"])[0]), args.paginate)
+                with lock:
+                    state["pages"] += 1
             self.send_response(r.status)
             for k, v in r.getheaders():
                 if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):

@@ -2,8 +2,10 @@
 //! scoped to the placements (account, region, VPC) of the intents' deployments.
 //!
 //! Why each permission is there:
-//! - `ec2:DescribeSecurityGroups`, `ec2:DescribeSecurityGroupRules`: read the observed state
-//!   (groups, and rules with their ids and tags). Describe calls do not support resource-level
+//! - `ec2:DescribeVpcs`, `ec2:DescribeSecurityGroups`, `ec2:DescribeSecurityGroupRules`: read
+//!   the observed state (the VPC must exist; groups; rules with their ids, to change a rule's
+//!   description in place); `ec2:DescribeNetworkInterfaces`: name what still uses a group whose
+//!   deletion AWS refused. Describe calls do not support resource-level
 //!   permissions, so they are scoped by `aws:RequestedRegion` only.
 //! - `ec2:DescribeManagedPrefixLists`, `ec2:GetManagedPrefixListEntries`: expand prefix lists
 //!   that rules reference (AWS-managed ones and customer ones in unmanaged rules) for the
@@ -15,9 +17,11 @@
 //! - `ec2:CreateTags`: only as part of a create call (`ec2:CreateAction`), so the job cannot
 //!   mark someone else's group as its own.
 //! - `ec2:AuthorizeSecurityGroupIngress/Egress`, `ec2:RevokeSecurityGroupIngress/Egress`,
-//!   `ec2:ModifySecurityGroupRules`, `ec2:UpdateSecurityGroupRuleDescriptionsIngress/Egress`,
-//!   `ec2:DeleteSecurityGroup`: change rules of, and remove, groups carrying
-//!   `managed-by=intentwall` (`aws:ResourceTag`); a new rule must carry the tag in the request.
+//!   `ec2:ModifySecurityGroupRules`, `ec2:DeleteSecurityGroup`: change rules of, and remove,
+//!   groups carrying `managed-by=intentwall` (`aws:ResourceTag`); a new rule must carry the tag
+//!   in the request.
+//! - `ec2:CreateTags`, `ec2:DeleteTags` on owned groups, never on the `managed-by` key: an
+//!   owned group's `intentwall:group` tag put back after a hand edit.
 //! - `ec2:DeleteManagedPrefixList`: a prefix list tagged `managed-by=intentwall` is managed,
 //!   and the translation never asks for one, so a plan removes it.
 //!
@@ -65,8 +69,10 @@ pub fn policy(places: &[Vec<String>]) -> Value {
                 "Sid": "ReadState",
                 "Effect": "Allow",
                 "Action": [
+                    "ec2:DescribeVpcs",
                     "ec2:DescribeSecurityGroups",
                     "ec2:DescribeSecurityGroupRules",
+                    "ec2:DescribeNetworkInterfaces",
                     "ec2:DescribeManagedPrefixLists",
                     "ec2:GetManagedPrefixListEntries"
                 ],
@@ -116,12 +122,20 @@ pub fn policy(places: &[Vec<String>]) -> Value {
                     "ec2:RevokeSecurityGroupIngress",
                     "ec2:RevokeSecurityGroupEgress",
                     "ec2:ModifySecurityGroupRules",
-                    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-                    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
                     "ec2:DeleteSecurityGroup"
                 ],
                 "Resource": sgs,
                 "Condition": owned
+            },
+            {
+                "Sid": "RetagOwnedGroups",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+                "Resource": sgs.clone(),
+                "Condition": {
+                    "StringEquals": { format!("aws:ResourceTag/{TAG_MANAGED_KEY}"): TAG_MANAGED_VALUE },
+                    "ForAllValues:StringNotEquals": { "aws:TagKeys": [TAG_MANAGED_KEY] }
+                }
             },
             {
                 "Sid": "NewRulesCarryTheOwnerTag",
@@ -139,9 +153,7 @@ pub fn policy(places: &[Vec<String>]) -> Value {
                 "Action": [
                     "ec2:RevokeSecurityGroupIngress",
                     "ec2:RevokeSecurityGroupEgress",
-                    "ec2:ModifySecurityGroupRules",
-                    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-                    "ec2:UpdateSecurityGroupRuleDescriptionsEgress"
+                    "ec2:ModifySecurityGroupRules"
                 ],
                 "Resource": sg_rules,
                 "Condition": owned

@@ -92,6 +92,9 @@ pub enum Command {
     Permissions(PermissionsArgs),
     /// Record live state into snapshot files (needs --state live).
     Snapshot(SnapshotArgs),
+    /// Create or update, in every account of the intents, the role the job assumes, with the
+    /// least privilege of `permissions` (AWS; needs the `live` build).
+    Bootstrap(BootstrapArgs),
     /// Judge every target's state as it is now against the intent: compliant, or drift
     /// narrower (outage) / wider (exposure), with the packets that differ.
     Audit(AuditArgs),
@@ -210,6 +213,24 @@ pub struct AuditArgs {
     /// The time the report states (RFC 3339); defaults to the system clock (UTC).
     #[arg(long, env = "INTENTWALL_NOW", hide = true)]
     pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// The cloud (aws).
+    #[arg(value_parser = parse_provider)]
+    pub cloud: ProviderKind,
+    /// The principal allowed to assume the role: the job's own role or user ARN (for a
+    /// CronJob, the IRSA role of its ServiceAccount).
+    #[arg(long, value_name = "ARN")]
+    pub trust: String,
+    /// Act in each account through this role there (e.g. OrganizationAccountAccessRole);
+    /// without it the caller's own identity must be in the account.
+    #[arg(long, value_name = "NAME")]
+    pub via_role: Option<String>,
+    /// Show what would change; write nothing (exit 2 when something would).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn parse_provider(s: &str) -> Result<ProviderKind, String> {

@@ -64,6 +64,7 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, Error> {
         Command::Apply(args) => commands::apply::run(cli, args),
         Command::Permissions(args) => commands::permissions::run(cli, args),
         Command::Snapshot(args) => commands::snapshot::run(cli, args),
+        Command::Bootstrap(args) => commands::bootstrap::run(cli, args),
         Command::Audit(args) => commands::audit::run(cli, args),
     }
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 /// The values become ARNs, scopes and comments of a policy someone will grant: each is
 /// checked against its cloud's format again here (the loader already did), so an intent built
 /// another way can never widen a grant with `*`, `..` or a line break.
-fn placements(
+pub(crate) fn placements(
     intent: &Intent,
     cloud: ProviderKind,
     keys: &[&str],

@@ -399,3 +399,47 @@ fn paginated_listings_are_read_to_the_last_page() {
     // more requests than listings would need without pages: the paginator followed tokens
     assert!(lists >= 4 * 6, "{counts}");
 }
+
+#[test]
+fn bootstrap_creates_each_accounts_role_once_and_then_changes_nothing() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 8);
+    let proxy = Proxy::start(&moto, &[]);
+    let job = "arn:aws:iam::123456789012:role/intentwall-job";
+    let boot = |extra: &[&str]| {
+        let mut args = vec!["bootstrap", "aws", "--trust", job, "--via-role", "admin"];
+        args.extend_from_slice(extra);
+        e.iw(&proxy.url, &args)
+    };
+    // a dry run shows the diff, writes nothing, exits 2
+    let o = boot(&["--dry-run"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("+ create role arn:aws:iam::210000000801:role/intentwall"));
+    assert!(text(&o.stdout).contains("+ create role arn:aws:iam::210000000802:role/intentwall"));
+    assert_eq!(proxy.mutating(), 0);
+    // the real run: one role per account (two accounts), two calls each
+    let o = boot(&[]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(proxy.mutating(), 4);
+    // the role holds the least-privilege policy of that account's placements only
+    let (_, a, region, vpc) = &e.targets[0];
+    let role = fixture(&moto, &["role", a, region, "intentwall"]);
+    let policy = role["policy"].to_string();
+    assert!(policy.contains("ec2:AuthorizeSecurityGroupIngress"), "{policy}");
+    assert!(policy.contains(vpc.as_str()), "{policy}");
+    assert!(!policy.contains(&e.targets[1].3), "another account's VPC is in the policy");
+    assert!(role["trust"].to_string().contains(job));
+    // again: nothing differs, nothing is written
+    let o = boot(&[]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(text(&o.stdout).matches("no changes").count(), 2, "{}", text(&o.stdout));
+    assert_eq!(proxy.mutating(), 4);
+    // another principal: only the trust policies change
+    let o = e.iw(
+        &proxy.url,
+        &["bootstrap", "aws", "--trust", "arn:aws:iam::123456789012:role/other", "--via-role", "admin"],
+    );
+    assert_eq!(code(&o), 0);
+    assert_eq!(text(&o.stdout).matches("~ trust policy").count(), 2, "{}", text(&o.stdout));
+    assert_eq!(proxy.mutating(), 6);
+}

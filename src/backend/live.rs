@@ -134,3 +134,107 @@ fn op(c: &Change) -> Option<Op<'_>> {
         Action::Delete => Op::Delete(c.before.as_ref()?),
     })
 }
+
+/// One account's role, as `bootstrap` found and left it.
+#[derive(Debug, Clone)]
+pub struct RoleReport {
+    /// The account.
+    pub account: String,
+    /// The role's ARN.
+    pub role_arn: String,
+    /// What differed, one line each (empty: nothing to do).
+    pub changes: Vec<String>,
+    /// Mutating calls made (0 in a dry run).
+    pub calls: usize,
+}
+
+/// `bootstrap aws`: in every account of the intents' AWS placements, the role the job
+/// assumes (the placements' `role`), trusted by `trust`, with the least-privilege policy of
+/// that account's placements. Reads, diffs, and (unless `dry_run`) writes only what differs.
+/// `via` names a role to act through in each account (an administrator role); without it the
+/// job's own identity must be in the account.
+pub fn bootstrap_aws(
+    intent: &crate::intent::Intent,
+    trust: &str,
+    via: Option<&str>,
+    dry_run: bool,
+) -> Result<Vec<RoleReport>, Error> {
+    use intentwall_aws::live::iam;
+    use std::collections::BTreeMap;
+    let kind = ProviderKind::Aws;
+    let keys = intentwall_aws::permissions::PLACEMENT_KEYS;
+    let places = crate::permissions::placements(intent, kind, keys)?;
+    // account -> (role, external id), one role per account
+    let mut roles: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    for d in intent.deployments.values() {
+        let Some(p) = d.clouds.get(&kind) else { continue };
+        let account = p.settings.get("account").cloned().unwrap_or_default();
+        let Some(role) = p.settings.get("role").cloned() else {
+            return Err(Error::usage(format!(
+                "bootstrap aws: deployment `{}` names no `role` in its aws placement: the \
+                 role to create is the one the job will assume there",
+                d.name
+            )));
+        };
+        let x = p.settings.get("external_id").cloned();
+        match roles.get(&account) {
+            Some((r, e)) if r != &role || e != &x => {
+                return Err(Error::usage(format!(
+                    "bootstrap aws: account {account} is given two roles or external ids \
+                     ({r} and {role}); one role per account"
+                )))
+            }
+            _ => {
+                roles.insert(account, (role, x));
+            }
+        }
+    }
+    let aws = intentwall_aws::live::Aws::new();
+    let mut reports = Vec::new();
+    for (account, (role_arn, external_id)) in roles {
+        let mine: Vec<Vec<String>> = places.iter().filter(|p| p[0] == account).cloned().collect();
+        let spec = iam::RoleSpec {
+            account: account.clone(),
+            role_arn: role_arn.clone(),
+            trust: iam::trust_policy(trust, external_id.as_deref()),
+            policy: intentwall_aws::permissions::policy(&mine),
+        };
+        let (client, who, changes) = super::block_on(async {
+            let (client, who) = aws.iam(&account, via.map(|v| format!("arn:aws:iam::{account}:role/{v}")).as_deref()).await?;
+            let changes = iam::diff(&client, &spec).await?;
+            Ok::<_, Error>((client, who, changes))
+        })?;
+        let lines = changes
+            .iter()
+            .map(|c| match c {
+                iam::RoleChange::Create => format!("+ create role {role_arn}"),
+                iam::RoleChange::Trust(None) => format!("+ trust policy: {}", spec.trust),
+                iam::RoleChange::Trust(Some(b)) => {
+                    format!("~ trust policy: {b} -> {}", spec.trust)
+                }
+                iam::RoleChange::Policy(None) => format!(
+                    "+ inline policy {}: {} statements",
+                    iam::POLICY_NAME,
+                    spec.policy["Statement"].as_array().map_or(0, Vec::len)
+                ),
+                iam::RoleChange::Policy(Some(_)) => format!(
+                    "~ inline policy {}: replaced ({} statements)",
+                    iam::POLICY_NAME,
+                    spec.policy["Statement"].as_array().map_or(0, Vec::len)
+                ),
+            })
+            .collect();
+        let calls = if dry_run || changes.is_empty() {
+            0
+        } else {
+            super::block_on(iam::apply(&client, &who, &spec, &changes))?
+        };
+        reports.push(RoleReport {
+            account,
+            role_arn,
+            changes: lines,
+            calls,
+        });
+    }
+    Ok(reports)
+}

@@ -6,6 +6,7 @@
 //! today's date for exception expiry, the snapshot root check and its one-writer lock.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod audit;
 pub mod graph;
 pub mod permissions;

@@ -8,6 +8,7 @@ state per account), and prints JSON on stdout.
   authorize ACCOUNT REGION VPC NAME PORT CIDR  -> {}   (hand-added ingress rule)
   revoke-one ACCOUNT REGION VPC NAME           -> {"revoked": permission}
   groups ACCOUNT REGION VPC                    -> describe-security-groups of the VPC
+  role ACCOUNT REGION NAME                     -> {"trust": doc, "policy": inline policy "intentwall"}
 """
 import json
 import os
@@ -16,6 +17,14 @@ import sys
 import boto3
 
 ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+
+
+def creds(account, region):
+    sts = boto3.client("sts", region_name=region, endpoint_url=ENDPOINT,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/fixture", RoleSessionName="fixture")["Credentials"]
+    return dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                aws_session_token=c["SessionToken"])
 
 
 def ec2(account, region):
@@ -35,6 +44,12 @@ def group_id(c, vpc, name):
 
 def main(argv):
     cmd, account, region = argv[0], argv[1], argv[2]
+    if cmd == "role":
+        iam = boto3.client("iam", region_name=region, endpoint_url=ENDPOINT, **creds(account, region))
+        role = iam.get_role(RoleName=argv[3])["Role"]
+        pol = iam.get_role_policy(RoleName=argv[3], PolicyName="intentwall")["PolicyDocument"]
+        json.dump({"trust": role["AssumeRolePolicyDocument"], "policy": pol}, sys.stdout, default=str)
+        return
     c = ec2(account, region)
     if cmd == "vpc":
         vpc = c.create_vpc(CidrBlock=argv[3])["Vpc"]["VpcId"]

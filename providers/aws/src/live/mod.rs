@@ -17,6 +17,7 @@
 
 pub mod doc;
 pub mod error;
+pub mod iam;
 pub mod write;
 
 use aws_config::retry::RetryConfig;
@@ -166,7 +167,22 @@ impl Aws {
     async fn account(&self, target: &str, p: &Placement) -> Result<Account, ProviderError> {
         let want = setting(target, p, "account")?;
         let region = setting(target, p, "region")?;
-        let role = p.get("role").cloned().unwrap_or_default();
+        let role = p.get("role").map(String::as_str);
+        let external_id = p.get("external_id").map(String::as_str);
+        self.identity(target, want, role, external_id, region).await
+    }
+
+    /// Credentials in account `want`: the job's own, or role `role` assumed with them; the
+    /// caller identity must be in `want`, else nothing is read or written there.
+    async fn identity(
+        &self,
+        target: &str,
+        want: &str,
+        role: Option<&str>,
+        external_id: Option<&str>,
+        region: &str,
+    ) -> Result<Account, ProviderError> {
+        let role = role.unwrap_or("").to_string();
         let key = (role.clone(), want.to_string());
         let mut accounts = self.inner.accounts.lock().await;
         if let Some(a) = accounts.get(&key) {
@@ -181,8 +197,8 @@ impl Aws {
                 .session_name("intentwall")
                 .region(Region::new(region.to_string()))
                 .configure(base);
-            if let Some(x) = p.get("external_id") {
-                b = b.external_id(x.clone());
+            if let Some(x) = external_id {
+                b = b.external_id(x);
             }
             SharedCredentialsProvider::new(b.build_from_provider(own).await)
         };
@@ -219,6 +235,24 @@ impl Aws {
         let account = Account { credentials, arn };
         accounts.insert(key, account.clone());
         Ok(account)
+    }
+
+    /// An IAM client acting in `account` (through role `via` there, if given), its identity
+    /// checked; with the caller ARN for audit events.
+    pub async fn iam(
+        &self,
+        account: &str,
+        via: Option<&str>,
+    ) -> Result<(aws_sdk_iam::Client, String), ProviderError> {
+        let target = format!("aws account {account}");
+        let a = self
+            .identity(&target, account, via, None, "us-east-1")
+            .await?;
+        let conf = aws_sdk_iam::config::Builder::from(self.base().await)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(a.credentials)
+            .build();
+        Ok((aws_sdk_iam::Client::from_conf(conf), a.arn))
     }
 
     /// The EC2 client for a target, its identity checked.

@@ -43,6 +43,9 @@ pub struct ApplyOptions {
     pub max_deletes: usize,
     /// Override the blast-radius guard.
     pub force: bool,
+    /// Before any write, ask the backend whether its identity may make every call the
+    /// changes need; refuse the whole apply if not.
+    pub preflight: bool,
 }
 
 /// What happened to a target.
@@ -344,6 +347,9 @@ pub fn apply(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyR
 
 /// Apply every target of a fresh plan: blocked and refused ones skipped, the others written.
 fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyReport, Error> {
+    if opts.preflight {
+        preflight(plan, intent, opts)?;
+    }
     let mut report = ApplyReport {
         targets: Vec::new(),
     };
@@ -388,6 +394,23 @@ fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyRep
         report.targets.push(out);
     }
     Ok(report)
+}
+
+/// `--preflight`: every target that will be written is checked before the first write; any
+/// call the identity may not make refuses the whole apply (nothing written).
+fn preflight(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<(), Error> {
+    let mut denied = Vec::new();
+    for t in plan.targets.iter().filter(|t| !t.blocked && !t.changes.is_empty()) {
+        let (target, _) = resolve(t, intent)?;
+        for d in backend::block_on(opts.backend.preflight(&target, &t.changes))? {
+            denied.push(format!("{target}: {d}"));
+        }
+    }
+    if denied.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::PreflightDenied(denied))
+    }
 }
 
 /// Apply one target of a fresh plan through the backend, which refuses ("changed under us",

@@ -174,6 +174,10 @@ pub struct ApplyArgs {
     /// Override the blast-radius guard.
     #[arg(long)]
     pub force: bool,
+    /// Before writing, check with the cloud (AWS: IAM SimulatePrincipalPolicy) that the
+    /// identity may make every call the changes need; refuse the apply if not.
+    #[arg(long)]
+    pub preflight: bool,
     /// Delete unmanaged rules in managed targets (when planning here).
     #[arg(long)]
     pub prune_unmanaged: bool,

@@ -200,6 +200,10 @@ pub enum Error {
     #[error("{0}")]
     Provider(#[from] intentwall_contract::live::ProviderError),
 
+    /// `apply --preflight`: calls the identity may not make; nothing was written.
+    #[error("preflight: the identity may not make {} call(s) the changes need; nothing was written:\n  {}", .0.len(), .0.join("\n  "))]
+    PreflightDenied(Vec<String>),
+
     /// This binary was built without the cloud's plugin.
     #[error("this intentwall was built without the `{0}` feature; rebuild with `--features {0}`")]
     MissingFeature(ProviderKind),

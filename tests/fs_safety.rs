@@ -341,6 +341,7 @@ fn a_target_changed_after_planning_stops_with_nothing_written() {
         backend: intentwall::backend::Backend::snapshots(snaps.clone()),
         max_deletes: 50,
         force: false,
+        preflight: false,
     };
     let target = |d: &str, p: &str| {
         plan.targets

@@ -443,3 +443,24 @@ fn bootstrap_creates_each_accounts_role_once_and_then_changes_nothing() {
     assert_eq!(text(&o.stdout).matches("~ trust policy").count(), 2, "{}", text(&o.stdout));
     assert_eq!(proxy.mutating(), 6);
 }
+
+#[test]
+fn preflight_refuses_an_apply_the_role_may_not_finish_before_any_write() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 9);
+    // IAM says the role may not revoke egress rules (which a new group's default needs)
+    let proxy = Proxy::start(&moto, &["--deny", "ec2:RevokeSecurityGroupEgress"]);
+    let o = e.iw(&proxy.url, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(err.contains("preflight"), "{err}");
+    assert!(err.contains("ec2:RevokeSecurityGroupEgress"), "{err}");
+    assert!(err.contains("us/aws") && err.contains("eu/aws"), "{err}");
+    assert_eq!(proxy.mutating(), 0, "a write was made before the preflight refusal");
+    assert!(proxy.counts()["actions"]["SimulatePrincipalPolicy"].as_u64().unwrap() >= 3);
+    // allowed: the same apply goes through
+    let proxy = Proxy::start(&moto, &[]);
+    let o = e.iw(&proxy.url, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(e.plan_code(&moto), 0);
+}

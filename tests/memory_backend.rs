@@ -42,6 +42,7 @@ fn apply_opts(store: &Memory) -> ApplyOptions {
         backend: Backend::Memory(store.clone()),
         max_deletes: usize::MAX,
         force: false,
+        preflight: false,
     }
 }
 

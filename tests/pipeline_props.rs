@@ -991,6 +991,7 @@ fn apply_opts(dir: &Path) -> ApplyOptions {
         backend: intentwall::backend::Backend::snapshots(dir.to_path_buf()),
         max_deletes: usize::MAX,
         force: true,
+        preflight: false,
     }
 }
 

@@ -119,6 +119,30 @@ impl Live {
     }
 }
 
+impl Live {
+    /// The calls a target's changes need that its identity may not make (`apply
+    /// --preflight`); empty when all are allowed.
+    pub async fn preflight(&self, target: &Target, changes: &[Change]) -> Result<Vec<String>, Error> {
+        if target.provider != ProviderKind::Aws {
+            return Err(Self::unsupported(target));
+        }
+        let p = &target.placement;
+        let label = target.to_string();
+        let account = p.get("account").map(String::as_str).unwrap_or("");
+        let role = p.get("role").map(String::as_str);
+        let (iam, who) = self
+            .aws
+            .iam(account, role, p.get("external_id").map(String::as_str))
+            .await?;
+        let principal = match role {
+            Some(r) => r.to_string(),
+            None => intentwall_aws::live::preflight::principal(&who),
+        };
+        let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
+        Ok(intentwall_aws::live::preflight::denied(&iam, &label, &principal, p, &ops).await?)
+    }
+}
+
 /// A planned change as the write the cloud's backend makes.
 fn op(c: &Change) -> Option<Op<'_>> {
     Some(match c.action {
@@ -200,7 +224,8 @@ pub fn bootstrap_aws(
             policy: intentwall_aws::permissions::policy(&mine),
         };
         let (client, who, changes) = super::block_on(async {
-            let (client, who) = aws.iam(&account, via.map(|v| format!("arn:aws:iam::{account}:role/{v}")).as_deref()).await?;
+            let via = via.map(|v| format!("arn:aws:iam::{account}:role/{v}"));
+            let (client, who) = aws.iam(&account, via.as_deref(), None).await?;
             let changes = iam::diff(&client, &spec).await?;
             Ok::<_, Error>((client, who, changes))
         })?;

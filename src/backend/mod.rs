@@ -210,6 +210,18 @@ impl Backend {
         }
     }
 
+    /// The calls a target's changes need that the backend's identity may not make (`apply
+    /// --preflight`, before any write): none for files and the store, IAM's answer for a
+    /// cloud.
+    pub async fn preflight(&self, target: &Target, changes: &[Change]) -> Result<Vec<String>, Error> {
+        let _ = (target, changes);
+        match self {
+            Backend::Snapshots(_) | Backend::Memory(_) => Ok(Vec::new()),
+            #[cfg(feature = "live")]
+            Backend::Live(l) => l.preflight(target, changes).await,
+        }
+    }
+
     /// Observe every target, at most `limit` at a time, the results in the targets' order:
     /// the one place the pipeline reads the world before planning.
     pub fn observe_all(

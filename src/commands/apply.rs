@@ -38,6 +38,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
         backend: super::backend_of(cli),
         max_deletes: args.max_deletes,
         force: args.force,
+        preflight: args.preflight,
     };
     let report = match &args.plan {
         Some(p) => apply::apply_recorded(&plan::Plan::read(p)?, &intent, &opts)?,

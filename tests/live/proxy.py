@@ -11,6 +11,9 @@ apply really made, independently of what intentwall reports. Faults, all optiona
   --paginate N           cut DescribeSecurityGroups / DescribeSecurityGroupRules answers into
                          pages of at most N items with a NextToken, as EC2 does (the emulator
                          always answers with everything at once)
+IAM SimulatePrincipalPolicy, which the emulator does not implement, is answered here in the
+API's own XML shape: every action `allowed`, but those named by --deny ACTION,... which are
+`implicitDeny`.
 GET /__counts returns {"actions": {name: count}, "mutating": n, "pages": answers paginated}.
 Prints its port on stdout once listening. Standard library only.
 """
@@ -58,6 +61,22 @@ def page(data, list_tag, offset, size):
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+def simulate(form, deny):
+    """A SimulatePrincipalPolicy answer: one EvaluationResults member per action asked."""
+    actions = [v[0] for k, v in sorted(form.items()) if k.startswith("ActionNames.member.")]
+    resource = (form.get("ResourceArns.member.1") or ["*"])[0]
+    members = "".join(
+        f"<member><EvalActionName>{a}</EvalActionName><EvalResourceName>{resource}</EvalResourceName>"
+        f"<EvalDecision>{'implicitDeny' if a in deny else 'allowed'}</EvalDecision>"
+        "<MatchedStatements/><MissingContextValues/></member>"
+        for a in actions)
+    return ('<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            f"<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>"
+            f"<EvaluationResults>{members}</EvaluationResults></SimulatePrincipalPolicyResult>"
+            "<ResponseMetadata><RequestId>proxy-simulate</RequestId></ResponseMetadata>"
+            "</SimulatePrincipalPolicyResponse>")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
@@ -66,6 +85,7 @@ def main():
     ap.add_argument("--fail-after", type=int, default=-1)
     ap.add_argument("--delay-mutations", type=int, default=0)
     ap.add_argument("--paginate", type=int, default=0)
+    ap.add_argument("--deny", default="")
     args = ap.parse_args()
     up = urllib.parse.urlparse(args.upstream)
     lock = threading.Lock()
@@ -118,6 +138,8 @@ def main():
                         state["region_mutations"][region] = state["region_mutations"].get(region, 0) + 1
             if throttled:
                 return self.reply(503, THROTTLE)
+            if action == "SimulatePrincipalPolicy":
+                return self.reply(200, simulate(form, set(filter(None, args.deny.split(",")))))
             if failed:
                 return self.reply(500, FAILURE)
             if mutating and args.delay_mutations:

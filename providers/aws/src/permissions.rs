@@ -10,6 +10,8 @@
 //! - `ec2:DescribeManagedPrefixLists`, `ec2:GetManagedPrefixListEntries`: expand prefix lists
 //!   that rules reference (AWS-managed ones and customer ones in unmanaged rules) for the
 //!   simulation.
+//! - `iam:SimulatePrincipalPolicy` on the accounts' roles: `apply --preflight` asks IAM, before
+//!   any write, whether the job's role may make the calls its changes need (read-only).
 //! - `sts:GetCallerIdentity`: check that the credentials belong to the planned account before
 //!   any write.
 //! - `ec2:CreateSecurityGroup`: a group `iw-<group>` missing in a VPC; only with the tag
@@ -56,6 +58,12 @@ pub fn policy(places: &[Vec<String>]) -> Value {
             format!("arn:aws:ec2:{region}:{account}:vpc/{vpc}")
         })
         .collect();
+    let mut roles: Vec<String> = places
+        .iter()
+        .map(|p| format!("arn:aws:iam::{}:role/*", field(p, 0)))
+        .collect();
+    roles.sort();
+    roles.dedup();
     let sgs = arns("security-group");
     let sg_rules = arns("security-group-rule");
     let pls = arns("prefix-list");
@@ -78,6 +86,13 @@ pub fn policy(places: &[Vec<String>]) -> Value {
                 ],
                 "Resource": "*",
                 "Condition": { "StringEquals": { "aws:RequestedRegion": regions } }
+            },
+            {
+                // `apply --preflight`: ask IAM what the job's own roles may do (read-only)
+                "Sid": "Preflight",
+                "Effect": "Allow",
+                "Action": ["iam:SimulatePrincipalPolicy"],
+                "Resource": roles
             },
             {
                 "Sid": "WhoAmI",
@@ -204,7 +219,10 @@ mod tests {
         for s in v["Statement"].as_array().into_iter().flatten() {
             let reads = s["Action"].as_array().into_iter().flatten().all(|a| {
                 let a = a.as_str().unwrap_or("");
-                a.starts_with("ec2:Describe") || a.starts_with("ec2:Get") || a.starts_with("sts:")
+                a.starts_with("ec2:Describe")
+                    || a.starts_with("ec2:Get")
+                    || a.starts_with("sts:")
+                    || a == "iam:SimulatePrincipalPolicy"
             });
             let in_vpcs = s["Sid"] == "CreateGroupsInIntentVpcs";
             assert!(reads || in_vpcs || s["Condition"].is_object(), "{s}");

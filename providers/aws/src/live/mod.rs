@@ -18,6 +18,7 @@
 pub mod doc;
 pub mod error;
 pub mod iam;
+pub mod preflight;
 pub mod write;
 
 use aws_config::retry::RetryConfig;
@@ -243,10 +244,11 @@ impl Aws {
         &self,
         account: &str,
         via: Option<&str>,
+        external_id: Option<&str>,
     ) -> Result<(aws_sdk_iam::Client, String), ProviderError> {
         let target = format!("aws account {account}");
         let a = self
-            .identity(&target, account, via, None, "us-east-1")
+            .identity(&target, account, via, external_id, "us-east-1")
             .await?;
         let conf = aws_sdk_iam::config::Builder::from(self.base().await)
             .region(Region::new("us-east-1"))

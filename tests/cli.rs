@@ -61,6 +61,50 @@ fn guardrail_violation_blocks_validate_with_exit_3() {
     assert!(stderr(&o).contains("db-open"), "{}", stderr(&o));
 }
 
+/// Run at a given date (overriding the pinned clock).
+fn iw_on(date: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intentwall"))
+        .current_dir(root())
+        .env("INTENTWALL_TODAY", date)
+        .env_remove("RUST_LOG")
+        .args(args)
+        .output()
+        .expect("run intentwall")
+}
+
+/// The example's break-glass exception is valid through 2027-06-30. The day after, its flow
+/// is a guardrail finding (exit 3) naming the flow's file:line and the expiry date: the
+/// estate still loads and every other target still plans, it is not an intent error (exit 1).
+#[test]
+fn expired_exception_blocks_with_exit_3_naming_flow_and_date() {
+    let o = iw_on("2027-06-30", &["validate"]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    for verb in ["validate", "plan"] {
+        let o = iw_on("2027-07-01", &[verb]);
+        assert_eq!(code(&o), 3, "{verb}: stderr: {}", stderr(&o));
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(!all.contains("error:"), "{verb}: {all}");
+        for needle in [
+            "bastion-ssh-break-glass",
+            "(flows.yaml:53:9)",
+            "expired on 2027-06-30",
+            "flows.yaml:59:16",
+        ] {
+            assert!(all.contains(needle), "{verb}: no `{needle}` in {all}");
+        }
+    }
+}
+
+/// The README's main command pins the clock the tests use, so the demo it shows can never
+/// start failing on a date (the example's exception expires; see the README's decision).
+#[test]
+fn readme_main_command_pins_the_clock_before_the_example_expiry() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let pinned = format!("INTENTWALL_TODAY={TODAY} cargo run --release -- plan");
+    assert!(readme.contains(&pinned), "README must show `{pinned}`");
+    assert!(TODAY < "2027-06-30");
+}
+
 #[test]
 fn graph_mermaid_renders_every_deployment() {
     let o = iw(&root(), &["graph", "--format", "mermaid"]);

@@ -25,7 +25,6 @@ type Diags = Vec<Diagnostic>;
 /// before found an error).
 pub(crate) fn merge(
     docs: &[RawDoc],
-    today: time::Date,
     diags: &mut Diags,
 ) -> BTreeMap<String, Deployment> {
     let mut docs: Vec<&RawDoc> = docs.iter().collect();
@@ -40,7 +39,7 @@ pub(crate) fn merge(
     let regions = regions(&docs, &deps, &dep_names, diags);
     let (gns, nss) = namespaces(&global, &regions, &deps, diags);
     let flows = flows::collect(&global, &regions, diags);
-    flows::check_once(&flows, &deps, &dep_names, today, diags);
+    flows::check_once(&flows, &deps, &dep_names, diags);
     let dropped = flows::drops(&flows, &regions, &deps, diags);
     let ends = flows::check_ends(&flows, &global, &regions, &gns, &nss, diags);
     build::deployments(

@@ -198,3 +198,55 @@ fn a_plan_file_naming_a_path_is_refused_by_apply() {
     assert_eq!(files(&t.path().join("snapshots")), before);
     assert!(!t.path().parent().unwrap().join("iw-escape-apply").exists());
 }
+
+/// A YAML syntax error in the file that declares the deployments is one error, at its
+/// file:line:col: not followed by "region directory names no deployment" for every region
+/// directory (the deployments are unknown because the file did not parse, not missing).
+#[test]
+fn a_syntax_error_in_the_deployments_file_is_one_error() {
+    let t = scratch();
+    let f = intents(&t).join("intentwall.yaml");
+    let s = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, s.replacen("  us:\n", "  us: [\n", 1)).unwrap();
+    let e = refused(&t, "error: intentwall.yaml:");
+    assert_eq!(e.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{e}");
+    assert!(e.contains("YAML syntax error"), "{e}");
+    assert!(!e.contains("no deployment"), "{e}");
+}
+
+/// `apply plan.json` from another directory: the plan is fine, but the intents (then the
+/// snapshots) it was made from are not where this run looks, and the error says that and how
+/// to point at them; with other intents there, it says the plan was made from other intents.
+#[test]
+fn apply_from_the_wrong_directory_says_what_is_wrong() {
+    let t = scratch();
+    let o = iw(t.path(), &["plan", "--out", "plan.json"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let other = t.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let o = iw(&other, &["apply", "../plan.json"]);
+    let e = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{e}");
+    assert!(e.contains("the intents directory `intents` does not exist here"), "{e}");
+    assert!(e.contains("--intents DIR"), "{e}");
+    assert!(!e.contains("stale"), "{e}");
+    copy_dir(&intents(&t), &other.join("intents"));
+    let o = iw(&other, &["apply", "../plan.json"]);
+    let e = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{e}");
+    assert!(e.contains("the snapshot directory `snapshots` does not exist here"), "{e}");
+    copy_dir(&t.path().join("snapshots"), &other.join("snapshots"));
+    let f = other.join("intents/expect.yaml");
+    let s = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, s + "\n# another estate\n").unwrap();
+    let before = files(&other.join("snapshots"));
+    let o = iw(&other, &["apply", "../plan.json"]);
+    let e = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{e}");
+    assert!(e.contains("the plan was made from other intents"), "{e}");
+    assert!(e.contains("the intents in `intents`"), "{e}");
+    assert_eq!(files(&other.join("snapshots")), before);
+    // and from the right directory it applies
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+}

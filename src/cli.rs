@@ -84,6 +84,10 @@ pub enum Command {
     Permissions(PermissionsArgs),
     /// Record live state into snapshot files (needs --state live).
     Snapshot(SnapshotArgs),
+    /// Print a shell completion script to stdout (bash, zsh, fish, elvish, powershell).
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print the man page (roff) to stdout: `intentwall man > intentwall.1`.
+    Man,
 }
 
 // The verbs' flags, one struct each so every verb's module takes its own. Plain comments,

@@ -30,6 +30,7 @@
 pub mod apply;
 pub mod backend;
 pub mod cli;
+pub mod color;
 pub mod commands;
 pub mod cycles;
 pub mod diag;
@@ -62,5 +63,7 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, Error> {
         Command::Apply(args) => commands::apply::run(cli, args),
         Command::Permissions(args) => commands::permissions::run(cli, args),
         Command::Snapshot(args) => commands::snapshot::run(cli, args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man => commands::man::run(),
     }
 }

@@ -148,7 +148,10 @@ fn graph_dot_is_accepted_by_a_dot_parser() {
     assert!(nodes >= 30 && edges >= 75, "{nodes} nodes, {edges} edges");
     // the parser is a real check: the same text with one quote dropped is refused
     let broken = dot.replacen('"', "", 1);
-    assert!(graphviz_rust::parse(&broken).is_err(), "the parser accepts anything");
+    assert!(
+        graphviz_rust::parse(&broken).is_err(),
+        "the parser accepts anything"
+    );
 }
 
 #[test]
@@ -226,4 +229,104 @@ fn placement_quotas_decide_limit_findings() {
         stderr(&o)
     );
     assert!(stdout(&o).is_empty());
+}
+
+/// Every verb of the CLI, as clap knows them (so a new verb must appear in completions and
+/// the man page without anyone listing it here).
+fn verbs() -> Vec<String> {
+    use clap::CommandFactory;
+    intentwall::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+#[test]
+fn completions_cover_every_verb_in_every_shell() {
+    let verbs = verbs();
+    assert!(verbs.len() >= 9, "{verbs:?}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = iw(&root(), &["completions", shell]);
+        assert_eq!(code(&o), 0, "{shell}: {}", stderr(&o));
+        let s = stdout(&o);
+        assert!(!s.is_empty(), "{shell}");
+        for v in &verbs {
+            assert!(s.contains(v.as_str()), "{shell}: no `{v}`");
+        }
+        // and the flags of a verb
+        assert!(s.contains("prune-unmanaged"), "{shell}");
+    }
+    assert_eq!(code(&iw(&root(), &["completions", "tcsh"])), 1);
+}
+
+#[test]
+fn man_prints_one_roff_page_with_every_verb_and_the_exit_codes() {
+    let o = iw(&root(), &["man"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(
+        s.starts_with(".ie") || s.starts_with(".TH"),
+        "{}",
+        &s[..80.min(s.len())]
+    );
+    assert!(s.contains(".TH intentwall 1"), "not a section-1 page");
+    for v in verbs().iter().filter(|v| *v != "help") {
+        assert!(
+            s.contains(&format!(".SS \"intentwall {v}")),
+            "no section for `{v}`"
+        );
+    }
+    assert!(s.contains(".SH \"EXIT STATUS\""));
+    assert!(
+        s.contains("\\-\\-auto\\-approve"),
+        "apply's flags are listed"
+    );
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+/// The human plan is coloured only for a terminal: piped (as here) it is plain, and so is
+/// stderr (no progress bar); `CLICOLOR_FORCE` paints it (+ green, - red, ~ yellow) and
+/// `NO_COLOR` wins over that. Stripped of its colours, the painted plan is the plain one.
+#[test]
+fn plan_colours_only_when_asked_and_never_in_a_pipe() {
+    let run = |env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_intentwall"));
+        c.current_dir(root())
+            .env("INTENTWALL_TODAY", TODAY)
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.arg("plan").output().unwrap()
+    };
+    let plain = run(&[]);
+    assert_eq!(code(&plain), 2, "{}", stderr(&plain));
+    assert!(!stdout(&plain).contains('\x1b'), "escape codes in a pipe");
+    assert!(!stderr(&plain).contains('\x1b'), "a progress bar in a pipe");
+    assert!(
+        !stderr(&plain).contains("targets ["),
+        "a progress bar in a pipe"
+    );
+    let painted = run(&[("CLICOLOR_FORCE", "1")]);
+    let p = stdout(&painted);
+    assert!(p.contains("\x1b[32m    + "), "no green create");
+    assert!(p.contains("\x1b[31m    - "), "no red delete");
+    assert!(p.contains("\x1b[33m    ~ "), "no yellow update");
+    let stripped = p
+        .replace("\x1b[0m", "")
+        .replace("\x1b[32m", "")
+        .replace("\x1b[31m", "")
+        .replace("\x1b[33m", "")
+        .replace("\x1b[1;31m", "");
+    // timings differ between runs: compare without them
+    let untimed = |s: &str| {
+        s.lines()
+            .map(|l| l.split(" (").next().unwrap_or(l).to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(untimed(&stripped), untimed(&stdout(&plain)));
+    let vetoed = run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!stdout(&vetoed).contains('\x1b'), "NO_COLOR must win");
 }

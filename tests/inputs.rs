@@ -209,7 +209,11 @@ fn a_syntax_error_in_the_deployments_file_is_one_error() {
     let s = std::fs::read_to_string(&f).unwrap();
     std::fs::write(&f, s.replacen("  us:\n", "  us: [\n", 1)).unwrap();
     let e = refused(&t, "error: intentwall.yaml:");
-    assert_eq!(e.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{e}");
+    assert_eq!(
+        e.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{e}"
+    );
     assert!(e.contains("YAML syntax error"), "{e}");
     assert!(!e.contains("no deployment"), "{e}");
 }
@@ -227,14 +231,20 @@ fn apply_from_the_wrong_directory_says_what_is_wrong() {
     let o = iw(&other, &["apply", "../plan.json"]);
     let e = text(&o.stderr);
     assert_eq!(code(&o), 1, "{e}");
-    assert!(e.contains("the intents directory `intents` does not exist here"), "{e}");
+    assert!(
+        e.contains("the intents directory `intents` does not exist here"),
+        "{e}"
+    );
     assert!(e.contains("--intents DIR"), "{e}");
     assert!(!e.contains("stale"), "{e}");
     copy_dir(&intents(&t), &other.join("intents"));
     let o = iw(&other, &["apply", "../plan.json"]);
     let e = text(&o.stderr);
     assert_eq!(code(&o), 1, "{e}");
-    assert!(e.contains("the snapshot directory `snapshots` does not exist here"), "{e}");
+    assert!(
+        e.contains("the snapshot directory `snapshots` does not exist here"),
+        "{e}"
+    );
     copy_dir(&t.path().join("snapshots"), &other.join("snapshots"));
     let f = other.join("intents/expect.yaml");
     let s = std::fs::read_to_string(&f).unwrap();

@@ -90,7 +90,11 @@ fn made_elsewhere(
     let here = std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| ".".into());
-    let problem = if dir.exists() { "is not a directory" } else { "does not exist" };
+    let problem = if dir.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
     Err(Error::usage(format!(
         "cannot apply {}: the {what} directory `{}` {problem} here ({here}); a plan is applied \
          against the intents and snapshots it was made from: run apply in the directory where \

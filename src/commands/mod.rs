@@ -6,7 +6,9 @@
 //! today's date for exception expiry, the snapshot root check and its one-writer lock.
 
 pub mod apply;
+pub mod completions;
 pub mod graph;
+pub mod man;
 pub mod permissions;
 pub mod plan;
 pub mod simulate;

@@ -23,10 +23,7 @@ type Diags = Vec<Diagnostic>;
 /// reads what the ones before settled: names need the deployments, flows need the names,
 /// the effective deployments need every check (and some warnings speak only when no step
 /// before found an error).
-pub(crate) fn merge(
-    docs: &[RawDoc],
-    diags: &mut Diags,
-) -> BTreeMap<String, Deployment> {
+pub(crate) fn merge(docs: &[RawDoc], diags: &mut Diags) -> BTreeMap<String, Deployment> {
     let mut docs: Vec<&RawDoc> = docs.iter().collect();
     docs.sort_by(|a, b| a.file.cmp(&b.file));
     let global: Vec<&RawDoc> = docs

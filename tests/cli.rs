@@ -330,3 +330,43 @@ fn plan_colours_only_when_asked_and_never_in_a_pipe() {
     let vetoed = run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
     assert!(!stdout(&vetoed).contains('\x1b'), "NO_COLOR must win");
 }
+
+/// The README's figures for the example estate are the golden files' counts: the flows per
+/// deployment (plain and expanded) and the native rules per cloud, as `min-max` ranges.
+#[test]
+fn readme_rule_counts_match_the_golden_files() {
+    let golden =
+        std::fs::read_to_string(root().join("tests/snapshots/golden__rule_counts.snap")).unwrap();
+    let mut by: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    // lines like `us/aws: 34 flows (expanded 56) -> 165 native rules`
+    for l in golden.lines().filter(|l| l.ends_with(" native rules")) {
+        let (target, rest) = l.split_once(": ").unwrap();
+        let cloud = target.split('/').nth(1).unwrap();
+        let n: Vec<usize> = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        by.entry("flows").or_default().push(n[0]);
+        by.entry("expanded").or_default().push(n[1]);
+        by.entry(cloud).or_default().push(n[2]);
+    }
+    let range = |k: &str| {
+        let v = &by[k];
+        let (lo, hi) = (v.iter().min().unwrap(), v.iter().max().unwrap());
+        if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}-{hi}")
+        }
+    };
+    let want = format!(
+        "{} flows per deployment ({} after expanding\ncomposites) become {} AWS rules, {} Azure rules and {} GCP rules per deployment",
+        range("flows"),
+        range("expanded"),
+        range("aws"),
+        range("azure"),
+        range("gcp")
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains(&want), "README must say:\n{want}");
+}

@@ -1,5 +1,5 @@
-//! The flows of all scopes: collected and named uniquely, checked once (deployment lists,
-//! exception expiry), dropped by region overrides, and their ends (and expectations' ends)
+//! The flows of all scopes: collected and named uniquely, checked once (deployment lists;
+//! exception expiry is judged by the guardrails, not here), dropped by region overrides, and their ends (and expectations' ends)
 //! checked over every namespace they can apply in.
 
 use super::scope::Ns;

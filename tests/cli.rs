@@ -370,3 +370,44 @@ fn readme_rule_counts_match_the_golden_files() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     assert!(readme.contains(&want), "README must say:\n{want}");
 }
+
+/// A snapshot that is valid JSON but holds a value of the wrong type is an error at the
+/// value's own `file:line:col` (not only the path inside the document), one per cloud.
+#[test]
+fn snapshot_type_errors_name_file_line_and_column() {
+    // (file, the first occurrence of this text is replaced by that)
+    let cases = [
+        ("aws", "\"FromPort\": -1", "\"FromPort\": \"x\""),
+        (
+            "azure",
+            "\"priority\": 1",
+            "\"priority\": \"x\", \"was\": 1",
+        ),
+        (
+            "gcp",
+            "\"sourceRanges\": [",
+            "\"sourceRanges\": 5, \"was\": [",
+        ),
+    ];
+    for (cloud, from, to) in cases {
+        let t = scratch();
+        let f = t.path().join(format!("snapshots/us/{cloud}.json"));
+        let s = std::fs::read_to_string(&f).unwrap();
+        let at = s
+            .find(from)
+            .unwrap_or_else(|| panic!("{cloud}: no `{from}`"));
+        let line = s[..at].matches('\n').count() + 1;
+        // the column of the value, after `"key": `
+        let col = at - s[..at].rfind('\n').map_or(0, |i| i + 1) + from.find(": ").unwrap() + 3;
+        std::fs::write(&f, s.replacen(from, to, 1)).unwrap();
+        let o = iw(t.path(), &["plan"]);
+        assert_eq!(code(&o), 1, "{cloud}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{cloud}: {}", stdout(&o));
+        let want = format!("error: snapshots/us/{cloud}.json:{line}:{col}: ");
+        assert!(
+            stderr(&o).starts_with(&want),
+            "{cloud}: want `{want}`, got {}",
+            stderr(&o)
+        );
+    }
+}

@@ -127,11 +127,42 @@ fn subdirectories_other_than_regions_are_reported() {
     let t = scratch();
     std::fs::create_dir(intents(&t).join("global")).unwrap();
     std::fs::write(intents(&t).join("global/denies.yaml"), "version: 1\n").unwrap();
+    std::fs::create_dir_all(intents(&t).join("global/deep/er")).unwrap();
+    std::fs::write(intents(&t).join("global/deep/er/allow.YML"), "version: 1\n").unwrap();
+    std::fs::write(intents(&t).join("global/notes.md"), "# notes\n").unwrap();
     let e = refused(
         &t,
-        "global: subdirectories other than `regions/` are not read",
+        "global: subdirectories other than `regions/` are not read, so the intent files in it \
+         would be ignored: global/deep/er/allow.YML, global/denies.yaml",
     );
     assert!(e.contains("note: move intent files"), "{e}");
+    assert!(!e.contains("notes.md"), "{e}");
+    // the same inside a region directory
+    let t = scratch();
+    std::fs::create_dir(intents(&t).join("regions/eu/old")).unwrap();
+    std::fs::write(intents(&t).join("regions/eu/old/gdpr.yaml"), "version: 1\n").unwrap();
+    refused(
+        &t,
+        "subdirectories of a region directory are not read, so the intent files in it would \
+         be ignored: regions/eu/old/gdpr.yaml",
+    );
+}
+
+/// A subdirectory that holds no YAML file at any depth (documentation, diagrams) holds no
+/// intent: it is ignored like `README.md` at the root. One that cannot be looked through
+/// (a directory symlink) is still an error, since it might.
+#[test]
+fn subdirectories_without_yaml_are_ignored_unless_they_cannot_be_looked_through() {
+    let t = scratch();
+    std::fs::create_dir_all(intents(&t).join("docs/img")).unwrap();
+    std::fs::write(intents(&t).join("docs/README.md"), "# why\n").unwrap();
+    std::fs::write(intents(&t).join("docs/img/graph.svg"), "<svg/>").unwrap();
+    std::fs::create_dir(intents(&t).join("docs/.drafts")).unwrap();
+    std::fs::write(intents(&t).join("docs/.drafts/x.yaml"), "hidden").unwrap();
+    let o = iw(t.path(), &["validate"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    symlink(intents(&t).join("regions"), intents(&t).join("docs/linked")).unwrap();
+    refused(&t, "docs/linked is a directory symlink");
 }
 
 #[test]

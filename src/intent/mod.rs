@@ -39,7 +39,7 @@
 //! - Names and placement values are checked at load ([`names`]): they reach paths, cloud
 //!   resource names and policy documents.
 //! - Every entry of the intents directory is read, deliberately ignored (hidden entries,
-//!   non-YAML files) or an error naming its path (`load::read_dir` lists the cases).
+//!   non-YAML files, subdirectories with no YAML file in them) or an error naming its path (`load::read_dir` lists the cases).
 //! - A file that cannot be read or parsed reports that one error; the other files still
 //!   report their own problems, but cross-file checks (`merge`) wait for a clean read, since
 //!   the broken file's names would otherwise come back as a cascade of "unknown" errors.

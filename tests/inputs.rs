@@ -291,3 +291,39 @@ fn apply_from_the_wrong_directory_says_what_is_wrong() {
     let o = iw(t.path(), &["apply", "plan.json"]);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
 }
+
+/// A broken `deployments` section (a deployment that is not a mapping, a placement value of
+/// the wrong format) is one error: the files naming the deployment do not each add "unknown
+/// deployment" or "has no aws placement", and the region directories do not add "names no
+/// deployment".
+#[test]
+fn a_broken_deployment_is_one_error_not_a_cascade() {
+    for (from, to, needle) in [
+        (
+            "  us:\n",
+            "  us: 5\n  us-old:\n",
+            "deployment `us` must be a mapping",
+        ),
+        (
+            "  eu:\n",
+            "  eu: [aws]\n  eu-old:\n",
+            "deployment `eu` must be a mapping",
+        ),
+        (
+            "account: \"111122223333\"",
+            "account: \"x\"",
+            "`account` of the aws placement of deployment `us` is `x`",
+        ),
+    ] {
+        let t = scratch();
+        let f = intents(&t).join("intentwall.yaml");
+        let s = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, s.replacen(from, to, 1)).unwrap();
+        let e = refused(&t, needle);
+        assert_eq!(
+            e.lines().filter(|l| l.starts_with("error: ")).count(),
+            1,
+            "{e}"
+        );
+    }
+}

@@ -62,10 +62,17 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
     let report = match &recorded {
         Some((_, recorded)) => apply::apply_recorded(recorded, &intent, &opts)?,
         None => {
-            let plan = plan::build(
-                &intent,
-                &super::plan_options(cli, args.prune_unmanaged, None, None),
-            )?;
+            let plan_opts = super::plan_options(cli, args.prune_unmanaged, None, None);
+            let bar = crate::output::progress(
+                cli,
+                super::plan::target_count(&intent, &plan_opts),
+                "planning",
+            );
+            let plan = plan::build_each(&intent, &plan_opts, &mut |t| {
+                bar.inc(1);
+                Ok(t)
+            })?;
+            bar.finish_and_clear();
             // the plan being applied goes to stderr: stdout holds only the apply report
             eprint!("{}", report::human_plan(&plan));
             apply::apply(&plan, &intent, &opts)?

@@ -161,7 +161,7 @@ fn painted(text: String) -> String {
 
 /// How many targets the plan covers (the progress bar's length): every cloud of every
 /// deployment, less what `--deployment` / `--provider` leave out.
-fn target_count(intent: &intent::Intent, opts: &plan::PlanOptions) -> usize {
+pub(super) fn target_count(intent: &intent::Intent, opts: &plan::PlanOptions) -> usize {
     intent
         .deployments
         .values()

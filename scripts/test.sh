@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/ci/browser.sh  # headless chromium for tests/audit_html.rs
+
 cargo test --workspace --locked "$@"
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"

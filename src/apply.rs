@@ -117,12 +117,6 @@ fn resolve(
     Ok((Target::of(&di, t.provider), di))
 }
 
-/// How many targets are observed at once: one per core (the snapshot files are parsed as
-/// they are read).
-fn observe_limit() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Refuse a plan made from other intents.
 fn intents_unchanged(plan: &Plan, intent: &Intent) -> Result<(), Error> {
     if plan.intent_digest != intent.digest {
@@ -154,7 +148,7 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<
         targets.push(resolve(t, intent)?);
     }
     let names: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
-    let observed = opts.backend.observe_all(targets, observe_limit());
+    let observed = opts.backend.observe_all(targets, opts.backend.concurrency());
     let mut stale = Vec::new();
     for ((t, name), now) in plan.targets.iter().zip(names).zip(observed) {
         let now = now?;

@@ -64,6 +64,8 @@ pub enum GraphFormat {
     Dot,
     /// Nodes and edges as JSON.
     Json,
+    /// SVG, laid out by intentwall itself (no Graphviz needed).
+    Svg,
 }
 
 /// The verbs.
@@ -88,6 +90,9 @@ pub enum Command {
     Completions(crate::commands::completions::CompletionsArgs),
     /// Print the man page (roff) to stdout: `intentwall man > intentwall.1`.
     Man,
+    /// Judge every target's state as it is now against the intent: compliant, or drift
+    /// narrower (outage) / wider (exposure), with the packets that differ.
+    Audit(AuditArgs),
 }
 
 // The verbs' flags, one struct each so every verb's module takes its own. Plain comments,
@@ -187,6 +192,22 @@ pub struct SnapshotArgs {
     /// Only this cloud.
     #[arg(long)]
     pub provider: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Output format on stdout (html: a self-contained evidence page).
+    #[arg(long, value_enum, default_value_t = crate::audit::Format::Human)]
+    pub format: crate::audit::Format,
+    /// Only this deployment.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Only this cloud (aws, azure, gcp).
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<ProviderKind>,
+    /// The time the report states (RFC 3339); defaults to the system clock (UTC).
+    #[arg(long, env = "INTENTWALL_NOW", hide = true)]
+    pub now: Option<String>,
 }
 
 fn parse_provider(s: &str) -> Result<ProviderKind, String> {

@@ -195,6 +195,11 @@ pub enum Error {
         lock_file: PathBuf,
     },
 
+    /// A cloud call failed (live backends): the call, the target, what kind of failure, and
+    /// the cloud's own words.
+    #[error("{0}")]
+    Provider(#[from] intentwall_contract::live::ProviderError),
+
     /// This binary was built without the cloud's plugin.
     #[error("this intentwall was built without the `{0}` feature; rebuild with `--features {0}`")]
     MissingFeature(ProviderKind),

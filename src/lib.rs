@@ -28,6 +28,7 @@
 //! (mismatch, failed expectation, guardrail, inexpressible intent, conflict), 1 error.
 
 pub mod apply;
+pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod color;
@@ -65,5 +66,6 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, Error> {
         Command::Snapshot(args) => commands::snapshot::run(cli, args),
         Command::Completions(args) => commands::completions::run(args),
         Command::Man => commands::man::run(),
+        Command::Audit(args) => commands::audit::run(cli, args),
     }
 }

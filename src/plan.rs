@@ -253,12 +253,17 @@ pub fn compose(
     }
 }
 
-/// One target to plan: its deployment, cloud and resolved intent, and what was observed.
-struct Job<'a> {
-    dep: &'a Deployment,
-    kind: ProviderKind,
-    intent: DeploymentIntent,
-    observed: Observed,
+/// One target to plan (or audit): its deployment, cloud and resolved intent, and what was
+/// observed.
+pub struct Job<'a> {
+    /// The deployment.
+    pub dep: &'a Deployment,
+    /// The cloud.
+    pub kind: ProviderKind,
+    /// The deployment's intent, resolved for the cloud.
+    pub intent: DeploymentIntent,
+    /// The target's state as observed.
+    pub observed: Observed,
 }
 
 /// Plan one observed target: pure, no I/O.
@@ -321,7 +326,7 @@ fn plan_target(job: Job<'_>, opts: &PlanOptions) -> Result<TargetPlan, Error> {
 ///
 /// At most one finished result per worker waits for an earlier one (the hand-over is a
 /// rendezvous), so memory follows the targets in flight, not all targets.
-fn in_order<T: Send, R: Send>(
+pub(crate) fn in_order<T: Send, R: Send>(
     items: Vec<T>,
     work: impl Fn(T) -> R + Sync,
     mut done: impl FnMut(R) -> Result<(), Error>,
@@ -398,19 +403,10 @@ pub fn build(intent: &Intent, opts: &PlanOptions) -> Result<Plan, Error> {
     build_each(intent, opts, &mut |t| Ok(t))
 }
 
-/// Plan every selected target, handing each target's plan to `each` in target order as
-/// soon as it is complete; what `each` returns is what the returned plan keeps (a caller that
-/// writes targets out as they come returns [`TargetPlan::handed_out`], so a plan of an estate
-/// with millions of rules never holds them all).
-///
-/// Every target is observed (its snapshot read and parsed) before any is planned, and all
-/// observation errors are reported together: a bad snapshot stops the plan before a single
-/// target is handed out. Planning itself is pure.
-pub fn build_each(
-    intent: &Intent,
-    opts: &PlanOptions,
-    each: &mut dyn FnMut(TargetPlan) -> Result<TargetPlan, Error>,
-) -> Result<Plan, Error> {
+/// Resolve and observe every selected target (deployment and cloud filters of `opts`), in
+/// target order: the one place the pipeline reads the world before planning or auditing.
+/// All observation errors are reported together.
+pub fn observe<'i>(intent: &'i Intent, opts: &PlanOptions) -> Result<Vec<Job<'i>>, Error> {
     opts.backend.check_ready()?;
     if let Some(d) = &opts.deployment {
         if !intent.deployments.contains_key(d) {
@@ -446,10 +442,9 @@ pub fn build_each(
         .iter()
         .map(|(_, kind, intent)| (Target::of(intent, *kind), intent.clone()))
         .collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let observed: Vec<Result<Job<'_>, Error>> = resolved
         .into_iter()
-        .zip(opts.backend.observe_all(targets, workers))
+        .zip(opts.backend.observe_all(targets, opts.backend.concurrency()))
         .map(|((dep, kind, intent), observed)| {
             Ok(Job {
                 dep,
@@ -473,6 +468,23 @@ pub fn build_each(
     if !errors.is_empty() {
         return Err(Error::Targets(errors));
     }
+    Ok(jobs)
+}
+
+/// Plan every selected target, handing each target's plan to `each` in target order as
+/// soon as it is complete; what `each` returns is what the returned plan keeps (a caller that
+/// writes targets out as they come returns [`TargetPlan::handed_out`], so a plan of an estate
+/// with millions of rules never holds them all).
+///
+/// Every target is observed (its snapshot read and parsed) before any is planned, and all
+/// observation errors are reported together: a bad snapshot stops the plan before a single
+/// target is handed out. Planning itself is pure.
+pub fn build_each(
+    intent: &Intent,
+    opts: &PlanOptions,
+    each: &mut dyn FnMut(TargetPlan) -> Result<TargetPlan, Error>,
+) -> Result<Plan, Error> {
+    let jobs = observe(intent, opts)?;
     let mut plan = header(intent, opts);
     let guardrails = std::mem::take(&mut plan.guardrails);
     in_order(

@@ -16,6 +16,8 @@
 //! variant that talks to it, which is why the seam is async and owned by [`Backend`].
 
 pub mod flowlog;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod lock;
 pub mod memory;
 pub mod snapshot;
@@ -122,6 +124,9 @@ pub enum Backend {
     Snapshots(snapshot::Snapshots),
     /// An in-memory store (tests, embedding).
     Memory(memory::Memory),
+    /// The clouds themselves, through their SDKs (cargo feature `live`).
+    #[cfg(feature = "live")]
+    Live(live::Live),
 }
 
 impl Backend {
@@ -136,6 +141,23 @@ impl Backend {
         match self {
             Backend::Snapshots(s) => snapshot::check_root(s.root()),
             Backend::Memory(_) => Ok(()),
+            #[cfg(feature = "live")]
+            Backend::Live(_) => Ok(()),
+        }
+    }
+
+    /// How many targets are read at once: one per core for files (parsing is the work), more
+    /// for a cloud (the work is waiting; `INTENTWALL_CONCURRENCY`, default 8).
+    pub fn concurrency(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match self {
+            Backend::Snapshots(_) | Backend::Memory(_) => cores,
+            #[cfg(feature = "live")]
+            Backend::Live(_) => std::env::var("INTENTWALL_CONCURRENCY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n >= 1)
+                .unwrap_or(8),
         }
     }
 
@@ -153,6 +175,8 @@ impl Backend {
                 blocking(move || s.observe(kind, &intent)).await
             }
             Backend::Memory(m) => Ok(m.observe(target)),
+            #[cfg(feature = "live")]
+            Backend::Live(l) => l.observe(target, intent).await,
         }
     }
 
@@ -174,6 +198,8 @@ impl Backend {
                 blocking(move || s.execute(kind, &intent, &expected, &changes)).await
             }
             Backend::Memory(m) => m.execute(target, expected, changes),
+            #[cfg(feature = "live")]
+            Backend::Live(l) => l.execute(target, intent, expected, changes).await,
         }
     }
 
@@ -211,15 +237,26 @@ impl Backend {
     }
 }
 
-/// Run a backend call to completion from the engine's synchronous code. A current-thread
-/// runtime per call: the work that blocks (files) goes to its blocking pool, and a cloud's
-/// client calls are async.
+/// Run a backend call to completion from the engine's synchronous code, on the process's one
+/// runtime: a cloud client's connection pool and cached credentials outlive each call, and
+/// the work that blocks (files) goes to the runtime's blocking pool.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(rt) => rt.block_on(f),
-        // building a current-thread runtime only allocates; failing it is out of memory
-        Err(e) => panic!("cannot start the async runtime: {e}"),
-    }
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("intentwall-io")
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                // building a runtime only allocates and starts threads: failing it means the
+                // process cannot run at all
+                Err(e) => panic!("cannot start the async runtime: {e}"),
+            }
+        })
+        .block_on(f)
 }
 
 /// Blocking work (file reads and writes, parsing) on the runtime's blocking pool.

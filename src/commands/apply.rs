@@ -4,11 +4,11 @@ use crate::cli::{ApplyArgs, Cli};
 use crate::error::Error;
 use crate::exit::ExitStatus;
 use crate::output::out;
-use crate::{apply, backend, plan, report};
+use crate::{apply, plan, report};
 
 /// Check the flags, take the snapshot root's lock, apply, and print the report.
 pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
-    super::require_snapshots(cli)?;
+    super::require_state(cli)?;
     if args.plan.is_none() && !args.auto_approve {
         return Err(Error::usage(
             "apply needs a reviewed plan file (`intentwall plan --out plan.json`, then \
@@ -29,7 +29,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
     };
     if let Some((p, _)) = &recorded {
         made_elsewhere(p, "intents", &cli.intents, "--intents")?;
-        if !args.init {
+        if !args.init && cli.state == crate::cli::StateKind::Snapshots {
             made_elsewhere(p, "snapshot", &cli.snapshots, "--snapshots")?;
         }
     }
@@ -53,16 +53,21 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
     super::snapshot_root(cli, args.init)?;
     // one writer per root: held from before planning (or re-deriving) to the last write,
     // released when this run ends, however it ends
-    let _lock = super::lock(cli, &cli.snapshots)?;
+    let _lock = super::state_lock(cli)?;
     let opts = apply::ApplyOptions {
-        backend: backend::Backend::snapshots(cli.snapshots.clone()),
+        backend: super::backend_of(cli),
         max_deletes: args.max_deletes,
         force: args.force,
     };
     let report = match &recorded {
         Some((_, recorded)) => apply::apply_recorded(recorded, &intent, &opts)?,
         None => {
-            let plan_opts = super::plan_options(cli, args.prune_unmanaged, None, None);
+            let plan_opts = plan::PlanOptions {
+                // one backend for planning and writing: a cloud's clients and credentials
+                // are made once
+                backend: opts.backend.clone(),
+                ..super::plan_options(cli, args.prune_unmanaged, None, None)
+            };
             let bar = crate::output::progress(
                 cli,
                 super::plan::target_count(&intent, &plan_opts),

@@ -76,6 +76,7 @@ pub fn run(cli: &Cli, args: &GraphArgs) -> Result<ExitStatus, Error> {
             let v: Vec<_> = graphs.iter().map(|g| g.to_json()).collect();
             serde_json::to_string_pretty(&v)? + "\n"
         }
+        GraphFormat::Svg => crate::graph::svg::render(&graphs, &Default::default()),
     };
     out(&text)?;
     Ok(ExitStatus::Ok)

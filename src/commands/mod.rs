@@ -6,6 +6,7 @@
 //! today's date for exception expiry, the snapshot root check and its one-writer lock.
 
 pub mod apply;
+pub mod audit;
 pub mod completions;
 pub mod graph;
 pub mod man;
@@ -53,21 +54,34 @@ pub(crate) fn load(cli: &Cli) -> Result<Option<intent::Intent>, Error> {
     }
 }
 
-/// Only the snapshot backend is built: `--state live` must fail loudly rather than plan
-/// against files the user did not mean.
-pub(crate) fn require_snapshots(cli: &Cli) -> Result<(), Error> {
-    if cli.state == StateKind::Live {
+/// The backend `--state` selects must be in this binary: `--state live` in a build without
+/// the `live` feature fails loudly rather than plan against files the user did not mean.
+pub(crate) fn require_state(cli: &Cli) -> Result<(), Error> {
+    if cli.state == StateKind::Live && !cfg!(feature = "live") {
         return Err(Error::usage(
-            "--state live: the live cloud backends are not part of this build yet; use --state \
-             snapshots (the default)",
+            "--state live: this intentwall was built without the live backends; rebuild with \
+             `cargo build --release --features live` (the container image has them), or use \
+             --state snapshots (the default)",
         ));
     }
     Ok(())
 }
 
+/// The backend `--state` selects ([`require_state`] checked first).
+pub(crate) fn backend_of(cli: &Cli) -> backend::Backend {
+    match cli.state {
+        #[cfg(feature = "live")]
+        StateKind::Live => backend::Backend::Live(backend::live::Live::new()),
+        _ => backend::Backend::snapshots(cli.snapshots.clone()),
+    }
+}
+
 /// The snapshot root, created first with `--init`; it must exist (a typo in `--snapshots`
-/// must not plan "create everything").
+/// must not plan "create everything"). Nothing to check for the live clouds.
 pub(crate) fn snapshot_root(cli: &Cli, init: bool) -> Result<(), Error> {
+    if cli.state == StateKind::Live {
+        return Ok(());
+    }
     if init && !cli.snapshots.exists() {
         std::fs::create_dir_all(&cli.snapshots).map_err(|e| Error::SnapshotRoot {
             path: cli.snapshots.clone(),
@@ -76,6 +90,16 @@ pub(crate) fn snapshot_root(cli: &Cli, init: bool) -> Result<(), Error> {
         tracing::info!(path = %cli.snapshots.display(), "created the snapshot directory (--init)");
     }
     backend::snapshot::check_root(&cli.snapshots)
+}
+
+/// The one-writer lock for apply: the snapshot root's; none for the live clouds, where one
+/// writer per target is the scheduler's to ensure (one job per shard, never two at once) and
+/// the fingerprint re-check right before each write catches any other writer.
+pub(crate) fn state_lock(cli: &Cli) -> Result<Option<backend::lock::RootLock>, Error> {
+    match cli.state {
+        StateKind::Live => Ok(None),
+        StateKind::Snapshots => lock(cli, &cli.snapshots).map(Some),
+    }
 }
 
 /// Take the one-writer lock of a directory this run writes snapshots into.
@@ -91,7 +115,7 @@ pub(crate) fn plan_options(
     provider: Option<intentwall_contract::ProviderKind>,
 ) -> crate::plan::PlanOptions {
     crate::plan::PlanOptions {
-        backend: backend::Backend::snapshots(cli.snapshots.clone()),
+        backend: backend_of(cli),
         prune_unmanaged,
         deployment,
         provider,

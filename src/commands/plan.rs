@@ -20,7 +20,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<ExitStatus, Error> {
         provider,
         init,
     } = args;
-    super::require_snapshots(cli)?;
+    super::require_state(cli)?;
     let Some(intent) = super::load(cli)? else {
         return Ok(ExitStatus::Error);
     };

@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, args: &SimulateArgs) -> Result<ExitStatus, Error> {
         flows,
         flow_format,
     } = args;
-    super::require_snapshots(cli)?;
+    super::require_state(cli)?;
     let Some(intent) = super::load(cli)? else {
         return Ok(ExitStatus::Error);
     };

@@ -14,6 +14,7 @@
 mod reach;
 mod render;
 mod resolve;
+pub mod svg;
 
 pub use reach::Reach;
 pub use resolve::resolve;

@@ -10,10 +10,13 @@
 //! - [`translate`]: intent -> SGs and findings;
 //! - [`lower`]: SGs -> evaluation rules.
 //!
-//! Pure: no SDK, no I/O, no clock, no randomness.
+//! Pure: no SDK, no I/O, no clock, no randomness; except [`live`] (cargo feature `live`), the
+//! SDK clients the engine's live backend drives.
 #![deny(missing_docs)]
 
 pub mod flowlog;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod lower;
 pub mod model;
 pub mod permissions;

@@ -1,12 +1,13 @@
 //! What an AWS placement holds: `account`, `region`, `vpc`, `cidr` (and `cidr6`), with the
-//! formats AWS gives them; `prefix_lists` is its address book.
+//! formats AWS gives them; `role` (and `external_id`): the IAM role the live backend assumes
+//! to act in the account; `prefix_lists` is its address book.
 
 use intentwall_contract::placement::{lower_hex, PlacementSchema};
 
 /// The AWS placement.
 pub const PLACEMENT: PlacementSchema = PlacementSchema {
     required: &["account", "region", "vpc", "cidr"],
-    optional: &["cidr6"],
+    optional: &["cidr6", "role", "external_id"],
     cidr: "cidr",
     cidr6: "cidr6",
     address_books: &["prefix_lists"],
@@ -31,6 +32,18 @@ fn check(key: &str, value: &str) -> Result<(), String> {
             "12 digits, e.g. \"111122223333\" (quoted)",
         ),
         "region" => (region(value), "an AWS region such as us-east-1"),
+        "role" => (
+            role_arn(value),
+            "an IAM role ARN: arn:aws:iam::<12-digit account>:role/<name>",
+        ),
+        // what STS accepts for ExternalId
+        "external_id" => (
+            (2..=1224).contains(&value.len())
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b)),
+            "2-1224 characters of letters, digits and +=,.@:/-_",
+        ),
         "vpc" => (
             value
                 .strip_prefix("vpc-")
@@ -44,6 +57,24 @@ fn check(key: &str, value: &str) -> Result<(), String> {
     } else {
         Err(format!("must be {want}"))
     }
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<path/><name>`.
+fn role_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && matches!(parts[1], "aws" | "aws-cn" | "aws-us-gov")
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].strip_prefix("role/").is_some_and(|n| {
+            !n.is_empty()
+                && n.len() <= 512
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+        })
 }
 
 /// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `eu-central-1`.

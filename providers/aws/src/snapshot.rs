@@ -474,7 +474,10 @@ fn read_peer(
     }
 }
 
-fn permission_from_body(
+/// The `IpPermission` (CLI shape) holding exactly one rule: its peer resolved to an id where
+/// `ids` (group name -> id) or `pl_ids` (prefix list name -> id) know it. Snapshots render
+/// with it; the live backend sends it.
+pub fn permission_from_body(
     rule: &Rule,
     ids: &BTreeMap<String, String>,
     pl_ids: &BTreeMap<String, String>,

@@ -28,6 +28,7 @@ pub mod eval;
 pub mod flowlog;
 pub mod ident;
 pub mod intent;
+pub mod live;
 pub mod native;
 pub mod net;
 pub mod oracle;

@@ -1,0 +1,199 @@
+//! What the engine and a cloud's live backend exchange: the writes to make ([`Op`]), what a
+//! run of them did ([`Report`]), and the one error type of every cloud call
+//! ([`ProviderError`]), so the engine can decide (retry later, fail this target alone, stop)
+//! without knowing any SDK's error types.
+
+use crate::NativeObject;
+use std::fmt;
+
+/// One write to a target, in the order the engine wants them made (make-before-break:
+/// containers, then new rules, then updates, then deletions of rules, then of containers).
+#[derive(Debug, Clone, Copy)]
+pub enum Op<'a> {
+    /// Create the object.
+    Create(&'a NativeObject),
+    /// Change the object in place (same key).
+    Update {
+        /// As it is now.
+        before: &'a NativeObject,
+        /// As it must become.
+        after: &'a NativeObject,
+    },
+    /// Replace the object (an immutable field changes): delete and create, in the order the
+    /// cloud allows.
+    Replace {
+        /// As it is now.
+        before: &'a NativeObject,
+        /// As it must become.
+        after: &'a NativeObject,
+    },
+    /// Delete the object.
+    Delete(&'a NativeObject),
+}
+
+/// What a live run of writes did to one target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Mutating API calls made (a second apply of the same intent makes none).
+    pub calls: usize,
+}
+
+/// What kind of failure a cloud call had: what the engine and the user can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No or bad credentials, or the identity is not the placement's account.
+    Auth,
+    /// The identity lacks a permission.
+    Denied,
+    /// The object is not there (any more).
+    NotFound,
+    /// The object exists already, or a concurrent change won (etag, duplicate).
+    Conflict,
+    /// Something still uses the object (a delete refused).
+    InUse,
+    /// A cloud limit (rules per group, groups per VPC).
+    Quota,
+    /// The cloud rejected the request as malformed.
+    Invalid,
+    /// Throttled, or the service failed (5xx, timeout, connection): retrying later may work.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// The word for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Auth => "authentication",
+            ErrorKind::Denied => "access denied",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::InUse => "in use",
+            ErrorKind::Quota => "limit exceeded",
+            ErrorKind::Invalid => "invalid request",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Other => "failed",
+        }
+    }
+}
+
+/// A failed cloud call: which call, on which target, what kind of failure, and the cloud's own
+/// code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// Whether the same call may succeed later unchanged (throttling, 5xx, timeouts). The SDK
+    /// has already retried such calls with backoff; the engine reports, it does not loop.
+    pub retryable: bool,
+    /// The target (`deployment/cloud`, or the account and region).
+    pub target: String,
+    /// The API call (`ec2:AuthorizeSecurityGroupIngress`).
+    pub call: String,
+    /// The cloud's error code and message, or the transport's.
+    pub message: String,
+}
+
+impl ProviderError {
+    /// An error of `kind` for `call` on `target`.
+    pub fn new(
+        kind: ErrorKind,
+        target: impl Into<String>,
+        call: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ProviderError {
+        ProviderError {
+            kind,
+            retryable: kind == ErrorKind::Unavailable,
+            target: target.into(),
+            call: call.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} {}: {}{}",
+            self.target,
+            self.call,
+            self.kind.as_str(),
+            self.message,
+            if self.retryable {
+                " (transient: a re-run may succeed)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// Is `url` an endpoint on this machine (`localhost`, `127.0.0.0/8`, `::1`)? Only there may a
+/// live backend run without real credentials (an emulator); anywhere else that is an error.
+pub fn is_loopback(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_endpoints() {
+        for u in [
+            "http://127.0.0.1:5000",
+            "http://localhost:1",
+            "https://[::1]:443/x",
+            "http://127.1.2.3",
+        ] {
+            assert!(is_loopback(u), "{u}");
+        }
+        for u in [
+            "https://ec2.us-east-1.amazonaws.com",
+            "http://127.0.0.1.evil.com:5000",
+            "http://user@127.0.0.1:5000",
+            "http://10.0.0.1",
+            "",
+        ] {
+            assert!(!is_loopback(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn messages_name_target_call_and_kind() {
+        let e = ProviderError::new(
+            ErrorKind::Unavailable,
+            "us/aws",
+            "ec2:DescribeSecurityGroups",
+            "RequestLimitExceeded: slow down",
+        );
+        assert!(e.retryable);
+        assert_eq!(
+            e.to_string(),
+            "us/aws: ec2:DescribeSecurityGroups unavailable: RequestLimitExceeded: slow down \
+             (transient: a re-run may succeed)"
+        );
+    }
+}

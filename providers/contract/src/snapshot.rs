@@ -303,6 +303,71 @@ mod tests {
         assert!(path_in_message("a[x]: b").is_empty());
     }
 
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[a-zé\"\\\\ ]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z\"é]{1,4}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every path to every value of a document, in both layouts serde_json writes.
+    fn paths(v: &Value, here: Vec<Seg>, out: &mut Vec<(Vec<Seg>, Value)>) {
+        out.push((here.clone(), v.clone()));
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| {
+                let mut p = here.clone();
+                p.push(Seg::Key(k.clone()));
+                paths(c, p, out)
+            }),
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, c)| {
+                let mut p = here.clone();
+                p.push(Seg::Index(i));
+                paths(c, p, out)
+            }),
+            _ => {}
+        }
+    }
+
+    proptest::proptest! {
+        /// The scanner lands on exactly the value a path names: parsing the text from the
+        /// offset it finds gives that value back, and `path_to` finds each value's path.
+        #[test]
+        fn every_path_lands_on_its_value(doc in json(), pretty in proptest::bool::ANY) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&doc).unwrap()
+            } else {
+                serde_json::to_string(&doc).unwrap()
+            };
+            let mut all = Vec::new();
+            paths(&doc, Vec::new(), &mut all);
+            for (path, want) in all {
+                let at = value_at(&text, &path).expect("found");
+                let mut de = serde_json::Deserializer::from_str(&text[at..]);
+                let got: Value = serde::Deserialize::deserialize(&mut de).unwrap();
+                proptest::prop_assert_eq!(&got, &want);
+                let pointer: String = path
+                    .iter()
+                    .map(|s| match s {
+                        Seg::Key(k) => format!("/{k}"),
+                        Seg::Index(i) => format!("/{i}"),
+                    })
+                    .collect();
+                let node = doc.pointer(&pointer).expect("pointer");
+                proptest::prop_assert_eq!(path_to(&doc, node), Some(path));
+            }
+        }
+    }
+
     #[test]
     fn escapes_and_unicode_do_not_shift_columns() {
         let text = "{\"k\\\"é\": [\"]\", {\"a\": 1}], \"b\": \"ü\", \"c\": true}";

@@ -17,10 +17,19 @@ const RESET: &str = "\x1b[0m";
 
 /// Whether text written to stdout should be coloured.
 pub fn enabled() -> bool {
+    enabled_for(std::io::stdout().is_terminal())
+}
+
+/// Whether text written to stderr should be coloured (the plan `apply --auto-approve` shows).
+pub fn enabled_on_stderr() -> bool {
+    enabled_for(std::io::stderr().is_terminal())
+}
+
+fn enabled_for(tty: bool) -> bool {
     decide(
         std::env::var_os("NO_COLOR").as_deref(),
         std::env::var_os("CLICOLOR_FORCE").as_deref(),
-        std::io::stdout().is_terminal(),
+        tty,
     )
 }
 

@@ -79,7 +79,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
             })?;
             bar.finish_and_clear();
             // the plan being applied goes to stderr: stdout holds only the apply report
-            eprint!("{}", report::human_plan(&plan));
+            let shown = report::human_plan(&plan);
+            if crate::color::enabled_on_stderr() {
+                eprint!("{}", crate::color::colorize(&shown));
+            } else {
+                eprint!("{shown}");
+            }
             apply::apply(&plan, &intent, &opts)?
         }
     };

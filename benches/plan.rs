@@ -25,6 +25,7 @@ fn main() {
         prune_unmanaged: false,
         deployment: None,
         provider: None,
+        shard: None,
         keep_after: false,
     };
     let runs: usize = std::env::var("BENCH_RUNS")

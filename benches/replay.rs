@@ -209,6 +209,7 @@ fn main() {
         prune_unmanaged: false,
         deployment: None,
         provider: None,
+        shard: None,
         keep_after: true,
     };
     let plan = build(&intent, &opts).expect("plan builds");

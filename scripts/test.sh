@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ci/browser.sh  # headless chromium for tests/audit_html.rs
+scripts/ci/mermaid.sh   # Mermaid parser for tests/formats.rs (Node: mermaid + jsdom)
+scripts/ci/k8s-validate.sh   # jobs/k8s/ manifests against a pinned Kubernetes schema
 
 cargo test --workspace --locked "$@"
 

@@ -148,6 +148,7 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<
         targets.push(resolve(t, intent)?);
     }
     let names: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
+    let _phase = tracing::info_span!("observe").entered();
     let observed = opts.backend.observe_all(targets, opts.backend.concurrency());
     let mut stale = Vec::new();
     for ((t, name), now) in plan.targets.iter().zip(names).zip(observed) {
@@ -202,6 +203,7 @@ pub fn verify(recorded: &Plan, intent: &Intent, backend: &Backend) -> Result<Pla
             prune_unmanaged: recorded.prune_unmanaged,
             deployment: None,
             provider: None,
+            shard: None,
             keep_after: false,
         },
     )?;
@@ -393,8 +395,30 @@ fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyRep
 /// then observe it again and require convergence. Returns the writes made. Public so the
 /// last-moment re-check can be tested without a race.
 pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> Result<usize, Error> {
+    let _target =
+        tracing::info_span!("target", deployment = %t.deployment, provider = %t.provider).entered();
     let provider = backend::require(t.provider)?;
     let (target, di) = resolve(t, intent)?;
+    let b = &opts.backend;
+    let executed = {
+        let _phase = tracing::info_span!("execute").entered();
+        backend::block_on(b.execute(&target, &di, &t.fingerprint, &t.changes))
+    };
+    let executed = match executed {
+        Ok(e) => e,
+        Err(e) => {
+            // audited too: someone reading the trail must see that nothing was changed here
+            tracing::warn!(
+                target: "audit",
+                deployment = %t.deployment, provider = %t.provider, changes = t.changes.len(),
+                error = %e, user = %crate::logging::actor(),
+                "apply failed"
+            );
+            return Err(e);
+        }
+    };
+    // one audit event per change, once the backend has made it (who, what, where, before and
+    // after); logged after the write so the trail never records a change that was refused
     for c in &t.changes {
         let o = c.object();
         tracing::info!(
@@ -407,18 +431,16 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> Res
             flow = o.flow.as_deref().unwrap_or(""),
             before = %c.before.as_ref().map(|b| b.body.to_string()).unwrap_or_default(),
             after = %c.after.as_ref().map(|a| a.body.to_string()).unwrap_or_default(),
-            user = %std::env::var("USER").unwrap_or_default(),
+            user = %crate::logging::actor(),
             "apply change"
         );
     }
-    let b = &opts.backend;
-    let (executed, now) = backend::block_on(async {
-        let executed = b.execute(&target, &di, &t.fingerprint, &t.changes).await?;
-        // convergence: what is there now must be exactly what the changes meant, whatever
-        // the backend said about its own writes
-        let now = b.observe(&target, &di).await?;
-        Ok::<_, Error>((executed, now))
-    })?;
+    // convergence: what is there now must be exactly what the changes meant, whatever the
+    // backend said about its own writes
+    let now = {
+        let _phase = tracing::info_span!("observe").entered();
+        backend::block_on(b.observe(&target, &di))?
+    };
     let (residue, _) = diff::diff(provider, &now.state, &executed.meant);
     if !residue.is_empty() {
         return Err(Error::NotConverged {

@@ -29,6 +29,12 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Handle only this shard of the deployments, INDEX/COUNT (0-based: 0/3, 1/3, 2/3), by a
+    /// stable hash of each deployment's name. Without it, a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX is used with INTENTWALL_SHARD_COUNT. See docs/deploy.md.
+    #[arg(long, global = true, env = "INTENTWALL_SHARD", value_name = "INDEX/COUNT",
+          value_parser = crate::shard::Shard::parse)]
+    pub shard: Option<crate::shard::Shard>,
     /// More logs (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

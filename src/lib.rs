@@ -46,6 +46,7 @@ pub mod paths;
 pub mod permissions;
 pub mod plan;
 pub mod report;
+pub mod shard;
 pub mod simulate;
 pub mod source;
 

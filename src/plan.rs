@@ -33,10 +33,20 @@ pub struct PlanOptions {
     pub deployment: Option<String>,
     /// Only this cloud.
     pub provider: Option<ProviderKind>,
+    /// Only the deployments of this shard (`--shard`; with `deployment`, both must hold).
+    pub shard: Option<crate::shard::Shard>,
     /// Keep each target's state after apply in the plan (`--emit`, flow-log replay). Off, it
     /// is dropped as soon as the target is simulated: at estate scale it is a full copy of
     /// every rule of every target.
     pub keep_after: bool,
+}
+
+impl PlanOptions {
+    /// Whether a deployment is planned: `--deployment` and `--shard` both allow it.
+    pub fn selects(&self, deployment: &str) -> bool {
+        self.deployment.as_ref().is_none_or(|d| d == deployment)
+            && self.shard.is_none_or(|s| s.contains(deployment))
+    }
 }
 
 /// One target's plan.
@@ -274,6 +284,8 @@ fn plan_target(job: Job<'_>, opts: &PlanOptions) -> Result<TargetPlan, Error> {
         intent,
         observed,
     } = job;
+    let _target = tracing::info_span!("target", deployment = %dep.name, provider = %kind).entered();
+    let _phase = tracing::info_span!("plan").entered();
     let provider = backend::require(kind)?;
     let Translation {
         objects: desired,
@@ -387,7 +399,7 @@ pub(crate) fn in_order<T: Send, R: Send>(
 pub fn header(intent: &Intent, opts: &PlanOptions) -> Plan {
     let guardrails: Vec<Finding> = crate::intent::guardrails::check(intent)
         .into_iter()
-        .filter(|f| opts.deployment.as_ref().is_none_or(|d| d == &f.deployment))
+        .filter(|f| opts.selects(&f.deployment))
         .collect();
     Plan {
         format_version: FORMAT_VERSION,
@@ -412,10 +424,17 @@ pub fn observe<'i>(intent: &'i Intent, opts: &PlanOptions) -> Result<Vec<Job<'i>
         if !intent.deployments.contains_key(d) {
             return Err(Error::UnknownDeployment(d.clone()));
         }
+        if let Some(s) = opts.shard.filter(|s| !s.contains(d)) {
+            let home = crate::shard::shard_of(d, s.count);
+            return Err(Error::usage(format!(
+                "deployment `{d}` is in shard {home}/{}, not in --shard {s}",
+                s.count
+            )));
+        }
     }
     let mut selected = Vec::new();
     for dep in intent.deployments.values() {
-        if opts.deployment.as_ref().is_some_and(|d| d != &dep.name) {
+        if !opts.selects(&dep.name) {
             continue;
         }
         for &kind in dep.clouds.keys() {
@@ -424,6 +443,11 @@ pub fn observe<'i>(intent: &'i Intent, opts: &PlanOptions) -> Result<Vec<Job<'i>
             }
             selected.push((dep, kind));
         }
+    }
+    if let Some(shard) = opts.shard {
+        let mut names: Vec<&str> = selected.iter().map(|(d, _)| d.name.as_str()).collect();
+        names.dedup();
+        tracing::info!(%shard, deployments = ?names, "this shard's deployments");
     }
     let graph = ServiceGraph::of(intent);
     // resolve every target (pure), then observe them all at once through the backend, the
@@ -442,9 +466,13 @@ pub fn observe<'i>(intent: &'i Intent, opts: &PlanOptions) -> Result<Vec<Job<'i>
         .iter()
         .map(|(_, kind, intent)| (Target::of(intent, *kind), intent.clone()))
         .collect();
+    let observations = {
+        let _phase = tracing::info_span!("observe").entered();
+        opts.backend.observe_all(targets, opts.backend.concurrency())
+    };
     let observed: Vec<Result<Job<'_>, Error>> = resolved
         .into_iter()
-        .zip(opts.backend.observe_all(targets, opts.backend.concurrency()))
+        .zip(observations)
         .map(|((dep, kind, intent), observed)| {
             Ok(Job {
                 dep,

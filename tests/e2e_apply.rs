@@ -313,6 +313,8 @@ fn every_mutating_change_is_an_audit_event_on_stderr() {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .filter(|v: &serde_json::Value| v["target"] == "audit")
+        // one per change; the backend's own per-file events are `snapshot written`
+        .filter(|v| v["fields"]["message"] == "apply change")
         .collect();
     // the apply report says how many changes each target got
     let applied: usize = text(&o.stdout)

@@ -332,6 +332,7 @@ fn a_target_changed_after_planning_stops_with_nothing_written() {
             prune_unmanaged: false,
             deployment: None,
             provider: None,
+            shard: None,
             keep_after: false,
         },
     )

@@ -30,6 +30,7 @@ fn plan_with(intent: &Intent, store: &Memory) -> Plan {
             prune_unmanaged: false,
             deployment: None,
             provider: None,
+            shard: None,
             keep_after: false,
         },
     )

@@ -977,6 +977,7 @@ fn plan_opts(dir: &Path) -> PlanOptions {
         prune_unmanaged: false,
         deployment: None,
         provider: None,
+        shard: None,
         keep_after: false,
     }
 }

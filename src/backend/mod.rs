@@ -169,6 +169,9 @@ impl Backend {
         intent: &DeploymentIntent,
     ) -> Result<Observed, Error> {
         require(target.provider)?;
+        tracing::debug!(
+            deployment = %target.deployment, provider = %target.provider, "backend observe"
+        );
         match self {
             Backend::Snapshots(s) => {
                 let (s, kind, intent) = (s.clone(), target.provider, intent.clone());
@@ -191,6 +194,10 @@ impl Backend {
         changes: &[Change],
     ) -> Result<Executed, Error> {
         require(target.provider)?;
+        tracing::debug!(
+            deployment = %target.deployment, provider = %target.provider,
+            changes = changes.len(), expected, "backend execute"
+        );
         match self {
             Backend::Snapshots(s) => {
                 let (s, kind, intent) = (s.clone(), target.provider, intent.clone());

@@ -47,7 +47,13 @@ impl Snapshots {
         kind: ProviderKind,
         intent: &DeploymentIntent,
     ) -> Result<Observed, Error> {
-        read(&self.root, kind, intent)
+        let observed = read(&self.root, kind, intent)?;
+        tracing::debug!(
+            path = %observed.source.display(), existed = observed.existed,
+            objects = observed.state.objects.len(), fingerprint = %observed.fingerprint,
+            "read snapshot"
+        );
+        Ok(observed)
     }
 
     /// Apply a change set to one target's file: read it again, require the planned
@@ -71,6 +77,14 @@ impl Snapshots {
         let after = crate::diff::apply_changes(&observed.state, changes);
         let text = super::format(kind)?.render_snapshot(&after);
         write_inside(&self.root, &observed.source, text.as_bytes())?;
+        // the one mutating call of this backend: a whole file, atomically
+        tracing::info!(
+            target: "audit",
+            deployment = %intent.deployment, provider = %kind,
+            path = %observed.source.display(), changes = changes.len(),
+            before = %expected, after = %fingerprint(&after),
+            "snapshot written"
+        );
         Ok(Executed {
             writes: changes.len(),
             meant: after,

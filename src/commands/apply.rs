@@ -21,6 +21,12 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
              plan.json`",
         ));
     }
+    if args.plan.is_some() && cli.shard.is_some() {
+        return Err(Error::usage(
+            "--shard is decided when planning; pass it to `plan`, not to `apply plan.json` (the \
+             plan file holds the shard's targets)",
+        ));
+    }
     // a recorded plan is read first: if it is fine but the intents or snapshots it was made
     // from are not where this run looks, say that, not just "missing" or "stale"
     let recorded = match &args.plan {
@@ -79,12 +85,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
             })?;
             bar.finish_and_clear();
             // the plan being applied goes to stderr: stdout holds only the apply report
-            let shown = report::human_plan(&plan);
-            if crate::color::enabled_on_stderr() {
-                eprint!("{}", crate::color::colorize(&shown));
-            } else {
-                eprint!("{shown}");
-            }
+            crate::logging::human(crate::logging::Level::Info, &report::human_plan(&plan));
             apply::apply(&plan, &intent, &opts)?
         }
     };

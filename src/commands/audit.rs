@@ -16,7 +16,7 @@ pub fn run(cli: &Cli, args: &AuditArgs) -> Result<ExitStatus, Error> {
         provider,
         now,
     } = args;
-    super::require_snapshots(cli)?;
+    super::require_state(cli)?;
     // the time is checked before anything is read: a bad --now is a usage error
     let generated_at = audit::timestamp(now.as_deref())?;
     let Some(intent) = super::load(cli)? else {

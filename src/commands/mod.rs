@@ -43,12 +43,12 @@ pub(crate) fn load(cli: &Cli) -> Result<Option<intent::Intent>, Error> {
     match intent::load(&cli.intents, &opts) {
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
-                eprint!("{}", loaded.warnings);
+                crate::logging::human(crate::logging::Level::Warn, &loaded.warnings.to_string());
             }
             Ok(Some(loaded.intent))
         }
         Err(diags) => {
-            eprint!("{diags}");
+            crate::logging::human(crate::logging::Level::Error, &diags.to_string());
             Ok(None)
         }
     }
@@ -119,6 +119,7 @@ pub(crate) fn plan_options(
         prune_unmanaged,
         deployment,
         provider,
+        shard: cli.shard,
         keep_after: false,
     }
 }

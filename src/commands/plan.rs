@@ -62,7 +62,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<ExitStatus, Error> {
     } else if *format == report::Format::Human {
         out(&painted(report::render_plan(&plan, *format)))?;
     } else {
-        out(&report::render_plan(&plan, *format))?;
+        out(&report::render_plan_with(&plan, &intent, *format))?;
     }
     Ok(plan.status())
 }
@@ -160,12 +160,12 @@ fn painted(text: String) -> String {
 }
 
 /// How many targets the plan covers (the progress bar's length): every cloud of every
-/// deployment, less what `--deployment` / `--provider` leave out.
+/// deployment, less what `--deployment`, `--shard` and `--provider` leave out.
 pub(super) fn target_count(intent: &intent::Intent, opts: &plan::PlanOptions) -> usize {
     intent
         .deployments
         .values()
-        .filter(|d| opts.deployment.as_ref().is_none_or(|x| x == &d.name))
+        .filter(|d| opts.selects(&d.name))
         .flat_map(|d| d.clouds.keys())
         .filter(|k| opts.provider.is_none_or(|p| p == **k))
         .count()

@@ -63,33 +63,22 @@ pub fn run(cli: &Cli, args: &SimulateArgs) -> Result<ExitStatus, Error> {
         }
         None => None,
     };
-    let text = match (format, &replay) {
-        (report::Format::Human, r) => {
+    let text = match format {
+        report::Format::Human => {
             let mut t = report::human_simulation(&plan);
-            if let Some(r) = r {
+            if let Some(r) = &replay {
                 t.push_str(&report::human_replay(r));
             }
             t
         }
-        (report::Format::Json, Some(r)) => {
-            // streamed, as for `plan`: the plan with the replay beside its fields
-            #[derive(serde::Serialize)]
-            struct WithReplay<'a> {
-                #[serde(flatten)]
-                plan: &'a plan::Plan,
-                replay: &'a flowlog::Replay,
-            }
-            out_json(&WithReplay {
-                plan: &plan,
-                replay: r,
-            })?;
+        report::Format::Json => {
+            // the verdicts, figures and findings (and the replay), not the plan's changes:
+            // streamed, as a replay's report can be large
+            out_json(&report::SimulationDoc::new(&plan, replay.as_ref()))?;
             String::new()
         }
-        (report::Format::Markdown, r) => {
-            let replay = r.as_ref().map(report::markdown_replay).unwrap_or_default();
-            report::markdown_simulation(&plan) + &replay
-        }
-        (f, _) => report::render_plan(&plan, *f),
+        report::Format::Markdown => report::markdown_simulation(&plan, replay.as_ref()),
+        report::Format::Junit => report::junit(&plan),
     };
     if !text.is_empty() {
         out(&text)?;

@@ -46,9 +46,11 @@ fn record(cli: &Cli, args: &SnapshotArgs) -> Result<ExitStatus, Error> {
             return Err(Error::UnknownDeployment(d.clone()));
         }
     }
+    // the same selection as plan: --deployment, --provider and --shard
+    let select = super::plan_options(cli, false, args.deployment.clone(), provider);
     let mut targets = Vec::new();
     for dep in intent.deployments.values() {
-        if args.deployment.as_ref().is_some_and(|d| d != &dep.name) {
+        if !select.selects(&dep.name) {
             continue;
         }
         for &kind in dep.clouds.keys() {

@@ -13,7 +13,7 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, Error> {
     };
     let findings = intent::guardrails::check(&intent);
     for f in &findings {
-        eprintln!("blocked: {f}");
+        crate::logging::human(crate::logging::Level::Error, &format!("blocked: {f}\n"));
     }
     let flows: usize = intent.deployments.values().map(|d| d.flows.len()).sum();
     out(&format!(

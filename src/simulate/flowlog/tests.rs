@@ -145,6 +145,7 @@ mod differential {
                 prune_unmanaged: false,
                 deployment: None,
                 provider: None,
+                shard: None,
                 keep_after: true,
             };
             let plan = build(&intent, &opts).expect("plan builds");

@@ -106,7 +106,14 @@ impl Aws {
         self.inner
             .base
             .get_or_init(|| async {
+                // every client gets its placement's region; the base region only serves the
+                // credential chain's own STS calls (web identity), so without AWS_REGION it is
+                // fixed rather than asked of the instance metadata service
+                let region = std::env::var("AWS_REGION")
+                    .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|_| "us-east-1".into());
                 aws_config::defaults(BehaviorVersion::latest())
+                    .region(Region::new(region))
                     .retry_config(
                         RetryConfig::standard()
                             .with_max_attempts(max_attempts())

@@ -91,7 +91,7 @@ pub async fn execute(
         if let Op::Update { before, after } = op {
             match before.kind.as_str() {
                 KIND_SG => w.retag(before, after).await?,
-                KIND_RULE => w.modify_rule(before, after).await?,
+                KIND_RULE => w.describe_rule(before, after).await?,
                 _ => {}
             }
         }
@@ -324,8 +324,10 @@ impl Writer<'_> {
         };
         self.audit(call, &o.key, "", &o.body.to_string(), r.is_ok());
         match r {
-            // already there (a re-run after a crash): done
-            Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
+            // already there: the cloud's own default (a new group's allow-all egress) or a
+            // re-run after a crash; AWS matches rules without their descriptions, so set the
+            // description the rule must carry
+            Err(e) if e.kind == ErrorKind::Conflict => self.describe_rule(o, o).await,
             r => r,
         }
     }
@@ -410,7 +412,7 @@ impl Writer<'_> {
     }
 
     /// A rule's description, changed in place by its rule id (found by matching the rule).
-    async fn modify_rule(&mut self, before: &NativeObject, after: &NativeObject) -> Result<(), ProviderError> {
+    async fn describe_rule(&mut self, before: &NativeObject, after: &NativeObject) -> Result<(), ProviderError> {
         let (group, rule) = rule_of(after)
             .ok_or_else(|| invalid(self.target(), format!("{}: not a rule of a group of the VPC", after.key)))?;
         let id = self.group_id(&group)?;
@@ -421,8 +423,9 @@ impl Writer<'_> {
         };
         let req = SecurityGroupRuleRequest::builder()
             .ip_protocol(rule.perm.proto.api_text())
-            .set_from_port(rule.perm.ports.api().map(|(a, _)| a as i32))
-            .set_to_port(rule.perm.ports.api().map(|(_, b)| b as i32))
+            // "all ports" is -1/-1 in this API (omitting them is refused)
+            .from_port(rule.perm.ports.api().map_or(-1, |(a, _)| a as i32))
+            .to_port(rule.perm.ports.api().map_or(-1, |(_, b)| b as i32))
             .set_cidr_ipv4(one("IpRanges", "CidrIp"))
             .set_cidr_ipv6(one("Ipv6Ranges", "CidrIpv6"))
             .set_prefix_list_id(one("PrefixListIds", "PrefixListId"))

@@ -1,17 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace on a fresh machine: installs what the tests need
-# (Graphviz, to check that `graph --format dot` is valid DOT), runs cargo test, then a longer
+# Runs every test of the workspace on a fresh machine: cargo test, then a longer
 # release-mode pass of the parser fuzzers (tests/fuzz_parsers.rs), bounded in time.
 #   FUZZ_SECONDS_RELEASE  seconds per fuzz target in the release pass (default 20; 0 skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-if ! command -v dot >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing graphviz (needed by tests/cli.rs)" >&2
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq graphviz >/dev/null
-fi
 
 scripts/ci/browser.sh  # headless chromium for tests/audit_html.rs
 scripts/ci/mermaid.sh   # Mermaid parser for tests/formats.rs (Node: mermaid + jsdom)

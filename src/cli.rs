@@ -95,6 +95,10 @@ pub enum Command {
     /// Create or update, in every account of the intents, the role the job assumes, with the
     /// least privilege of `permissions` (AWS; needs the `live` build).
     Bootstrap(BootstrapArgs),
+    /// Print a shell completion script to stdout (bash, zsh, fish, elvish, powershell).
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print the man page (roff) to stdout: `intentwall man > intentwall.1`.
+    Man,
     /// Judge every target's state as it is now against the intent: compliant, or drift
     /// narrower (outage) / wider (exposure), with the packets that differ.
     Audit(AuditArgs),

@@ -31,6 +31,7 @@ pub mod apply;
 pub mod audit;
 pub mod backend;
 pub mod cli;
+pub mod color;
 pub mod commands;
 pub mod cycles;
 pub mod diag;
@@ -65,6 +66,8 @@ pub fn run(cli: &Cli) -> Result<ExitStatus, Error> {
         Command::Permissions(args) => commands::permissions::run(cli, args),
         Command::Snapshot(args) => commands::snapshot::run(cli, args),
         Command::Bootstrap(args) => commands::bootstrap::run(cli, args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man => commands::man::run(),
         Command::Audit(args) => commands::audit::run(cli, args),
     }
 }

@@ -83,3 +83,33 @@ impl Write for Stdout {
         }
     }
 }
+
+/// A progress bar on stderr for a run over `total` targets, shown only where someone watches
+/// it: stderr is a terminal, more than one target, human logs at the default level (with
+/// `-v` the log lines already show progress; under `--log-format json` every stderr line
+/// must be JSON). Hidden otherwise, so pipes, CI logs and files never see its escape codes.
+pub fn progress(cli: &crate::cli::Cli, total: usize, what: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let watched = std::io::stderr().is_terminal()
+        && total > 1
+        && cli.verbose == 0
+        && cli.log_format == crate::cli::LogFormat::Text;
+    if !watched {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg} {pos}/{len} targets [{bar:30}] {elapsed}",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(s) = style {
+        bar.set_style(s);
+    }
+    bar.set_message(what);
+    // the spinner turns while every target is observed, before the first one is planned
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}

@@ -127,11 +127,42 @@ fn subdirectories_other_than_regions_are_reported() {
     let t = scratch();
     std::fs::create_dir(intents(&t).join("global")).unwrap();
     std::fs::write(intents(&t).join("global/denies.yaml"), "version: 1\n").unwrap();
+    std::fs::create_dir_all(intents(&t).join("global/deep/er")).unwrap();
+    std::fs::write(intents(&t).join("global/deep/er/allow.YML"), "version: 1\n").unwrap();
+    std::fs::write(intents(&t).join("global/notes.md"), "# notes\n").unwrap();
     let e = refused(
         &t,
-        "global: subdirectories other than `regions/` are not read",
+        "global: subdirectories other than `regions/` are not read, so the intent files in it \
+         would be ignored: global/deep/er/allow.YML, global/denies.yaml",
     );
     assert!(e.contains("note: move intent files"), "{e}");
+    assert!(!e.contains("notes.md"), "{e}");
+    // the same inside a region directory
+    let t = scratch();
+    std::fs::create_dir(intents(&t).join("regions/eu/old")).unwrap();
+    std::fs::write(intents(&t).join("regions/eu/old/gdpr.yaml"), "version: 1\n").unwrap();
+    refused(
+        &t,
+        "subdirectories of a region directory are not read, so the intent files in it would \
+         be ignored: regions/eu/old/gdpr.yaml",
+    );
+}
+
+/// A subdirectory that holds no YAML file at any depth (documentation, diagrams) holds no
+/// intent: it is ignored like `README.md` at the root. One that cannot be looked through
+/// (a directory symlink) is still an error, since it might.
+#[test]
+fn subdirectories_without_yaml_are_ignored_unless_they_cannot_be_looked_through() {
+    let t = scratch();
+    std::fs::create_dir_all(intents(&t).join("docs/img")).unwrap();
+    std::fs::write(intents(&t).join("docs/README.md"), "# why\n").unwrap();
+    std::fs::write(intents(&t).join("docs/img/graph.svg"), "<svg/>").unwrap();
+    std::fs::create_dir(intents(&t).join("docs/.drafts")).unwrap();
+    std::fs::write(intents(&t).join("docs/.drafts/x.yaml"), "hidden").unwrap();
+    let o = iw(t.path(), &["validate"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    symlink(intents(&t).join("regions"), intents(&t).join("docs/linked")).unwrap();
+    refused(&t, "docs/linked is a directory symlink");
 }
 
 #[test]
@@ -197,4 +228,102 @@ fn a_plan_file_naming_a_path_is_refused_by_apply() {
     );
     assert_eq!(files(&t.path().join("snapshots")), before);
     assert!(!t.path().parent().unwrap().join("iw-escape-apply").exists());
+}
+
+/// A YAML syntax error in the file that declares the deployments is one error, at its
+/// file:line:col: not followed by "region directory names no deployment" for every region
+/// directory (the deployments are unknown because the file did not parse, not missing).
+#[test]
+fn a_syntax_error_in_the_deployments_file_is_one_error() {
+    let t = scratch();
+    let f = intents(&t).join("intentwall.yaml");
+    let s = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, s.replacen("  us:\n", "  us: [\n", 1)).unwrap();
+    let e = refused(&t, "error: intentwall.yaml:");
+    assert_eq!(
+        e.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{e}"
+    );
+    assert!(e.contains("YAML syntax error"), "{e}");
+    assert!(!e.contains("no deployment"), "{e}");
+}
+
+/// `apply plan.json` from another directory: the plan is fine, but the intents (then the
+/// snapshots) it was made from are not where this run looks, and the error says that and how
+/// to point at them; with other intents there, it says the plan was made from other intents.
+#[test]
+fn apply_from_the_wrong_directory_says_what_is_wrong() {
+    let t = scratch();
+    let o = iw(t.path(), &["plan", "--out", "plan.json"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let other = t.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let o = iw(&other, &["apply", "../plan.json"]);
+    let e = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{e}");
+    assert!(
+        e.contains("the intents directory `intents` does not exist here"),
+        "{e}"
+    );
+    assert!(e.contains("--intents DIR"), "{e}");
+    assert!(!e.contains("stale"), "{e}");
+    copy_dir(&intents(&t), &other.join("intents"));
+    let o = iw(&other, &["apply", "../plan.json"]);
+    let e = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{e}");
+    assert!(
+        e.contains("the snapshot directory `snapshots` does not exist here"),
+        "{e}"
+    );
+    copy_dir(&t.path().join("snapshots"), &other.join("snapshots"));
+    let f = other.join("intents/expect.yaml");
+    let s = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, s + "\n# another estate\n").unwrap();
+    let before = files(&other.join("snapshots"));
+    let o = iw(&other, &["apply", "../plan.json"]);
+    let e = text(&o.stderr);
+    assert_eq!(code(&o), 1, "{e}");
+    assert!(e.contains("the plan was made from other intents"), "{e}");
+    assert!(e.contains("the intents in `intents`"), "{e}");
+    assert_eq!(files(&other.join("snapshots")), before);
+    // and from the right directory it applies
+    let o = iw(t.path(), &["apply", "plan.json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+}
+
+/// A broken `deployments` section (a deployment that is not a mapping, a placement value of
+/// the wrong format) is one error: the files naming the deployment do not each add "unknown
+/// deployment" or "has no aws placement", and the region directories do not add "names no
+/// deployment".
+#[test]
+fn a_broken_deployment_is_one_error_not_a_cascade() {
+    for (from, to, needle) in [
+        (
+            "  us:\n",
+            "  us: 5\n  us-old:\n",
+            "deployment `us` must be a mapping",
+        ),
+        (
+            "  eu:\n",
+            "  eu: [aws]\n  eu-old:\n",
+            "deployment `eu` must be a mapping",
+        ),
+        (
+            "account: \"111122223333\"",
+            "account: \"x\"",
+            "`account` of the aws placement of deployment `us` is `x`",
+        ),
+    ] {
+        let t = scratch();
+        let f = intents(&t).join("intentwall.yaml");
+        let s = std::fs::read_to_string(&f).unwrap();
+        std::fs::write(&f, s.replacen(from, to, 1)).unwrap();
+        let e = refused(&t, needle);
+        assert_eq!(
+            e.lines().filter(|l| l.starts_with("error: ")).count(),
+            1,
+            "{e}"
+        );
+    }
 }

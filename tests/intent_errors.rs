@@ -83,12 +83,22 @@ fn example_exception_expires_after_the_last_valid_day() {
     let last = LoadOptions {
         today: time::macros::date!(2027 - 06 - 30),
     };
-    assert!(load(&root().join("intents"), &last).is_ok());
+    let l = load(&root().join("intents"), &last).unwrap_or_else(|d| panic!("{d}"));
+    assert!(guardrails::check(&l.intent).is_empty());
+    // the day after, the intent still loads (not an error), but the flow the exception
+    // covered is a guardrail finding in every deployment, naming the flow and the date
     let after = LoadOptions {
         today: time::macros::date!(2027 - 07 - 01),
     };
-    let d = load(&root().join("intents"), &after).unwrap_err();
-    assert!(d.to_string().contains("expired on 2027-06-30"), "{d}");
+    let l = load(&root().join("intents"), &after).unwrap_or_else(|d| panic!("{d}"));
+    let f = guardrails::check(&l.intent);
+    assert_eq!(f.len(), l.intent.deployments.len(), "{f:?}");
+    for f in &f {
+        assert_eq!(f.kind, intentwall_contract::FindingKind::Guardrail);
+        assert_eq!(f.flow.as_deref(), Some("bastion-ssh-break-glass"));
+        assert!(f.message.contains("expired on 2027-06-30"), "{}", f.message);
+        assert!(f.message.contains("(flows.yaml:53:9)"), "{}", f.message);
+    }
 }
 
 // One defect per folder: the error must point at exactly this place.
@@ -112,9 +122,22 @@ fn duplicate_group() {
 fn egress_invalid() {
     bad("egress_invalid", "groups.yaml:4:45");
 }
+/// An expired exception is no load error: its flow is a guardrail finding naming the flow's
+/// place, the expiry date and where the date is written.
 #[test]
 fn expired_exception() {
-    bad("expired_exception", "flows.yaml:11:50");
+    let dir = root().join("tests/bad_intents/expired_exception");
+    let l = load(&dir, &today()).unwrap_or_else(|d| panic!("{d}"));
+    let f = guardrails::check(&l.intent);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].flow.as_deref(), Some("bastion-ssh"));
+    insta::assert_snapshot!("expired_exception_finding", f[0].message);
+    // valid through its last day
+    let last = LoadOptions {
+        today: time::macros::date!(2025 - 12 - 31),
+    };
+    let l = load(&dir, &last).unwrap_or_else(|d| panic!("{d}"));
+    assert!(guardrails::check(&l.intent).is_empty());
 }
 #[test]
 fn group_network_clash() {
@@ -386,7 +409,8 @@ fn every_bad_case_has_a_test() {
     for e in std::fs::read_dir(root().join("tests/bad_intents")).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         assert!(
-            src.contains(&format!("bad(\"{name}\"")),
+            src.contains(&format!("bad(\"{name}\""))
+                || src.contains(&format!("bad_intents/{name}\"")),
             "no test for bad_intents/{name}"
         );
     }

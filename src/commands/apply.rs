@@ -27,9 +27,35 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
              plan file holds the shard's targets)",
         ));
     }
+    // a recorded plan is read first: if it is fine but the intents or snapshots it was made
+    // from are not where this run looks, say that, not just "missing" or "stale"
+    let recorded = match &args.plan {
+        Some(p) => Some((p, plan::Plan::read(p)?)),
+        None => None,
+    };
+    if let Some((p, _)) = &recorded {
+        made_elsewhere(p, "intents", &cli.intents, "--intents")?;
+        if !args.init && cli.state == crate::cli::StateKind::Snapshots {
+            made_elsewhere(p, "snapshot", &cli.snapshots, "--snapshots")?;
+        }
+    }
     let Some(intent) = super::load(cli)? else {
         return Ok(ExitStatus::Error);
     };
+    if let Some((p, recorded)) = &recorded {
+        if recorded.intent_digest != intent.digest {
+            return Err(Error::StalePlan(format!(
+                "the plan was made from other intents: {} records intents {}, the intents in \
+                 `{}` are {}. Either the intents changed since planning (run plan again) or they are \
+                 not the ones the plan was made from (run apply where `plan --out` ran, or pass \
+                 --intents DIR); nothing was changed",
+                p.display(),
+                short(&recorded.intent_digest),
+                cli.intents.display(),
+                short(&intent.digest)
+            )));
+        }
+    }
     super::snapshot_root(cli, args.init)?;
     // one writer per root: held from before planning (or re-deriving) to the last write,
     // released when this run ends, however it ends
@@ -40,8 +66,8 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
         force: args.force,
         preflight: args.preflight,
     };
-    let report = match &args.plan {
-        Some(p) => apply::apply_recorded(&plan::Plan::read(p)?, &intent, &opts)?,
+    let report = match &recorded {
+        Some((_, recorded)) => apply::apply_recorded(recorded, &intent, &opts)?,
         None => {
             let plan_opts = plan::PlanOptions {
                 // one backend for planning and writing: a cloud's clients and credentials
@@ -49,7 +75,16 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
                 backend: opts.backend.clone(),
                 ..super::plan_options(cli, args.prune_unmanaged, None, None)
             };
-            let plan = plan::build(&intent, &plan_opts)?;
+            let bar = crate::output::progress(
+                cli,
+                super::plan::target_count(&intent, &plan_opts),
+                "planning",
+            );
+            let plan = plan::build_each(&intent, &plan_opts, &mut |t| {
+                bar.inc(1);
+                Ok(t)
+            })?;
+            bar.finish_and_clear();
             // the plan being applied goes to stderr: stdout holds only the apply report
             crate::logging::human(crate::logging::Level::Info, &report::human_plan(&plan));
             apply::apply(&plan, &intent, &opts)?
@@ -57,4 +92,39 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
     };
     out(&report::human_apply(&report))?;
     Ok(report.status())
+}
+
+/// A plan file is applied against the intents and snapshots it was made from, found by
+/// their paths relative to where `apply` runs: when one is missing here, the likely cause is
+/// running from another directory, and the error says so and how to point at them.
+fn made_elsewhere(
+    plan: &std::path::Path,
+    what: &str,
+    dir: &std::path::Path,
+    flag: &str,
+) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let here = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| ".".into());
+    let problem = if dir.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    Err(Error::usage(format!(
+        "cannot apply {}: the {what} directory `{}` {problem} here ({here}); a plan is applied \
+         against the intents and snapshots it was made from: run apply in the directory where \
+         `plan --out` ran, or pass {flag} DIR",
+        plan.display(),
+        dir.display()
+    )))
+}
+
+/// The first 12 hex digits of a digest, as plans and errors show it.
+fn short(d: &str) -> String {
+    let d = d.strip_prefix("sha256:").unwrap_or(d);
+    d.chars().take(12).collect()
 }

@@ -8,7 +8,9 @@
 pub mod apply;
 pub mod bootstrap;
 pub mod audit;
+pub mod completions;
 pub mod graph;
+pub mod man;
 pub mod permissions;
 pub mod plan;
 pub mod simulate;

@@ -37,7 +37,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<ExitStatus, Error> {
         ..super::plan_options(cli, *prune_unmanaged, deployment.clone(), *provider)
     };
     if emit.is_none() && matches!(format, report::Format::Json | report::Format::Human) {
-        return streamed(&intent, &opts, *format, plan_out.as_deref());
+        return streamed(cli, &intent, &opts, *format, plan_out.as_deref());
     }
     let plan = plan::build(&intent, &opts)?;
     if let Some(p) = plan_out {
@@ -59,6 +59,8 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<ExitStatus, Error> {
     if *format == report::Format::Json {
         // streamed: at estate scale the document is hundreds of megabytes
         out_json(&plan)?;
+    } else if *format == report::Format::Human {
+        out(&painted(report::render_plan(&plan, *format)))?;
     } else {
         out(&report::render_plan_with(&plan, &intent, *format))?;
     }
@@ -69,6 +71,7 @@ pub fn run(cli: &Cli, args: &PlanArgs) -> Result<ExitStatus, Error> {
 /// with `--out`) as soon as it is planned, then dropped, so memory follows the targets in
 /// flight rather than the estate.
 fn streamed(
+    cli: &Cli,
     intent: &intent::Intent,
     opts: &plan::PlanOptions,
     format: report::Format,
@@ -91,6 +94,7 @@ fn streamed(
             }
         })
     };
+    let bar = crate::output::progress(cli, target_count(intent, opts), "planning");
     let mut out: Option<Out> = None;
     let mut each = |file: Option<&mut JsonPlanWriter<&mut dyn Write>>,
                     t: plan::TargetPlan|
@@ -102,10 +106,18 @@ fn streamed(
             Some(o) => o,
             None => out.insert(open()?),
         };
-        match o {
-            Out::Json(j) => j.target(&t)?,
-            Out::Human(o) => o.write_all(report::human_plan_target(&t).as_bytes())?,
-        }
+        // the bar steps aside while a target is written, so a terminal shows both cleanly
+        bar.suspend(|| -> Result<(), Error> {
+            match o {
+                Out::Json(j) => j.target(&t)?,
+                Out::Human(o) => {
+                    o.write_all(painted(report::human_plan_target(&t)).as_bytes())?;
+                    o.flush()?;
+                }
+            }
+            Ok(())
+        })?;
+        bar.inc(1);
         Ok(t.handed_out())
     };
     let plan = match plan_out {
@@ -125,6 +137,7 @@ fn streamed(
         }
         None => plan::build_each(intent, opts, &mut |t| each(None, t))?,
     };
+    bar.finish_and_clear();
     match out.map_or_else(open, Ok)? {
         Out::Json(j) => {
             j.finish()?;
@@ -135,4 +148,25 @@ fn streamed(
         }
     }
     Ok(plan.status())
+}
+
+/// The human plan, coloured when stdout is a terminal ([`crate::color`]).
+fn painted(text: String) -> String {
+    if crate::color::enabled() {
+        crate::color::colorize(&text)
+    } else {
+        text
+    }
+}
+
+/// How many targets the plan covers (the progress bar's length): every cloud of every
+/// deployment, less what `--deployment`, `--shard` and `--provider` leave out.
+pub(super) fn target_count(intent: &intent::Intent, opts: &plan::PlanOptions) -> usize {
+    intent
+        .deployments
+        .values()
+        .filter(|d| opts.selects(&d.name))
+        .flat_map(|d| d.clouds.keys())
+        .filter(|k| opts.provider.is_none_or(|p| p == **k))
+        .count()
 }

@@ -1,6 +1,13 @@
 //! Built-in guardrails: no ingress from the whole internet (`0.0.0.0/0` or
 //! `::/0`) to admin or data ports, or to any port of a `sensitive` group, unless the flow
-//! carries an unexpired `exception` (expired ones are already load errors).
+//! carries an unexpired `exception`.
+//!
+//! An expired exception waives nothing: its flow is checked like any other and, if it
+//! breaks a guardrail, the finding names the flow's `file:line`, the expiry date and where it
+//! is written. It blocks (exit 3) like every guardrail finding rather than failing the load
+//! (exit 1): the day an exception lapses, `validate` and `plan` still read the estate and the
+//! reviewer sees exactly which waiver to renew. An expired exception on a flow that breaks
+//! no guardrail waives nothing anyway and is not reported.
 //!
 //! Checked on the effective intent of every deployment, before any translation, so
 //! `validate` reports them without state.
@@ -41,14 +48,25 @@ pub fn check(intent: &Intent) -> Vec<Finding> {
 pub fn check_deployment(dep: &Deployment) -> Vec<Finding> {
     dep.flows
         .iter()
-        .filter(|f| f.action == Action::Allow && f.exception.is_none())
+        .filter(|f| f.action == Action::Allow && f.exception.as_ref().is_none_or(|e| e.expired))
         .filter_map(|f| {
             violation(dep, f).map(|message| Finding {
+                message: match &f.exception {
+                    Some(ex) => format!(
+                        "{message}; its exception expired on {} ({}, reason given: {}): renew \
+                         it with a later `expires` date after review, or remove it and narrow \
+                         the source",
+                        ex.expires, ex.at, ex.reason
+                    ),
+                    None => format!(
+                        "{message}; narrow the source, or add \
+                         `exception: {{ reason: \"...\", expires: YYYY-MM-DD }}` to the flow"
+                    ),
+                },
                 kind: FindingKind::Guardrail,
                 deployment: dep.name.clone(),
                 provider: None,
                 flow: Some(f.name.clone()),
-                message,
             })
         })
         .collect()
@@ -100,8 +118,7 @@ fn violation(dep: &Deployment, f: &Flow) -> Option<String> {
         return None;
     }
     Some(format!(
-        "flow `{}` ({}) opens {} from the whole internet (`{}` contains {world}) to {}; \
-         narrow the source, or add `exception: {{ reason: \"...\", expires: YYYY-MM-DD }}` to the flow",
+        "flow `{}` ({}) opens {} from the whole internet (`{}` contains {world}) to {}",
         f.name,
         f.loc,
         f.to,

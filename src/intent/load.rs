@@ -126,8 +126,10 @@ pub(crate) struct RawDoc {
     pub flows: Vec<RawFlow>,
     pub expects: Vec<RawExpect>,
     pub drops: Vec<Sp<String>>,
-    /// True when the file could not be parsed at all (YAML syntax, not a mapping): its
-    /// definitions are unknown, so cross-file checks would only report follow-on errors.
+    /// True when the file could not be parsed at all (YAML syntax, not a mapping), or its
+    /// `deployments` section could not be read whole: its definitions (or the deployments,
+    /// their placements) are unknown, so cross-file checks would only report follow-on errors
+    /// ("unknown deployment", "region directory names no deployment", "no aws placement").
     pub unparsed: bool,
 }
 
@@ -214,12 +216,17 @@ pub(crate) fn parse_file(f: &SourceFile, diags: &mut Vec<Diagnostic>) -> RawDoc 
                 cx.key_loc(top, "deployments"),
                 "`deployments` can only be declared in a root intent file, not in a region override",
             );
-        } else if let Some(m) = cx.map(n, "`deployments`") {
-            for (k, v) in m.iter() {
-                if let Some(d) = cx.deployment(k, v) {
-                    doc.deployments.push(d);
+        } else {
+            let before = cx.diags.iter().filter(|d| d.is_error()).count();
+            if let Some(m) = cx.map(n, "`deployments`") {
+                for (k, v) in m.iter() {
+                    if let Some(d) = cx.deployment(k, v) {
+                        doc.deployments.push(d);
+                    }
                 }
             }
+            // a broken deployment or placement is one error, not one per reference to it
+            doc.unparsed |= cx.diags.iter().filter(|d| d.is_error()).count() > before;
         }
     }
     if let Some(n) = top.get_node("networks") {

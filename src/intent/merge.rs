@@ -23,11 +23,7 @@ type Diags = Vec<Diagnostic>;
 /// reads what the ones before settled: names need the deployments, flows need the names,
 /// the effective deployments need every check (and some warnings speak only when no step
 /// before found an error).
-pub(crate) fn merge(
-    docs: &[RawDoc],
-    today: time::Date,
-    diags: &mut Diags,
-) -> BTreeMap<String, Deployment> {
+pub(crate) fn merge(docs: &[RawDoc], diags: &mut Diags) -> BTreeMap<String, Deployment> {
     let mut docs: Vec<&RawDoc> = docs.iter().collect();
     docs.sort_by(|a, b| a.file.cmp(&b.file));
     let global: Vec<&RawDoc> = docs
@@ -40,7 +36,7 @@ pub(crate) fn merge(
     let regions = regions(&docs, &deps, &dep_names, diags);
     let (gns, nss) = namespaces(&global, &regions, &deps, diags);
     let flows = flows::collect(&global, &regions, diags);
-    flows::check_once(&flows, &deps, &dep_names, today, diags);
+    flows::check_once(&flows, &deps, &dep_names, diags);
     let dropped = flows::drops(&flows, &regions, &deps, diags);
     let ends = flows::check_ends(&flows, &global, &regions, &gns, &nss, diags);
     build::deployments(

@@ -29,15 +29,17 @@
 //! - Where a list is expected, a single value stands for a list of one.
 //! - `drop` is only allowed in region overrides and names global flows; `deployments:` is
 //!   only allowed on global flows; `deployments:` (the declaration) only in root files.
-//! - Exceptions need `reason` and `expires`; an exception valid until today inclusive is
-//!   fine, one whose `expires` is before today is an error.
+//! - Exceptions need `reason` and `expires`; an exception is valid until its `expires` day
+//!   inclusive. An expired one waives nothing: the flow it covered is a guardrail finding
+//!   (exit 3) naming the flow's `file:line` and the expiry date, not a load error, so the
+//!   rest of the intent still validates and plans.
 //! - A region directory with no `*.yaml` file still has to name a deployment.
 //! - Quoted scalars are text: `sensitive: "true"` is not a boolean.
 //! - Flows carry their definition's `Loc` (the start of the flow item).
 //! - Names and placement values are checked at load ([`names`]): they reach paths, cloud
 //!   resource names and policy documents.
 //! - Every entry of the intents directory is read, deliberately ignored (hidden entries,
-//!   non-YAML files) or an error naming its path (`load::read_dir` lists the cases).
+//!   non-YAML files, subdirectories with no YAML file in them) or an error naming its path (`load::read_dir` lists the cases).
 //! - A file that cannot be read or parsed reports that one error; the other files still
 //!   report their own problems, but cross-file checks (`merge`) wait for a clean read, since
 //!   the broken file's names would otherwise come back as a cascade of "unknown" errors.
@@ -165,11 +167,17 @@ fn finish(
         .iter()
         .map(|f| load::parse_file(f, &mut diags))
         .collect();
-    let deployments = if read_ok && !docs.iter().any(|d| d.unparsed) {
-        merge::merge(&docs, opts.today, &mut diags)
+    let mut deployments = if read_ok && !docs.iter().any(|d| d.unparsed) {
+        merge::merge(&docs, &mut diags)
     } else {
         Default::default()
     };
+    // expiry is judged here, against the injectable clock, and reported by the guardrails
+    for f in deployments.values_mut().flat_map(|d| d.flows.iter_mut()) {
+        if let Some(ex) = &mut f.exception {
+            ex.expired = ex.expires < opts.today;
+        }
+    }
     let diags = Diagnostics(diags).sorted();
     if diags.has_errors() {
         return Err(diags);
@@ -235,7 +243,12 @@ mod tests {
             d.clouds.values_mut().for_each(|p| p.loc = blank());
             d.networks.values_mut().for_each(|n| n.loc = blank());
             d.groups.values_mut().for_each(|g| g.loc = blank());
-            d.flows.iter_mut().for_each(|f| f.loc = blank());
+            d.flows.iter_mut().for_each(|f| {
+                f.loc = blank();
+                if let Some(e) = &mut f.exception {
+                    e.at = blank();
+                }
+            });
             d.expects.iter_mut().for_each(|e| e.loc = blank());
             d.flows.sort_by(|a, b| a.name.cmp(&b.name));
             d.expects.sort_by_key(|e| format!("{e:?}"));

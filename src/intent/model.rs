@@ -101,6 +101,14 @@ pub struct Exception {
     pub reason: String,
     /// Last day it is valid (inclusive), `YYYY-MM-DD`.
     pub expires: time::Date,
+    /// Where `expires` is written, for the finding an expired exception raises.
+    #[serde(skip)]
+    pub at: Loc,
+    /// `expires` is before the load's today: the exception no longer waives anything, and a
+    /// flow that needs it is a guardrail finding (exit 3), not a load error, so `validate`
+    /// and `plan` say which flow and since when instead of refusing to read the intents.
+    #[serde(skip)]
+    pub expired: bool,
 }
 
 /// A flow, as effective in one deployment.
@@ -118,7 +126,7 @@ pub struct Flow {
     pub services: Vec<ServiceRef>,
     /// Cannot be dropped or overridden by a region.
     pub guardrail: bool,
-    /// Guardrail exception, if any (already checked not expired).
+    /// Guardrail exception, if any (possibly expired: see [`Exception::expired`]).
     pub exception: Option<Exception>,
     /// Where it is defined.
     pub loc: Loc,

@@ -132,10 +132,19 @@ struct SgInfo {
     managed: bool,
 }
 
-/// Parse a document; see the module docs.
+/// Parse a document; see the module docs. An error after the JSON parsed gets the line and
+/// column of the value it names: every message starts with that value's path
+/// (`SecurityGroups[1] (name), IpPermissions[0]: `FromPort` ...`), which is followed in the text.
 pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, SnapshotError> {
     let doc: Value = serde_json::from_str(text).map_err(|e| SnapshotError::json(&e))?;
-    let (sgs, pls, envelope): (&[Value], &[Value], Option<String>) = match &doc {
+    parse_doc(&doc, intent).map_err(|e| {
+        let path = intentwall_contract::snapshot::path_in_message(&e.message);
+        intentwall_contract::snapshot::locate(e, text, &path)
+    })
+}
+
+fn parse_doc(doc: &Value, intent: &DeploymentIntent) -> Result<NativeState, SnapshotError> {
+    let (sgs, pls, envelope): (&[Value], &[Value], Option<String>) = match doc {
         Value::Array(a) => (a, &[], Some("list".into())),
         Value::Object(o) => {
             if !o.contains_key("SecurityGroups") && !o.contains_key("ManagedPrefixLists") {

@@ -50,7 +50,17 @@ fn rules_of<'a>(
     }
 }
 
-/// Parse a snapshot document; see the crate docs for the shapes accepted.
+/// Gives an error about `v` (a value inside `doc`, parsed from `text`) its position.
+fn at<'a>(
+    text: &'a str,
+    doc: &'a Value,
+    v: &'a Value,
+) -> impl Fn(SnapshotError) -> SnapshotError + 'a {
+    move |e| intentwall_contract::snapshot::locate_value(e, text, doc, v)
+}
+
+/// Parse a snapshot document; see the crate docs for the shapes accepted. An error about one
+/// NSG or rule gets the line and column of that value (or of the member it names).
 pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, SnapshotError> {
     let doc: Value = serde_json::from_str(text).map_err(|e| SnapshotError::json(&e))?;
     let (list, mut envelope) = match &doc {
@@ -76,19 +86,22 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
     let mut objects: Vec<NativeObject> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (i, nsg) in list.iter().enumerate() {
-        let m = nsg.as_object().ok_or_else(|| {
-            SnapshotError::msg(format!(
-                "item {} of the NSG list must be an object, found {nsg}",
-                i + 1
-            ))
-        })?;
+        let m = nsg
+            .as_object()
+            .ok_or_else(|| {
+                SnapshotError::msg(format!(
+                    "item {} of the NSG list must be an object, found {nsg}",
+                    i + 1
+                ))
+            })
+            .map_err(at(text, &doc, nsg))?;
         let name = match m.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             _ => {
-                return Err(SnapshotError::msg(format!(
+                return Err(at(text, &doc, nsg)(SnapshotError::msg(format!(
                     "item {} of the NSG list has no `name`",
                     i + 1
-                )))
+                ))))
             }
         };
         if i == 0 && matches!(m.get("properties"), Some(Value::Object(_))) {
@@ -117,9 +130,9 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
                 format!("appears twice in the document (key `{key}`)"),
             ));
         }
-        let rules = rules_of(m, &name, "securityRules")?;
+        let rules = rules_of(m, &name, "securityRules").map_err(at(text, &doc, nsg))?;
         // default rules are read-only; check their shape is a list, keep them in raw
-        rules_of(m, &name, "defaultSecurityRules")?;
+        rules_of(m, &name, "defaultSecurityRules").map_err(at(text, &doc, nsg))?;
         objects.push(NativeObject {
             kind: KIND_NSG.into(),
             key: key.clone(),
@@ -137,7 +150,7 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
             ),
         });
         for r in rules {
-            let rule = AzRule::from_json(r, &name)?;
+            let rule = AzRule::from_json(r, &name).map_err(at(text, &doc, r))?;
             let rkey = if foreign {
                 format!("{key}/{}", rule_key(&rule.name))
             } else {

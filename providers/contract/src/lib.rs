@@ -36,6 +36,7 @@ pub mod placement;
 pub mod quota;
 #[cfg(any(test, feature = "testkit"))]
 pub mod reference;
+pub mod snapshot;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod traffic;

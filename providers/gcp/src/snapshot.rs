@@ -27,9 +27,13 @@ fn in_target(network: &str, intent: &DeploymentIntent) -> bool {
         }
 }
 
-/// Read a snapshot document.
+/// Read a snapshot document. An error about one rule gets the line and column of the rule's
+/// member it names (`firewall #2 `x`: field `sourceRanges` ...`), else of the rule.
 pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, SnapshotError> {
+    use intentwall_contract::snapshot::{locate, Seg};
     let doc: Value = serde_json::from_str(text).map_err(|e| SnapshotError::json(&e))?;
+    // the rules' path: a bare list, or a FirewallList's `items` (a key step on a list is skipped)
+    let at = |i: usize| move |e| locate(e, text, &[Seg::Key("items".into()), Seg::Index(i)]);
     let (items, envelope) = match doc {
         Value::Array(items) => (items, None),
         Value::Object(mut o) => {
@@ -72,12 +76,14 @@ pub fn parse(text: &str, intent: &DeploymentIntent) -> Result<NativeState, Snaps
     let mut objects = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let who = format!("firewall #{}", i + 1);
-        let fw = Firewall::from_json(&item, &who, project).map_err(SnapshotError::msg)?;
+        let fw = Firewall::from_json(&item, &who, project)
+            .map_err(SnapshotError::msg)
+            .map_err(at(i))?;
         if !seen.insert(fw.name.clone()) {
-            return Err(SnapshotError::msg(format!(
+            return Err(at(i)(SnapshotError::msg(format!(
                 "{who} `{}`: the name appears twice (names are unique per project)",
                 fw.name
-            )));
+            ))));
         }
         // ours: a rule of the deployment's network named for this deployment (names are
         // project-wide, and a network may be shared by several deployments: their rules are

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 /// regular files that are not YAML (`README.md`). Errors: an entry that cannot be followed
 /// or read (dangling or looping symlink, no permission), a directory named like an intent
 /// file, an intent-named entry that is not a regular file, a subdirectory other than
-/// `regions/` (its files would be ignored), a YAML file directly in `regions/`, a
-/// subdirectory inside `regions/<deployment>/`, a region directory whose name is not a valid
-/// deployment name.
+/// `regions/` or inside `regions/<deployment>/` that holds YAML files (named in the error) or
+/// cannot be looked through (a directory symlink, no permission), a YAML file directly in
+/// `regions/`, a region directory whose name is not a valid deployment name. A subdirectory
+/// holding no YAML file at any depth (`docs/` with a README) is ignored like `README.md`.
 pub(crate) fn read_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<SourceFile> {
     let mut out = Vec::new();
     let Some(entries) = list_dir(dir, diags) else {
@@ -116,18 +117,38 @@ fn read_entry(
             p,
             "is a directory, not an intent file; rename or remove it".into(),
         )),
-        Kind::Dir => diags.push(
-            path_error(
-                p,
-                match region {
-                    None => "subdirectories other than `regions/` are not read, so intent files in it would be ignored".into(),
-                    Some(_) => "subdirectories of a region directory are not read, so intent files in it would be ignored".into(),
-                },
-            )
-            .with_note(
+        Kind::Dir => {
+            let what = match region {
+                None => "subdirectories other than `regions/` are not read",
+                Some(_) => "subdirectories of a region directory are not read",
+            };
+            let why = match yaml_inside(p) {
+                // nothing an intent could be in (docs/ with a README, diagrams): like a
+                // non-YAML file at the root, deliberately ignored
+                Ok(files) if files.is_empty() => return,
+                Ok(files) => {
+                    let shown: Vec<String> = files
+                        .iter()
+                        .take(5)
+                        .map(|f| rel.join(f).display().to_string())
+                        .collect();
+                    let more = match files.len() {
+                        n if n > 5 => format!(" and {} more", n - 5),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "{what}, so the intent files in it would be ignored: {}{more}",
+                        shown.join(", ")
+                    )
+                }
+                Err(cannot) => {
+                    format!("{what}, and whether it holds intent files cannot be told ({cannot})")
+                }
+            };
+            diags.push(path_error(p, why).with_note(
                 "move intent files to the root or to `regions/<deployment>/`, and anything else out of the intents directory",
-            ),
-        ),
+            ))
+        }
         Kind::File if is_yaml_name(&name) => {
             if let Some(text) = read_text(p, &rel, diags) {
                 out.push(SourceFile {
@@ -143,6 +164,56 @@ fn read_entry(
         )),
         Kind::File | Kind::Other => {} // not an intent file (README.md, .gitkeep)
     }
+}
+
+/// The YAML files under a subdirectory that is not read (paths relative to it, sorted), so
+/// the error can name them; none means it holds nothing an intent could be in. `Err` when
+/// that cannot be told: the directory is a symlink (never walked, it may loop), or something
+/// in it is a directory symlink, cannot be read, or the tree is too deep or too large.
+fn yaml_inside(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    const MAX_DEPTH: usize = 8;
+    const MAX_ENTRIES: usize = 10_000;
+    fn walk(
+        dir: &Path,
+        rel: &Path,
+        depth: usize,
+        seen: &mut usize,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("more than {MAX_DEPTH} levels deep"));
+        }
+        let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for e in rd {
+            let e = e.map_err(|e| format!("{}: {e}", dir.display()))?;
+            *seen += 1;
+            if *seen > MAX_ENTRIES {
+                return Err(format!("more than {MAX_ENTRIES} entries"));
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let p = e.path();
+            let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() && link => {
+                    return Err(format!("{} is a directory symlink", p.display()))
+                }
+                Ok(m) if m.is_dir() => walk(&p, &rel.join(&name), depth + 1, seen, out)?,
+                _ if is_yaml_name(&name) => out.push(rel.join(&name)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err("it is a directory symlink, which is never walked".into());
+    }
+    let mut out = Vec::new();
+    walk(dir, Path::new(""), 0, &mut 0, &mut out)?;
+    out.sort();
+    Ok(out)
 }
 
 /// What an entry is once symlinks are followed.

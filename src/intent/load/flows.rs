@@ -132,6 +132,8 @@ impl Cx<'_> {
             v: Exception {
                 reason,
                 expires: expires.v,
+                at: expires.loc.clone(),
+                expired: false,
             },
             loc: expires.loc,
         })

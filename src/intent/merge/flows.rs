@@ -1,5 +1,5 @@
-//! The flows of all scopes: collected and named uniquely, checked once (deployment lists,
-//! exception expiry), dropped by region overrides, and their ends (and expectations' ends)
+//! The flows of all scopes: collected and named uniquely, checked once (deployment lists;
+//! exception expiry is judged by the guardrails, not here), dropped by region overrides, and their ends (and expectations' ends)
 //! checked over every namespace they can apply in.
 
 use super::scope::Ns;
@@ -74,29 +74,11 @@ pub(super) fn check_once(
     flows: &Flows,
     deps: &BTreeMap<String, &RawDeployment>,
     dep_names: &[&str],
-    today: time::Date,
     diags: &mut Diags,
 ) {
-    let Flows {
-        gflow_list, rflows, ..
-    } = flows;
-    // per-flow checks done once: deployments list, exception expiry
-    let all_flows = gflow_list.iter().chain(rflows.values().flatten());
-    for f in all_flows {
-        if let Some(ex) = &f.exception {
-            if ex.v.expires < today {
-                diags.push(
-                    Diagnostic::error(
-                        ex.loc.clone(),
-                        format!("the guardrail exception of flow `{}` expired on {}", f.name.v, ex.v.expires),
-                    )
-                    .with_note(format!("reason given: {}", ex.v.reason))
-                    .with_note("renew it with a later `expires` date after review, or remove the exception and fix the flow"),
-                );
-            }
-        }
-    }
-    for f in gflow_list {
+    // per-flow checks done once: the deployments list. (Exception expiry is not a load
+    // error: an expired exception is a guardrail finding, see `guardrails`.)
+    for f in &flows.gflow_list {
         if let Some(ds) = &f.deployments {
             for d in ds {
                 if !deps.contains_key(&d.v) {

@@ -12,13 +12,14 @@
 //!        Provider::lower(state after) --simulate--> verdicts == oracle(intent)
 //!                                        for every probe, expectation and packet class
 //!        each target --report--> stdout / plan file, as soon as it is planned
-//! apply(plan) --> plan again, equal? fresh? guarded? --> Backend::execute
+//! apply(plan) --> plan again, equal? fresh? guarded? [preflight] --> Backend::execute
 //!        --> Backend::observe again --> diff must be empty
+//! audit: Backend::observe --> Provider::lower(observed) --> verdicts vs oracle(intent)
 //! ```
 //!
-//! [`backend`] is the one seam to the world (snapshot files, an in-memory store; the live
-//! clouds next) and the only module that names clouds; everything a cloud means lives in its
-//! provider crate behind the contract's traits.
+//! [`backend`] is the one seam to the world (snapshot files, an in-memory store, the live
+//! clouds behind the `live` feature) and the only module that names clouds; everything a cloud
+//! means lives in its provider crate behind the contract's traits.
 //!
 //! Each verb lives in [`commands`] (`commands/<verb>.rs`: flags → stages → stdout); [`run`]
 //! only dispatches. Results go to stdout (`output.rs`), diagnostics and logs to stderr; every

@@ -11,7 +11,7 @@
 use super::{changed_under_us, fingerprint, Executed, Observed, Target};
 use crate::diff::{apply_changes, Action, Change};
 use crate::error::Error;
-use intentwall_contract::live::Op;
+use intentwall_contract::live::{Observation, Op};
 use intentwall_contract::{DeploymentIntent, ProviderKind};
 
 /// The clients of one run (credentials cached per account); clones share them.
@@ -69,13 +69,14 @@ impl Live {
         &self,
         target: &Target,
         intent: &DeploymentIntent,
-    ) -> Result<intentwall_aws::live::Observation, Error> {
+    ) -> Result<Observation, Error> {
         match target.provider {
             ProviderKind::Aws => Ok(self
                 .aws
                 .observe(&target.to_string(), &target.placement, intent)
                 .await?),
-            _ => Err(Self::unsupported(target)),
+            ProviderKind::Azure => Err(Self::unsupported(target)),
+            ProviderKind::Gcp => Err(Self::unsupported(target)),
         }
     }
 

@@ -3,8 +3,20 @@
 //! ([`ProviderError`]), so the engine can decide (retry later, fail this target alone, stop)
 //! without knowing any SDK's error types.
 
-use crate::NativeObject;
+use crate::{NativeObject, NativeState};
 use std::fmt;
+
+/// What one observation of a target read.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The state, normalised by the cloud's snapshot loader (so a file and a cloud give the
+    /// same state, and the same fingerprint, for the same rules).
+    pub state: NativeState,
+    /// The document it was read from, in the shape of the cloud CLI's listing (AWS
+    /// `describe-security-groups`, Azure `az network nsg list`, GCP `gcloud compute
+    /// firewall-rules list --format=json`): what `snapshot` records.
+    pub document: String,
+}
 
 /// One write to a target, in the order the engine wants them made (make-before-break:
 /// containers, then new rules, then updates, then deletions of rules, then of containers).

@@ -27,7 +27,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ec2::types::Filter;
 use intentwall_contract::live::{is_loopback, ErrorKind, ProviderError};
-use intentwall_contract::{DeploymentIntent, NativeState};
+use intentwall_contract::DeploymentIntent;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,14 +38,7 @@ pub use write::execute;
 /// A target's placement settings (`account`, `region`, `vpc`, optional `role`, `external_id`).
 pub type Placement = BTreeMap<String, String>;
 
-/// What one observation read.
-#[derive(Debug, Clone)]
-pub struct Observation {
-    /// The state, normalised by the snapshot loader.
-    pub state: NativeState,
-    /// The `describe-security-groups` document it was read from (what `snapshot` records).
-    pub document: String,
-}
+pub use intentwall_contract::live::Observation;
 
 /// An account the job can act in: credentials and who they are.
 #[derive(Debug, Clone)]

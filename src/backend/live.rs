@@ -163,6 +163,8 @@ fn op(c: &Change) -> Option<Op<'_>> {
 /// One account's role, as `bootstrap` found and left it.
 #[derive(Debug, Clone)]
 pub struct RoleReport {
+    /// The cloud.
+    pub cloud: ProviderKind,
     /// The account.
     pub account: String,
     /// The role's ARN.
@@ -173,12 +175,31 @@ pub struct RoleReport {
     pub calls: usize,
 }
 
+/// `bootstrap <cloud>`: the job's role in every account of the cloud's placements. Only AWS
+/// has one: Azure and GCP identities are granted roles by their own tooling, from the custom
+/// role `permissions` prints.
+pub fn bootstrap(
+    cloud: ProviderKind,
+    intent: &crate::intent::Intent,
+    trust: &str,
+    via: Option<&str>,
+    dry_run: bool,
+) -> Result<Vec<RoleReport>, Error> {
+    match cloud {
+        ProviderKind::Aws => bootstrap_aws(intent, trust, via, dry_run),
+        other => Err(Error::usage(format!(
+            "bootstrap {other}: only aws has a bootstrap ({other} identities are granted \
+             roles by the cloud's own tooling; `permissions {other}` prints the role to assign)"
+        ))),
+    }
+}
+
 /// `bootstrap aws`: in every account of the intents' AWS placements, the role the job
 /// assumes (the placements' `role`), trusted by `trust`, with the least-privilege policy of
 /// that account's placements. Reads, diffs, and (unless `dry_run`) writes only what differs.
 /// `via` names a role to act through in each account (an administrator role); without it the
 /// job's own identity must be in the account.
-pub fn bootstrap_aws(
+fn bootstrap_aws(
     intent: &crate::intent::Intent,
     trust: &str,
     via: Option<&str>,
@@ -256,6 +277,7 @@ pub fn bootstrap_aws(
             super::block_on(iam::apply(&client, &who, &spec, &changes))?
         };
         reports.push(RoleReport {
+            cloud: kind,
             account,
             role_arn,
             changes: lines,

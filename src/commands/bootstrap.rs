@@ -9,13 +9,6 @@ use crate::exit::ExitStatus;
 /// Show each account's diff, then apply it unless `--dry-run`; exit 2 for a dry run with
 /// changes, 0 otherwise.
 pub fn run(cli: &Cli, args: &BootstrapArgs) -> Result<ExitStatus, Error> {
-    if args.cloud.as_str() != "aws" {
-        return Err(Error::usage(format!(
-            "bootstrap {}: only aws has a bootstrap (Azure and GCP roles are assigned by \
-             their own tooling; `permissions {}` prints the role to assign)",
-            args.cloud, args.cloud
-        )));
-    }
     if !cfg!(feature = "live") {
         return Err(Error::usage(
             "bootstrap needs the live backends: rebuild with `--features live`",
@@ -29,7 +22,8 @@ pub fn run(cli: &Cli, args: &BootstrapArgs) -> Result<ExitStatus, Error> {
 
 #[cfg(feature = "live")]
 fn roles(intent: &crate::intent::Intent, args: &BootstrapArgs) -> Result<ExitStatus, Error> {
-    let reports = crate::backend::live::bootstrap_aws(
+    let reports = crate::backend::live::bootstrap(
+        args.cloud,
         intent,
         &args.trust,
         args.via_role.as_deref(),
@@ -38,7 +32,7 @@ fn roles(intent: &crate::intent::Intent, args: &BootstrapArgs) -> Result<ExitSta
     let mut text = String::new();
     let mut pending = false;
     for r in &reports {
-        text.push_str(&format!("aws account {}: role {}\n", r.account, r.role_arn));
+        text.push_str(&format!("{} account {}: role {}\n", r.cloud, r.account, r.role_arn));
         if r.changes.is_empty() {
             text.push_str("  no changes\n");
         }

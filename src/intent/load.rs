@@ -129,7 +129,7 @@ pub(crate) struct RawDoc {
     /// True when the file could not be parsed at all (YAML syntax, not a mapping), or its
     /// `deployments` section could not be read whole: its definitions (or the deployments,
     /// their placements) are unknown, so cross-file checks would only report follow-on errors
-    /// ("unknown deployment", "region directory names no deployment", "no aws placement").
+    /// ("unknown deployment", "region directory names no deployment", "no placement for a cloud").
     pub unparsed: bool,
 }
 

@@ -116,7 +116,11 @@ impl Fake {
     }
 
     fn remove(&self, project: &str, name: &str) {
-        self.admin("DELETE", &format!("/__admin/firewalls/{project}/{name}"), None);
+        self.admin(
+            "DELETE",
+            &format!("/__admin/firewalls/{project}/{name}"),
+            None,
+        );
     }
 
     fn faults(&self, f: Value) {
@@ -277,7 +281,12 @@ fn plan_apply_plan_converges_and_leaves_others_alone() {
         let ours = fake
             .rules(project)
             .iter()
-            .filter(|r| r["name"].as_str().unwrap().starts_with(&format!("iw-{dep}-")))
+            .filter(|r| {
+                r["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("iw-{dep}-"))
+            })
             .filter(|r| r["network"] == net(project, network).as_str())
             .count();
         per_project.push((dep, ours));
@@ -286,13 +295,19 @@ fn plan_apply_plan_converges_and_leaves_others_alone() {
         "first apply: {first} mutating calls ({per_project:?} rules per target), {counts}; \
          plan {plan_time:?}, apply {apply_time:?}"
     );
-    assert!(first >= 150, "the first apply writes every rule: {first} calls");
+    assert!(
+        first >= 150,
+        "the first apply writes every rule: {first} calls"
+    );
     assert_eq!(
         counts["methods"]["firewalls.insert"].as_u64().unwrap(),
         first,
         "a fresh network only needs inserts"
     );
-    assert!(counts["operations_get"].as_u64().unwrap() >= 3 * first, "operations were waited on");
+    assert!(
+        counts["operations_get"].as_u64().unwrap() >= 3 * first,
+        "operations were waited on"
+    );
 
     let t = Instant::now();
     assert_eq!(e.plan_code(&fake), 0, "plan after apply is empty");
@@ -301,7 +316,10 @@ fn plan_apply_plan_converges_and_leaves_others_alone() {
     let t = Instant::now();
     let o = e.apply(&fake);
     applied(&o);
-    eprintln!("plan after apply {replan:?}, second apply {:?}", t.elapsed());
+    eprintln!(
+        "plan after apply {replan:?}, second apply {:?}",
+        t.elapsed()
+    );
     assert_eq!(fake.mutating(), first, "the second apply wrote something");
     assert!(text(&o.stdout).contains("NoChanges"), "{}", text(&o.stdout));
 
@@ -317,13 +335,24 @@ fn plan_apply_plan_converges_and_leaves_others_alone() {
         let ours: Vec<Value> = fake
             .rules(project)
             .into_iter()
-            .filter(|r| r["name"].as_str().unwrap().starts_with(&format!("iw-{dep}-")))
+            .filter(|r| {
+                r["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("iw-{dep}-"))
+            })
             .filter(|r| r["name"] != "iw-us-other-network")
             .collect();
         assert!(ours.len() >= 20, "{dep}: {}", ours.len());
         for r in ours {
             assert_eq!(r["network"], net(project, network).as_str());
-            assert!(r["description"].as_str().unwrap().starts_with("intentwall:"), "{r}");
+            assert!(
+                r["description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("intentwall:"),
+                "{r}"
+            );
         }
     }
 
@@ -333,7 +362,10 @@ fn plan_apply_plan_converges_and_leaves_others_alone() {
     for (dep, ..) in PLACES {
         let f = e.path().join(format!("recorded/{dep}/gcp.json"));
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
-        assert!(doc.as_array().is_some_and(|a| !a.is_empty()), "gcloud's list shape");
+        assert!(
+            doc.as_array().is_some_and(|a| !a.is_empty()),
+            "gcloud's list shape"
+        );
     }
     let o = common::iw(e.path(), &["plan", "--snapshots", "recorded"]);
     assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
@@ -351,7 +383,10 @@ fn drift_is_repaired_with_patch_put_insert_and_delete() {
         .into_iter()
         .filter(|r| r["name"].as_str().unwrap().starts_with("iw-eu-"))
         .collect();
-    let ingress: Vec<&Value> = ours.iter().filter(|r| r["direction"] == "INGRESS").collect();
+    let ingress: Vec<&Value> = ours
+        .iter()
+        .filter(|r| r["direction"] == "INGRESS")
+        .collect();
     // a priority changed (PATCH repairs it), a field added (PUT clears it), a rule deleted
     // (inserted again), a rule named as ours but made by hand (deleted)
     let mut a = ingress[0].clone();
@@ -378,14 +413,25 @@ fn drift_is_repaired_with_patch_put_insert_and_delete() {
         after["methods"][m].as_u64().unwrap_or(0) - before["methods"][m].as_u64().unwrap_or(0)
     };
     assert_eq!(
-        (delta("firewalls.patch"), delta("firewalls.update"), delta("firewalls.insert"), delta("firewalls.delete")),
+        (
+            delta("firewalls.patch"),
+            delta("firewalls.update"),
+            delta("firewalls.insert"),
+            delta("firewalls.delete")
+        ),
         (1, 1, 1, 1),
         "{after}"
     );
-    assert_eq!(after["mutating"].as_u64().unwrap() - before["mutating"].as_u64().unwrap(), 4);
+    assert_eq!(
+        after["mutating"].as_u64().unwrap() - before["mutating"].as_u64().unwrap(),
+        4
+    );
     let a2 = fake.rule(p, a["name"].as_str().unwrap()).unwrap();
     assert_eq!(a2["priority"], ingress[0]["priority"]);
-    assert_eq!(a2["id"], ingress[0]["id"], "repaired in place, not replaced");
+    assert_eq!(
+        a2["id"], ingress[0]["id"],
+        "repaired in place, not replaced"
+    );
     let b2 = fake.rule(p, b["name"].as_str().unwrap()).unwrap();
     assert!(b2.get("destinationRanges").is_none(), "{b2}");
     assert!(fake.rule(p, &gone).is_some());
@@ -394,10 +440,21 @@ fn drift_is_repaired_with_patch_put_insert_and_delete() {
 
 #[test]
 fn throttling_and_a_429_storm_still_converge() {
-    let fake = Fake::start(&["--throttle-every", "4", "--storm-at", "30", "--storm-len", "3"]);
+    let fake = Fake::start(&[
+        "--throttle-every",
+        "4",
+        "--storm-at",
+        "30",
+        "--storm-len",
+        "3",
+    ]);
     let e = Estate::new();
     applied(&e.apply(&fake));
-    assert!(fake.counts()["faults"].as_u64().unwrap() > 20, "{}", fake.counts());
+    assert!(
+        fake.counts()["faults"].as_u64().unwrap() > 20,
+        "{}",
+        fake.counts()
+    );
     assert_eq!(e.plan_code(&fake), 0);
 }
 
@@ -430,7 +487,10 @@ fn operations_pending_longer_are_waited_for() {
     applied(&e.apply(&fake));
     assert_eq!(e.plan_code(&fake), 0);
     let c = fake.counts();
-    assert!(c["operations_get"].as_u64().unwrap() >= 7 * c["mutating"].as_u64().unwrap(), "{c}");
+    assert!(
+        c["operations_get"].as_u64().unwrap() >= 7 * c["mutating"].as_u64().unwrap(),
+        "{c}"
+    );
 }
 
 #[test]
@@ -446,7 +506,10 @@ fn killed_mid_apply_then_rerun_converges() {
     let deadline = Instant::now() + Duration::from_secs(120);
     while fake.mutating() < 40 {
         assert!(Instant::now() < deadline, "the apply never got going");
-        assert!(child.try_wait().unwrap().is_none(), "the apply ended before the kill");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before the kill"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
@@ -493,9 +556,16 @@ fn a_concurrent_edit_between_observe_and_write_is_detected_and_kept() {
     assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
     let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
     assert!(said.contains("changed"), "{said}");
-    assert_eq!(fake.mutating(), before, "a write was made after the state changed");
+    assert_eq!(
+        fake.mutating(),
+        before,
+        "a write was made after the state changed"
+    );
     let now = fake.rule(p, other["name"].as_str().unwrap()).unwrap();
-    assert_eq!(now["priority"], 4321, "the other writer's edit was overwritten");
+    assert_eq!(
+        now["priority"], 4321,
+        "the other writer's edit was overwritten"
+    );
     // the next run sees both, and repairs both
     assert_eq!(e.plan_code(&fake), 2);
     applied(&e.apply(&fake));
@@ -524,7 +594,10 @@ fn a_missing_network_fails_its_target_without_writing() {
     let o = e.iw(&fake, &["plan"]);
     assert_eq!(code(&o), 1);
     let err = text(&o.stderr);
-    assert!(err.contains("network prod-gone does not exist in project acme-prod-ap"), "{err}");
+    assert!(
+        err.contains("network prod-gone does not exist in project acme-prod-ap"),
+        "{err}"
+    );
     assert!(err.contains("compute.networks.get"), "{err}");
     assert_eq!(fake.mutating(), 0);
 }
@@ -548,7 +621,10 @@ fn anonymous_credentials_are_only_for_a_loopback_endpoint() {
     let o = e
         .command(&fake, &["plan"])
         .env("INTENTWALL_GCP_ENDPOINT", "http://compute.example.invalid")
-        .env("GOOGLE_APPLICATION_CREDENTIALS", e.path().join("no-such-file.json"))
+        .env(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            e.path().join("no-such-file.json"),
+        )
         .env("HOME", e.path())
         .output()
         .unwrap();

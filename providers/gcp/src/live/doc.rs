@@ -13,11 +13,16 @@ use serde_json::Value;
 pub fn document(rules: &[Value]) -> String {
     let mut rules = rules.to_vec();
     rules.sort_by(|a, b| {
-        let n = |v: &Value| v.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let n = |v: &Value| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         n(a).cmp(&n(b))
     });
-    let mut s = serde_json::to_string_pretty(&Value::Array(rules))
-        .unwrap_or_else(|_| "[]".to_string());
+    let mut s =
+        serde_json::to_string_pretty(&Value::Array(rules)).unwrap_or_else(|_| "[]".to_string());
     s.push('\n');
     s
 }
@@ -35,10 +40,7 @@ pub fn cleared(before: &Value, after: &Value) -> Vec<String> {
     let (Some(b), Some(a)) = (before.as_object(), after.as_object()) else {
         return Vec::new();
     };
-    b.keys()
-        .filter(|k| !a.contains_key(*k))
-        .cloned()
-        .collect()
+    b.keys().filter(|k| !a.contains_key(*k)).cloned().collect()
 }
 
 #[cfg(test)]
@@ -91,8 +93,14 @@ mod tests {
         };
         let state = crate::snapshot::parse(&doc, &intent).unwrap();
         assert_eq!(state.objects.len(), 2);
-        assert!(state.objects.iter().any(|o| o.key == "fw:iw-us-web-in-1" && o.managed));
-        assert!(state.objects.iter().any(|o| o.key == "fw:a-hand-made" && !o.managed));
+        assert!(state
+            .objects
+            .iter()
+            .any(|o| o.key == "fw:iw-us-web-in-1" && o.managed));
+        assert!(state
+            .objects
+            .iter()
+            .any(|o| o.key == "fw:a-hand-made" && !o.managed));
     }
 
     #[test]

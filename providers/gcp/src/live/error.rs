@@ -12,19 +12,32 @@ use intentwall_contract::live::{ErrorKind, ProviderError};
 /// What a Compute reason word (or operation error code) and HTTP status mean for us.
 pub fn kind_of(reason: &str, status: Option<u16>) -> ErrorKind {
     match reason {
-        "rateLimitExceeded" | "userRateLimitExceeded" | "backendError" | "internalError"
-        | "RATE_LIMIT_EXCEEDED" | "INTERNAL_ERROR" | "UNAVAILABLE" => ErrorKind::Unavailable,
-        "alreadyExists" | "RESOURCE_ALREADY_EXISTS" | "conditionNotMet"
-        | "resourceNotReady" | "RESOURCE_NOT_READY" => ErrorKind::Conflict,
+        "rateLimitExceeded"
+        | "userRateLimitExceeded"
+        | "backendError"
+        | "internalError"
+        | "RATE_LIMIT_EXCEEDED"
+        | "INTERNAL_ERROR"
+        | "UNAVAILABLE" => ErrorKind::Unavailable,
+        "alreadyExists"
+        | "RESOURCE_ALREADY_EXISTS"
+        | "conditionNotMet"
+        | "resourceNotReady"
+        | "RESOURCE_NOT_READY" => ErrorKind::Conflict,
         "notFound" | "RESOURCE_NOT_FOUND" => ErrorKind::NotFound,
-        "forbidden" | "insufficientPermissions" | "accessNotConfigured"
-        | "PERMISSION_DENIED" => ErrorKind::Denied,
+        "forbidden" | "insufficientPermissions" | "accessNotConfigured" | "PERMISSION_DENIED" => {
+            ErrorKind::Denied
+        }
         "authError" | "required" if status == Some(401) => ErrorKind::Auth,
         "quotaExceeded" | "limitExceeded" | "QUOTA_EXCEEDED" => ErrorKind::Quota,
         "resourceInUseByAnotherResource" | "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE" => {
             ErrorKind::InUse
         }
-        "invalid" | "badRequest" | "invalidParameter" | "required" | "INVALID_FIELD_VALUE"
+        "invalid"
+        | "badRequest"
+        | "invalidParameter"
+        | "required"
+        | "INVALID_FIELD_VALUE"
         | "INVALID_USAGE" => ErrorKind::Invalid,
         _ => match status {
             Some(429) => ErrorKind::Unavailable,
@@ -103,10 +116,16 @@ mod tests {
 
     #[test]
     fn reasons_map_to_what_can_be_done() {
-        assert_eq!(kind_of("rateLimitExceeded", Some(429)), ErrorKind::Unavailable);
+        assert_eq!(
+            kind_of("rateLimitExceeded", Some(429)),
+            ErrorKind::Unavailable
+        );
         assert_eq!(kind_of("alreadyExists", Some(409)), ErrorKind::Conflict);
         assert_eq!(kind_of("notFound", Some(404)), ErrorKind::NotFound);
-        assert_eq!(kind_of("RESOURCE_ALREADY_EXISTS", None), ErrorKind::Conflict);
+        assert_eq!(
+            kind_of("RESOURCE_ALREADY_EXISTS", None),
+            ErrorKind::Conflict
+        );
         assert_eq!(kind_of("QUOTA_EXCEEDED", None), ErrorKind::Quota);
         assert_eq!(kind_of("invalid", Some(400)), ErrorKind::Invalid);
         assert_eq!(kind_of("forbidden", Some(403)), ErrorKind::Denied);

@@ -122,9 +122,7 @@ pub(crate) fn jitter(d: Duration) -> Duration {
         .map(|t| t.subsec_nanos())
         .unwrap_or(0);
     let half = d / 2;
-    half + Duration::from_nanos(
-        u64::from(nanos) % (half.as_nanos().max(1) as u64),
-    )
+    half + Duration::from_nanos(u64::from(nanos) % (half.as_nanos().max(1) as u64))
 }
 
 /// Run `f` until it succeeds, fails for good, or the attempts are spent; transient failures
@@ -247,7 +245,10 @@ async fn connect(target: &str) -> Result<Clients, ProviderError> {
         nb = nb.with_endpoint(e.clone());
     }
     let firewalls = fb.build().await.map_err(|e| built("firewalls", &e))?;
-    let operations = ob.build().await.map_err(|e| built("global operations", &e))?;
+    let operations = ob
+        .build()
+        .await
+        .map_err(|e| built("global operations", &e))?;
     let networks = nb.build().await.map_err(|e| built("networks", &e))?;
     tracing::debug!(target: "intentwall::gcp", endpoint = endpoint.as_deref().unwrap_or("default"), %who, "clients ready");
     Ok(Clients {
@@ -259,7 +260,10 @@ async fn connect(target: &str) -> Result<Clients, ProviderError> {
 }
 
 /// [`Gcp::observe`] with the target in hand.
-pub async fn observe_with(t: &Target, intent: &DeploymentIntent) -> Result<Observation, ProviderError> {
+pub async fn observe_with(
+    t: &Target,
+    intent: &DeploymentIntent,
+) -> Result<Observation, ProviderError> {
     // a network that does not exist would read as "no rules": planning would create
     // everything on a network no one can use, so its absence is an error
     let net = retrying(&t.label, "compute.networks.get", || {
@@ -315,7 +319,12 @@ pub async fn list(t: &Target, network_url: &str) -> Result<Vec<Value>, ProviderE
         .await?;
         pages += 1;
         let page = serde_json::to_value(&page).map_err(|e| {
-            ProviderError::new(ErrorKind::Other, &t.label, call, format!("unreadable page: {e}"))
+            ProviderError::new(
+                ErrorKind::Other,
+                &t.label,
+                call,
+                format!("unreadable page: {e}"),
+            )
         })?;
         if let Some(items) = page.get("items").and_then(Value::as_array) {
             out.extend(items.iter().cloned());
@@ -361,7 +370,10 @@ pub const CALLS: &[(&str, &[&str])] = &[
         "compute.firewalls.delete",
         &["compute.firewalls.delete", "compute.networks.updatePolicy"],
     ),
-    ("compute.globalOperations.get", &["compute.globalOperations.get"]),
+    (
+        "compute.globalOperations.get",
+        &["compute.globalOperations.get"],
+    ),
 ];
 
 #[cfg(test)]
@@ -385,7 +397,10 @@ mod tests {
             for part in src.split('"').skip(1).step_by(2) {
                 if part.starts_with("compute.") && part.matches('.').count() == 2 {
                     let is_permission = granted.contains(part) && !known.contains(part);
-                    assert!(known.contains(part) || is_permission, "call {part} is not in CALLS");
+                    assert!(
+                        known.contains(part) || is_permission,
+                        "call {part} is not in CALLS"
+                    );
                 }
             }
         }

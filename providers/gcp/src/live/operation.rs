@@ -81,12 +81,17 @@ pub async fn wait(t: &Target, call: &str, op: Value) -> Result<(), ProviderError
                 call,
                 format!(
                     "operation {name} is still {} after {}s; the next run sees what it did",
-                    op.get("status").and_then(Value::as_str).unwrap_or("unknown"),
+                    op.get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown"),
                     deadline.as_secs()
                 ),
             ));
         }
-        tokio::time::sleep(super::jitter(delay * 2).min(deadline.saturating_sub(started.elapsed()))).await;
+        tokio::time::sleep(
+            super::jitter(delay * 2).min(deadline.saturating_sub(started.elapsed())),
+        )
+        .await;
         delay = (delay * 3 / 2).min(Duration::from_secs(5));
         let got = retrying(&t.label, "compute.globalOperations.get", || {
             t.clients
@@ -113,15 +118,20 @@ mod tests {
             "error": {"errors": [{"code": "RESOURCE_ALREADY_EXISTS", "message": "exists"}]}});
         let e = outcome("us/gcp", "compute.firewalls.insert", &op).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Conflict);
-        assert!(e.message.contains("RESOURCE_ALREADY_EXISTS: exists"), "{}", e.message);
+        assert!(
+            e.message.contains("RESOURCE_ALREADY_EXISTS: exists"),
+            "{}",
+            e.message
+        );
         assert!(outcome("us/gcp", "x", &json!({"status": "DONE"})).is_ok());
     }
 
     #[test]
     fn the_sdk_reads_decimal_operation_ids_only() {
         // what the fake answers must be what the SDK reads: a uint64 id as a decimal string
-        let ok: Result<google_cloud_compute_v1::model::Operation, _> =
-            serde_json::from_value(json!({"id": "1234567890123", "name": "operation-1", "status": "RUNNING"}));
+        let ok: Result<google_cloud_compute_v1::model::Operation, _> = serde_json::from_value(
+            json!({"id": "1234567890123", "name": "operation-1", "status": "RUNNING"}),
+        );
         let op = as_json(&ok.unwrap());
         assert_eq!(op["status"], "RUNNING");
         assert_eq!(op["id"], "1234567890123");

@@ -263,7 +263,12 @@ fn already(c: Call<'_>) -> &'static str {
 /// The call's API name, the rule's name, and one line for before and after.
 fn describe(c: Call<'_>) -> (&'static str, String, String, String) {
     match c {
-        Call::Insert(o) => ("compute.firewalls.insert", name_of(o), String::new(), o.summary.clone()),
+        Call::Insert(o) => (
+            "compute.firewalls.insert",
+            name_of(o),
+            String::new(),
+            o.summary.clone(),
+        ),
         Call::Change { before, after, put } => (
             if put {
                 "compute.firewalls.update"
@@ -274,7 +279,12 @@ fn describe(c: Call<'_>) -> (&'static str, String, String, String) {
             before.summary.clone(),
             after.summary.clone(),
         ),
-        Call::Delete(o) => ("compute.firewalls.delete", name_of(o), o.summary.clone(), String::new()),
+        Call::Delete(o) => (
+            "compute.firewalls.delete",
+            name_of(o),
+            o.summary.clone(),
+            String::new(),
+        ),
     }
 }
 

@@ -269,7 +269,9 @@ fn plan_apply_plan_converges_and_leaves_others_alone() {
     let apply_time = t.elapsed();
     applied(&o);
     let first = fake.mutating();
-    let counts = fake.counts();
+    let mut counts = fake.counts();
+    let log = counts.as_object_mut().unwrap().remove("log").unwrap();
+    assert_eq!(log.as_array().unwrap().len() as u64, first);
     // one audit event per mutating call the fake saw
     let audits = text(&o.stderr)
         .lines()
@@ -632,4 +634,53 @@ fn anonymous_credentials_are_only_for_a_loopback_endpoint() {
     let err = text(&o.stderr);
     assert!(err.contains("credentials"), "{err}");
     assert_eq!(fake.counts()["methods"], json!({}), "the fake was called");
+}
+
+#[test]
+fn writes_are_made_before_breaks_denies_first_in_and_last_out() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    applied(&e.apply(&fake));
+    let (_, p, n) = PLACES[0];
+    let ours: Vec<Value> = fake
+        .rules(p)
+        .into_iter()
+        .filter(|r| r["name"].as_str().unwrap().starts_with("iw-us-"))
+        .collect();
+    let deny = ours.iter().find(|r| r.get("denied").is_some()).unwrap();
+    let allow = ours.iter().find(|r| r.get("allowed").is_some()).unwrap();
+    // one deny and one allow to put back, one deny and one allow (ours by name) to remove
+    fake.remove(p, deny["name"].as_str().unwrap());
+    fake.remove(p, allow["name"].as_str().unwrap());
+    fake.put(p, &hand_made("iw-us-hand-allow", &net(p, n)));
+    let mut hand_deny = hand_made("iw-us-hand-deny", &net(p, n));
+    let o = hand_deny.as_object_mut().unwrap();
+    o.remove("allowed");
+    o.insert(
+        "denied".into(),
+        json!([{"IPProtocol": "tcp", "ports": ["2323"]}]),
+    );
+    fake.put(p, &hand_deny);
+    let before = fake.counts()["log"].as_array().unwrap().len();
+    applied(&e.apply(&fake));
+    let log: Vec<(String, String)> = fake.counts()["log"].as_array().unwrap()[before..]
+        .iter()
+        .map(|x| {
+            (
+                x[0].as_str().unwrap().to_string(),
+                x[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let s = |a: &str, b: &Value| (a.to_string(), b.as_str().unwrap().to_string());
+    assert_eq!(
+        log,
+        vec![
+            s("POST", &deny["name"]),
+            s("POST", &allow["name"]),
+            s("DELETE", &json!("iw-us-hand-allow")),
+            s("DELETE", &json!("iw-us-hand-deny")),
+        ]
+    );
+    assert_eq!(e.plan_code(&fake), 0);
 }

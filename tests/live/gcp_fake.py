@@ -219,7 +219,7 @@ class Store:
         self.next_id = 4_000_000_000_000_000_000
         self.requests = 0
         self.mutations = 0
-        self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0}
+        self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0, "log": []}
         self.armed = []  # concurrent edits: {project, after_lists, firewall}
         self.lists_done = {}  # project -> completed listings
 
@@ -400,6 +400,10 @@ class Handler(BaseHTTPRequestHandler):
                     s.mutations += 1
                     s.counts["mutating"] += 1
                 code, out = self.api(method, path, query, body)
+                if mutating:
+                    # the order writes were accepted in: [method, rule name]
+                    rule = path.rsplit("/", 1)[-1] if method != "POST" else (body or {}).get("name")
+                    s.counts["log"].append([method, rule])
             self.reply(code, out)
         except ApiError as e:
             if not path.startswith("/__"):

@@ -35,6 +35,7 @@ cargo test --workspace --locked "$@"
 # end-to-end live tests against moto)
 cargo test --locked -p intentwall-aws --features live --lib "$@"
 cargo test --locked --features live --test live_aws "$@"
+cargo test --locked -p intentwall-gcp --features live --lib "$@" && cargo test --locked --features live --test live_gcp "$@"   # GCP: its own fake (python3), no server to start
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"
 if [ "$fuzz_seconds" != "0" ]; then

@@ -1,6 +1,6 @@
 //! The live clouds (cargo feature `live`): each target read from and written to its cloud
-//! through the official SDK, by the cloud's provider crate. AWS is live; Azure and GCP are
-//! refused with a message until their clients land.
+//! through the official SDK, by the cloud's provider crate. AWS and GCP are live; Azure is
+//! refused with a message until its client lands.
 //!
 //! The guarantees of the snapshot backend hold here too: the state is normalised by the
 //! same loader, so its fingerprint means the same; right before writing a target its state is
@@ -18,6 +18,7 @@ use intentwall_contract::{DeploymentIntent, ProviderKind};
 #[derive(Debug, Clone, Default)]
 pub struct Live {
     aws: intentwall_aws::live::Aws,
+    gcp: intentwall_gcp::live::Gcp,
 }
 
 impl Live {
@@ -28,8 +29,8 @@ impl Live {
 
     fn unsupported(target: &Target) -> Error {
         Error::usage(format!(
-            "--state live: {} is not live in this build yet (AWS is); plan it against \
-             snapshots (--state snapshots)",
+            "--state live: {} is not live in this build yet (AWS and GCP are); plan it \
+             against snapshots (--state snapshots)",
             target.provider
         ))
     }
@@ -38,6 +39,9 @@ impl Live {
     fn source(target: &Target) -> std::path::PathBuf {
         let p = &target.placement;
         let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("?");
+        if target.provider == ProviderKind::Gcp {
+            return format!("gcp:{}/{}", get("project"), get("network")).into();
+        }
         format!(
             "{}:{}/{}/{}",
             target.provider,
@@ -76,7 +80,10 @@ impl Live {
                 .observe(&target.to_string(), &target.placement, intent)
                 .await?),
             ProviderKind::Azure => Err(Self::unsupported(target)),
-            ProviderKind::Gcp => Err(Self::unsupported(target)),
+            ProviderKind::Gcp => Ok(self
+                .gcp
+                .observe(&target.to_string(), &target.placement, intent)
+                .await?),
         }
     }
 
@@ -88,8 +95,10 @@ impl Live {
         expected: &str,
         changes: &[Change],
     ) -> Result<Executed, Error> {
-        if target.provider != ProviderKind::Aws {
-            return Err(Self::unsupported(target));
+        match target.provider {
+            ProviderKind::Aws => {}
+            ProviderKind::Gcp => return self.execute_gcp(target, intent, expected, changes).await,
+            ProviderKind::Azure => return Err(Self::unsupported(target)),
         }
         let label = target.to_string();
         let ec2 = self.aws.ec2(&label, &target.placement).await?;
@@ -121,9 +130,50 @@ impl Live {
 }
 
 impl Live {
+    /// [`Live::execute`] on GCP: the same re-read, fingerprint check and writes, through the
+    /// GCP crate's client.
+    async fn execute_gcp(
+        &self,
+        target: &Target,
+        intent: &DeploymentIntent,
+        expected: &str,
+        changes: &[Change],
+    ) -> Result<Executed, Error> {
+        let t = self
+            .gcp
+            .target(&target.to_string(), &target.placement)
+            .await?;
+        let now = intentwall_gcp::live::observe_with(&t, intent).await?;
+        let fp = fingerprint(&now.state);
+        if fp != expected {
+            return Err(changed_under_us(
+                &Self::source(target).display().to_string(),
+                expected,
+                &fp,
+            ));
+        }
+        let meant = apply_changes(&now.state, changes);
+        let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
+        let report = intentwall_gcp::live::execute(&t, &ops).await?;
+        Ok(Executed {
+            writes: report.calls,
+            meant,
+        })
+    }
+
     /// The calls a target's changes need that its identity may not make (`apply
     /// --preflight`); empty when all are allowed.
     pub async fn preflight(&self, target: &Target, changes: &[Change]) -> Result<Vec<String>, Error> {
+        if target.provider == ProviderKind::Gcp {
+            // IAM's answer would come from Cloud Resource Manager's
+            // projects.testIamPermissions, whose client this build does not carry; a preflight
+            // that cannot ask must not pass
+            return Err(Error::usage(format!(
+                "apply --preflight is not available for GCP ({target}): this build cannot ask \
+                 IAM (projects.testIamPermissions); apply without --preflight, after granting \
+                 the role of `intentwall permissions gcp`"
+            )));
+        }
         if target.provider != ProviderKind::Aws {
             return Err(Self::unsupported(target));
         }

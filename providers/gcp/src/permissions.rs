@@ -2,9 +2,10 @@
 //! --file`): the least privilege the job needs.
 //!
 //! Why each permission is there:
-//! - `compute.firewalls.list`, `compute.firewalls.get`: read the observed state;
-//! - `compute.firewalls.create`, `compute.firewalls.update`, `compute.firewalls.delete`:
-//!   change rules;
+//! - `compute.firewalls.list`: read the observed state (one listing, filtered to the network;
+//!   no rule is read alone, so `compute.firewalls.get` is not needed);
+//! - `compute.firewalls.create` (insert), `compute.firewalls.update` (patch and update),
+//!   `compute.firewalls.delete`: change rules;
 //! - `compute.networks.get`: check the network named by the placement exists;
 //! - `compute.networks.updatePolicy`: GCP checks it on the network when a firewall rule of
 //!   that network is created, changed or deleted;
@@ -20,10 +21,9 @@ use serde_json::{json, Value};
 pub const PLACEMENT_KEYS: &[&str] = &["project"];
 
 /// The permissions of the custom role, sorted.
-pub const PERMISSIONS: [&str; 8] = [
+pub const PERMISSIONS: [&str; 7] = [
     "compute.firewalls.create",
     "compute.firewalls.delete",
-    "compute.firewalls.get",
     "compute.firewalls.list",
     "compute.firewalls.update",
     "compute.globalOperations.get",

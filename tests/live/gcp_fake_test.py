@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""The GCP fake's own tests: each validation rule rejects what the Compute API rejects (with
+its status and reason), and the behaviour intentwall relies on (operations, 409, 404,
+pages, faults) holds. Run: python3 tests/live/gcp_fake_test.py (tests/live_gcp.rs runs it)."""
+
+import json
+import os
+import sys
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gcp_fake  # noqa: E402
+
+P = "acme-prod-us"
+NET = f"https://www.googleapis.com/compute/v1/projects/{P}/global/networks/prod-us"
+
+
+def rule(**kw):
+    r = {
+        "name": "iw-us-web-in-1",
+        "network": NET,
+        "direction": "INGRESS",
+        "priority": 1000,
+        "sourceRanges": ["10.30.0.0/16"],
+        "targetTags": ["web"],
+        "allowed": [{"IPProtocol": "tcp", "ports": ["443", "8000-8080"]}],
+    }
+    r.update(kw)
+    return {k: v for k, v in r.items() if v is not None}
+
+
+class Fake(unittest.TestCase):
+    def start(self, *argv):
+        args = gcp_fake.parse_args(["--network", f"{P}/prod-us", *argv])
+        server, store = gcp_fake.serve(args)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self.store = store
+
+    def setUp(self):
+        self.start()
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def insert(self, body):
+        return self.call("POST", f"/compute/v1/projects/{P}/global/firewalls", body)
+
+    def rejected(self, body, code=400, reason="invalid"):
+        status, out = self.insert(body)
+        self.assertEqual(status, code, out)
+        self.assertEqual(out["error"]["code"], code)
+        self.assertEqual(out["error"]["errors"][0]["reason"], reason, out)
+        self.assertTrue(out["error"]["message"])
+        self.assertEqual(self.store.firewalls.get(P, {}), {}, "a rejected insert stored something")
+
+    def wait(self, op):
+        for _ in range(10):
+            if op["status"] == "DONE":
+                return op
+            _, op = self.call("GET", f"/compute/v1/projects/{P}/global/operations/{op['name']}")
+        self.fail("the operation never finished")
+
+    # ---- one test per validation rule
+
+    def test_accepts_a_valid_rule(self):
+        status, op = self.insert(rule())
+        self.assertEqual(status, 200, op)
+
+    def test_rejects_a_missing_name(self):
+        self.rejected(rule(name=None), reason="required")
+
+    def test_rejects_a_name_that_is_not_rfc1035(self):
+        for bad in ["Web", "1web", "web-", "web_1", "a" * 64, ""]:
+            self.rejected(rule(name=bad))
+
+    def test_accepts_a_name_of_63_characters(self):
+        self.assertEqual(self.insert(rule(name="a" * 63))[0], 200)
+
+    def test_rejects_a_priority_out_of_range(self):
+        self.rejected(rule(priority=65536))
+        self.rejected(rule(priority=-1))
+
+    def test_rejects_a_priority_of_the_wrong_type(self):
+        self.rejected(rule(priority="abc"))
+        self.rejected(rule(priority=1.5))
+
+    def test_rejects_a_direction_outside_the_enum(self):
+        self.rejected(rule(direction="INBOUND"))
+        self.rejected(rule(direction="ingress"))
+
+    def test_rejects_allowed_and_denied_together(self):
+        self.rejected(rule(denied=[{"IPProtocol": "tcp"}]))
+
+    def test_rejects_neither_allowed_nor_denied(self):
+        self.rejected(rule(allowed=None))
+        self.rejected(rule(allowed=[]))
+
+    def test_rejects_an_entry_without_a_protocol(self):
+        self.rejected(rule(allowed=[{"ports": ["22"]}]), reason="required")
+
+    def test_rejects_an_unknown_protocol(self):
+        self.rejected(rule(allowed=[{"IPProtocol": "tcpx"}]))
+        self.rejected(rule(allowed=[{"IPProtocol": "256"}]))
+
+    def test_rejects_ports_on_a_protocol_without_ports(self):
+        self.rejected(rule(allowed=[{"IPProtocol": "icmp", "ports": ["1"]}]))
+
+    def test_rejects_bad_ports(self):
+        for bad in ["65536", "80-79", "http", "1-2-3"]:
+            self.rejected(rule(allowed=[{"IPProtocol": "tcp", "ports": [bad]}]))
+
+    def test_rejects_invalid_ip_ranges(self):
+        self.rejected(rule(sourceRanges=["10.0.0.0/33"]))
+        self.rejected(rule(sourceRanges=["not-a-cidr"]))
+        self.rejected(rule(direction="EGRESS", sourceRanges=None, targetTags=None, destinationRanges=["2001:db8::/129"]))
+
+    def test_accepts_ipv6_ranges(self):
+        self.assertEqual(self.insert(rule(sourceRanges=["2001:db8::/32"]))[0], 200)
+
+    def test_rejects_source_tags_on_egress(self):
+        self.rejected(rule(direction="EGRESS", sourceRanges=None, sourceTags=["web"]))
+
+    def test_rejects_target_service_accounts_with_tags(self):
+        self.rejected(rule(targetServiceAccounts=["db@acme-prod-us.iam.gserviceaccount.com"]))
+        self.rejected(rule(targetTags=None, sourceTags=["web"], targetServiceAccounts=["db@acme-prod-us.iam.gserviceaccount.com"]))
+
+    def test_rejects_source_service_accounts_with_tags(self):
+        self.rejected(rule(sourceServiceAccounts=["db@acme-prod-us.iam.gserviceaccount.com"]))
+
+    def test_rejects_a_service_account_that_is_not_an_email(self):
+        self.rejected(rule(targetTags=None, targetServiceAccounts=["db"]))
+
+    def test_rejects_a_bad_tag(self):
+        self.rejected(rule(targetTags=["Web Tier"]))
+
+    def test_rejects_unknown_fields(self):
+        self.rejected(rule(sourceRange=["10.0.0.0/8"]))
+
+    def test_rejects_wrong_types(self):
+        self.rejected(rule(sourceRanges="10.0.0.0/8"))
+        self.rejected(rule(disabled="no"))
+        self.rejected(rule(allowed={"IPProtocol": "tcp"}))
+
+    def test_rejects_log_metadata_without_logging(self):
+        self.rejected(rule(logConfig={"enable": False, "metadata": "INCLUDE_ALL_METADATA"}))
+        self.rejected(rule(logConfig={"enable": True, "metadata": "SOME"}))
+
+    def test_rejects_a_network_that_does_not_exist(self):
+        self.rejected(rule(network="global/networks/nope"), code=404, reason="notFound")
+        self.rejected(rule(network="projects//x"), code=400)
+
+    # ---- behaviour
+
+    def test_insert_is_an_operation_that_finishes_and_then_the_rule_exists(self):
+        _, op = self.insert(rule())
+        self.assertRegex(op["id"], r"^\d+$", "operation ids are uint64 decimal strings")
+        self.assertEqual(op["status"], "RUNNING")
+        self.assertTrue(op["targetLink"].endswith("/global/firewalls/iw-us-web-in-1"))
+        self.assertTrue(op["selfLink"].endswith("/global/operations/" + op["name"]))
+        self.assertEqual(self.call("GET", f"/compute/v1/projects/{P}/global/firewalls/iw-us-web-in-1")[0], 404)
+        polls = 0
+        while op["status"] != "DONE":
+            polls += 1
+            _, op = self.call("GET", f"/compute/v1/projects/{P}/global/operations/{op['name']}")
+        self.assertGreaterEqual(polls, 2, "RUNNING for a couple of polls")
+        status, fw = self.call("GET", f"/compute/v1/projects/{P}/global/firewalls/iw-us-web-in-1")
+        self.assertEqual(status, 200)
+        self.assertRegex(fw["id"], r"^\d+$")
+        self.assertEqual(fw["kind"], "compute#firewall")
+        self.assertFalse(fw["disabled"])
+
+    def test_a_duplicate_name_is_409_already_exists(self):
+        self.wait(self.insert(rule())[1])
+        status, out = self.insert(rule(priority=10))
+        self.assertEqual(status, 409)
+        self.assertEqual(out["error"]["errors"][0]["reason"], "alreadyExists")
+
+    def test_get_patch_and_delete_of_a_missing_rule_are_404(self):
+        base = f"/compute/v1/projects/{P}/global/firewalls/nope"
+        for method, body in (("GET", None), ("DELETE", None), ("PATCH", rule(name="nope"))):
+            status, out = self.call(method, base, body)
+            self.assertEqual(status, 404, method)
+            self.assertEqual(out["error"]["errors"][0]["reason"], "notFound")
+
+    def test_patch_merges_and_put_replaces(self):
+        self.wait(self.insert(rule())[1])
+        path = f"/compute/v1/projects/{P}/global/firewalls/iw-us-web-in-1"
+        self.wait(self.call("PATCH", path, {"name": "iw-us-web-in-1", "priority": 900})[1])
+        fw = self.call("GET", path)[1]
+        self.assertEqual((fw["priority"], fw["targetTags"]), (900, ["web"]))
+        body = rule(targetTags=None)
+        self.wait(self.call("PUT", path, body)[1])
+        fw = self.call("GET", path)[1]
+        self.assertNotIn("targetTags", fw)
+        self.assertEqual(fw["priority"], 1000)
+
+    def test_patch_cannot_change_direction_or_name(self):
+        self.wait(self.insert(rule())[1])
+        path = f"/compute/v1/projects/{P}/global/firewalls/iw-us-web-in-1"
+        status, _ = self.call("PATCH", path, {"name": "iw-us-web-in-1", "direction": "EGRESS"})
+        self.assertEqual(status, 400)
+        status, _ = self.call("PATCH", path, {"name": "other"})
+        self.assertEqual(status, 400)
+
+    def test_a_patch_that_breaks_the_rule_is_rejected(self):
+        self.wait(self.insert(rule())[1])
+        path = f"/compute/v1/projects/{P}/global/firewalls/iw-us-web-in-1"
+        status, _ = self.call("PATCH", path, {"name": "iw-us-web-in-1", "denied": [{"IPProtocol": "all"}]})
+        self.assertEqual(status, 400)
+
+    def test_lists_are_paged_and_filtered(self):
+        self.start("--network", f"{P}/prod-us", "--network", f"{P}/other", "--page-size", "2")
+        for i in range(5):
+            self.wait(self.insert(rule(name=f"r{i}"))[1])
+        self.wait(self.insert(rule(name="elsewhere", network="global/networks/other"))[1])
+        flt = urllib.request.quote(f'network = "{NET}"')
+        names, token, pages = [], None, 0
+        while True:
+            q = f"?filter={flt}" + (f"&pageToken={token}" if token else "")
+            status, page = self.call("GET", f"/compute/v1/projects/{P}/global/firewalls{q}")
+            self.assertEqual(status, 200, page)
+            pages += 1
+            names += [f["name"] for f in page.get("items", [])]
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        self.assertEqual(names, [f"r{i}" for i in range(5)])
+        self.assertEqual(pages, 3)
+        status, _ = self.call("GET", f"/compute/v1/projects/{P}/global/firewalls?pageToken=garbage")
+        self.assertEqual(status, 400)
+        status, _ = self.call("GET", f"/compute/v1/projects/{P}/global/firewalls?filter=bogus%20filter")
+        self.assertEqual(status, 400)
+
+    def test_throttling_and_failures_are_google_errors_and_not_counted(self):
+        self.start("--network", f"{P}/prod-us", "--throttle-every", "2", "--fail-after", "1")
+        self.assertEqual(self.insert(rule())[0], 200)
+        status, out = self.insert(rule(name="b"))
+        self.assertEqual((status, out["error"]["errors"][0]["reason"]), (429, "rateLimitExceeded"))
+        status, out = self.insert(rule(name="c"))
+        self.assertEqual((status, out["error"]["errors"][0]["reason"]), (503, "backendError"))
+        self.assertEqual(self.call("GET", "/__counts")[1]["mutating"], 1)
+
+    def test_mutations_are_counted_reads_are_not(self):
+        self.wait(self.insert(rule())[1])
+        self.call("GET", f"/compute/v1/projects/{P}/global/firewalls")
+        counts = self.call("GET", "/__counts")[1]
+        self.assertEqual(counts["mutating"], 1)
+        self.assertEqual(counts["methods"]["firewalls.insert"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,6 +1,6 @@
 //! The live clouds (cargo feature `live`): each target read from and written to its cloud
-//! through the official SDK, by the cloud's provider crate. AWS is live; Azure and GCP are
-//! refused with a message until their clients land.
+//! through the official SDK, by the cloud's provider crate. AWS and Azure are live; GCP is
+//! refused with a message until its client lands.
 //!
 //! The guarantees of the snapshot backend hold here too: the state is normalised by the
 //! same loader, so its fingerprint means the same; right before writing a target its state is
@@ -18,6 +18,7 @@ use intentwall_contract::{DeploymentIntent, ProviderKind};
 #[derive(Debug, Clone, Default)]
 pub struct Live {
     aws: intentwall_aws::live::Aws,
+    azure: intentwall_azure::live::Azure,
 }
 
 impl Live {
@@ -38,12 +39,16 @@ impl Live {
     fn source(target: &Target) -> std::path::PathBuf {
         let p = &target.placement;
         let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("?");
+        let keys = match target.provider {
+            ProviderKind::Azure => ["subscription", "resource_group", "nsg"],
+            _ => ["account", "region", "vpc"],
+        };
         format!(
             "{}:{}/{}/{}",
             target.provider,
-            get("account"),
-            get("region"),
-            get("vpc")
+            get(keys[0]),
+            get(keys[1]),
+            get(keys[2])
         )
         .into()
     }
@@ -75,7 +80,10 @@ impl Live {
                 .aws
                 .observe(&target.to_string(), &target.placement, intent)
                 .await?),
-            ProviderKind::Azure => Err(Self::unsupported(target)),
+            ProviderKind::Azure => Ok(self
+                .azure
+                .observe(&target.to_string(), &target.placement, intent)
+                .await?),
             ProviderKind::Gcp => Err(Self::unsupported(target)),
         }
     }
@@ -88,6 +96,9 @@ impl Live {
         expected: &str,
         changes: &[Change],
     ) -> Result<Executed, Error> {
+        if target.provider == ProviderKind::Azure {
+            return self.execute_azure(target, intent, expected, changes).await;
+        }
         if target.provider != ProviderKind::Aws {
             return Err(Self::unsupported(target));
         }
@@ -121,9 +132,53 @@ impl Live {
 }
 
 impl Live {
+    /// [`Live::execute`] on Azure: the same discipline (read again, same fingerprint, write,
+    /// return what the writes meant), through the Azure crate.
+    async fn execute_azure(
+        &self,
+        target: &Target,
+        intent: &DeploymentIntent,
+        expected: &str,
+        changes: &[Change],
+    ) -> Result<Executed, Error> {
+        let label = target.to_string();
+        let conn = self.azure.conn(&label).await?;
+        let now =
+            intentwall_azure::live::observe_with(&conn, &label, &target.placement, intent).await?;
+        let fp = fingerprint(&now.state);
+        if fp != expected {
+            return Err(changed_under_us(
+                &Self::source(target).display().to_string(),
+                expected,
+                &fp,
+            ));
+        }
+        let meant = apply_changes(&now.state, changes);
+        let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
+        let report = intentwall_azure::live::execute(
+            &conn,
+            &label,
+            &target.placement,
+            intent,
+            &now.state,
+            &ops,
+            &meant,
+        )
+        .await?;
+        Ok(Executed {
+            writes: report.calls,
+            meant,
+        })
+    }
+}
+
+impl Live {
     /// The calls a target's changes need that its identity may not make (`apply
     /// --preflight`); empty when all are allowed.
     pub async fn preflight(&self, target: &Target, changes: &[Change]) -> Result<Vec<String>, Error> {
+        if target.provider == ProviderKind::Azure {
+            return Err(intentwall_azure::live::preflight::unsupported(&target.to_string()).into());
+        }
         if target.provider != ProviderKind::Aws {
             return Err(Self::unsupported(target));
         }

@@ -35,6 +35,7 @@ cargo test --workspace --locked "$@"
 # end-to-end live tests against moto)
 cargo test --locked -p intentwall-aws --features live --lib "$@"
 cargo test --locked --features live --test live_aws "$@"
+python3 tests/live/azure_fake_test.py; cargo test --locked -p intentwall-azure --features live --lib "$@"; cargo test --locked --features live --test live_azure "$@"
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"
 if [ "$fuzz_seconds" != "0" ]; then

@@ -35,7 +35,13 @@ cargo test --workspace --locked "$@"
 # end-to-end live tests against moto)
 cargo test --locked -p intentwall-aws --features live --lib "$@"
 cargo test --locked --features live --test live_aws "$@"
-cargo test --locked -p intentwall-gcp --features live --lib "$@" && cargo test --locked --features live --test live_gcp "$@"   # GCP: its own fake (python3), no server to start
+# the clouds without an emulator: each end-to-end test starts its own fake of the cloud's API
+# (python3, standard library), whose own tests come first
+python3 tests/live/azure_fake_test.py
+cargo test --locked -p intentwall-azure --features live --lib "$@"
+cargo test --locked --features live --test live_azure "$@"
+cargo test --locked -p intentwall-gcp --features live --lib "$@"
+cargo test --locked --features live --test live_gcp "$@"
 
 fuzz_seconds="${FUZZ_SECONDS_RELEASE:-20}"
 if [ "$fuzz_seconds" != "0" ]; then

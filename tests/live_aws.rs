@@ -119,10 +119,12 @@ struct Estate {
 }
 
 impl Estate {
-    /// `n` makes the test's accounts: 2100000000n1 and 2100000000n2.
+    /// `n` makes the test's two accounts, unique to this run too (`2`, five digits of the
+    /// process id, `n`, `0001`/`0002`), so a long-lived emulator's earlier state never shows.
     fn new(moto: &str, n: u8) -> Estate {
-        let a = format!("21000000{n:02}01");
-        let b = format!("21000000{n:02}02");
+        let run = std::process::id() % 100_000;
+        let a = format!("2{run:05}{n:02}0001");
+        let b = format!("2{run:05}{n:02}0002");
         let plan = [
             ("us", &a, "us-east-1", "10.10.0.0/16"),
             ("eu", &b, "eu-west-1", "10.40.0.0/16"),
@@ -426,8 +428,10 @@ fn bootstrap_creates_each_accounts_role_once_and_then_changes_nothing() {
     // a dry run shows the diff, writes nothing, exits 2
     let o = boot(&["--dry-run"]);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("+ create role arn:aws:iam::210000000801:role/intentwall"));
-    assert!(text(&o.stdout).contains("+ create role arn:aws:iam::210000000802:role/intentwall"));
+    for account in [&e.targets[0].1, &e.targets[1].1] {
+        let line = format!("+ create role arn:aws:iam::{account}:role/intentwall");
+        assert!(text(&o.stdout).contains(&line), "{}", text(&o.stdout));
+    }
     assert_eq!(proxy.mutating(), 0);
     // the real run: one role per account (two accounts), two calls each
     let o = boot(&[]);

@@ -1,6 +1,5 @@
 //! The live clouds (cargo feature `live`): each target read from and written to its cloud
-//! through the official SDK, by the cloud's provider crate. AWS and GCP are live; Azure is
-//! refused with a message until its client lands.
+//! through the official SDK, by the cloud's provider crate (AWS, Azure and GCP).
 //!
 //! The guarantees of the snapshot backend hold here too: the state is normalised by the
 //! same loader, so its fingerprint means the same; right before writing a target its state is
@@ -12,12 +11,14 @@ use super::{changed_under_us, fingerprint, Executed, Observed, Target};
 use crate::diff::{apply_changes, Action, Change};
 use crate::error::Error;
 use intentwall_contract::live::{Observation, Op};
-use intentwall_contract::{DeploymentIntent, ProviderKind};
+use intentwall_contract::{DeploymentIntent, NativeState, ProviderKind};
 
-/// The clients of one run (credentials cached per account); clones share them.
+/// The clients of one run (credentials cached per account, subscription or project); clones
+/// share them.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
     aws: intentwall_aws::live::Aws,
+    azure: intentwall_azure::live::Azure,
     gcp: intentwall_gcp::live::Gcp,
 }
 
@@ -27,29 +28,17 @@ impl Live {
         Live::default()
     }
 
-    fn unsupported(target: &Target) -> Error {
-        Error::usage(format!(
-            "--state live: {} is not live in this build yet (AWS and GCP are); plan it \
-             against snapshots (--state snapshots)",
-            target.provider
-        ))
-    }
-
     /// Where a target lives, for messages and the plan's `source`.
     fn source(target: &Target) -> std::path::PathBuf {
         let p = &target.placement;
         let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("?");
-        if target.provider == ProviderKind::Gcp {
-            return format!("gcp:{}/{}", get("project"), get("network")).into();
-        }
-        format!(
-            "{}:{}/{}/{}",
-            target.provider,
-            get("account"),
-            get("region"),
-            get("vpc")
-        )
-        .into()
+        let keys: &[&str] = match target.provider {
+            ProviderKind::Aws => &["account", "region", "vpc"],
+            ProviderKind::Azure => &["subscription", "resource_group", "nsg"],
+            ProviderKind::Gcp => &["project", "network"],
+        };
+        let at: Vec<&str> = keys.iter().map(|k| get(k)).collect();
+        format!("{}:{}", target.provider, at.join("/")).into()
     }
 
     /// Read a target from its cloud.
@@ -74,20 +63,17 @@ impl Live {
         target: &Target,
         intent: &DeploymentIntent,
     ) -> Result<Observation, Error> {
-        match target.provider {
-            ProviderKind::Aws => Ok(self
-                .aws
-                .observe(&target.to_string(), &target.placement, intent)
-                .await?),
-            ProviderKind::Azure => Err(Self::unsupported(target)),
-            ProviderKind::Gcp => Ok(self
-                .gcp
-                .observe(&target.to_string(), &target.placement, intent)
-                .await?),
-        }
+        let label = target.to_string();
+        let p = &target.placement;
+        Ok(match target.provider {
+            ProviderKind::Aws => self.aws.observe(&label, p, intent).await?,
+            ProviderKind::Azure => self.azure.observe(&label, p, intent).await?,
+            ProviderKind::Gcp => self.gcp.observe(&label, p, intent).await?,
+        })
     }
 
-    /// Read the target again, require the planned fingerprint, then write the changes.
+    /// Read the target again, require the planned fingerprint, then write the changes through
+    /// the cloud's client; returns what the writes meant.
     pub async fn execute(
         &self,
         target: &Target,
@@ -95,66 +81,37 @@ impl Live {
         expected: &str,
         changes: &[Change],
     ) -> Result<Executed, Error> {
-        match target.provider {
-            ProviderKind::Aws => {}
-            ProviderKind::Gcp => return self.execute_gcp(target, intent, expected, changes).await,
-            ProviderKind::Azure => return Err(Self::unsupported(target)),
-        }
         let label = target.to_string();
-        let ec2 = self.aws.ec2(&label, &target.placement).await?;
-        let now = intentwall_aws::live::observe_with(&ec2, &target.placement, intent).await?;
-        let fp = fingerprint(&now.state);
-        if fp != expected {
-            return Err(changed_under_us(
-                &Self::source(target).display().to_string(),
-                expected,
-                &fp,
-            ));
-        }
-        let meant = apply_changes(&now.state, changes);
+        let p = &target.placement;
         let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
-        let report = intentwall_aws::live::execute(
-            &ec2,
-            &target.placement,
-            intent,
-            &now.state,
-            &ops,
-            &meant,
-        )
-        .await?;
-        Ok(Executed {
-            writes: report.calls,
-            meant,
-        })
-    }
-}
-
-impl Live {
-    /// [`Live::execute`] on GCP: the same re-read, fingerprint check and writes, through the
-    /// GCP crate's client.
-    async fn execute_gcp(
-        &self,
-        target: &Target,
-        intent: &DeploymentIntent,
-        expected: &str,
-        changes: &[Change],
-    ) -> Result<Executed, Error> {
-        let t = self
-            .gcp
-            .target(&target.to_string(), &target.placement)
-            .await?;
-        let now = intentwall_gcp::live::observe_with(&t, intent).await?;
-        let fp = fingerprint(&now.state);
-        if fp != expected {
-            return Err(changed_under_us(
-                &Self::source(target).display().to_string(),
-                expected,
-                &fp,
-            ));
-        }
-        let meant = apply_changes(&now.state, changes);
-        let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
-        let report = intentwall_gcp::live::execute(&t, &ops).await?;
+        let (meant, report) = match target.provider {
+            ProviderKind::Aws => {
+                let ec2 = self.aws.ec2(&label, p).await?;
+                let now = intentwall_aws::live::observe_with(&ec2, p, intent).await?;
+                let meant = still_as_planned(target, expected, &now.state, changes)?;
+                let report =
+                    intentwall_aws::live::execute(&ec2, p, intent, &now.state, &ops, &meant)
+                        .await?;
+                (meant, report)
+            }
+            ProviderKind::Azure => {
+                let conn = self.azure.conn(&label).await?;
+                let now = intentwall_azure::live::observe_with(&conn, &label, p, intent).await?;
+                let meant = still_as_planned(target, expected, &now.state, changes)?;
+                let report = intentwall_azure::live::execute(
+                    &conn, &label, p, intent, &now.state, &ops, &meant,
+                )
+                .await?;
+                (meant, report)
+            }
+            ProviderKind::Gcp => {
+                let t = self.gcp.target(&label, p).await?;
+                let now = intentwall_gcp::live::observe_with(&t, intent).await?;
+                let meant = still_as_planned(target, expected, &now.state, changes)?;
+                let report = intentwall_gcp::live::execute(&t, &ops).await?;
+                (meant, report)
+            }
+        };
         Ok(Executed {
             writes: report.calls,
             meant,
@@ -162,20 +119,26 @@ impl Live {
     }
 
     /// The calls a target's changes need that its identity may not make (`apply
-    /// --preflight`); empty when all are allowed.
+    /// --preflight`); empty when all are allowed. Only AWS can be asked (IAM
+    /// SimulatePrincipalPolicy); for the others a preflight that cannot ask refuses, it never
+    /// passes.
     pub async fn preflight(&self, target: &Target, changes: &[Change]) -> Result<Vec<String>, Error> {
-        if target.provider == ProviderKind::Gcp {
-            // IAM's answer would come from Cloud Resource Manager's
-            // projects.testIamPermissions, whose client this build does not carry; a preflight
-            // that cannot ask must not pass
-            return Err(Error::usage(format!(
-                "apply --preflight is not available for GCP ({target}): this build cannot ask \
-                 IAM (projects.testIamPermissions); apply without --preflight, after granting \
-                 the role of `intentwall permissions gcp`"
-            )));
-        }
-        if target.provider != ProviderKind::Aws {
-            return Err(Self::unsupported(target));
+        match target.provider {
+            ProviderKind::Aws => {}
+            ProviderKind::Azure => {
+                return Err(
+                    intentwall_azure::live::preflight::unsupported(&target.to_string()).into(),
+                )
+            }
+            ProviderKind::Gcp => {
+                // IAM's answer would come from Cloud Resource Manager's
+                // projects.testIamPermissions, whose client this build does not carry
+                return Err(Error::usage(format!(
+                    "apply --preflight is not available for GCP ({target}): this build cannot \
+                     ask IAM (projects.testIamPermissions); apply without --preflight, after \
+                     granting the role of `intentwall permissions gcp`"
+                )));
+            }
         }
         let p = &target.placement;
         let label = target.to_string();
@@ -192,6 +155,25 @@ impl Live {
         let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
         Ok(intentwall_aws::live::preflight::denied(&iam, &label, &principal, p, &ops).await?)
     }
+}
+
+/// The state read right before writing must be the one planned from (else nothing is
+/// written); then what the changes make of it.
+fn still_as_planned(
+    target: &Target,
+    expected: &str,
+    now: &NativeState,
+    changes: &[Change],
+) -> Result<NativeState, Error> {
+    let fp = fingerprint(now);
+    if fp != expected {
+        return Err(changed_under_us(
+            &Live::source(target).display().to_string(),
+            expected,
+            &fp,
+        ));
+    }
+    Ok(apply_changes(now, changes))
 }
 
 /// A planned change as the write the cloud's backend makes.

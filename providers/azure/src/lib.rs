@@ -22,6 +22,8 @@
 #![deny(missing_docs)]
 
 pub mod flowlog;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod lower;
 pub mod model;
 pub mod permissions;

@@ -13,6 +13,11 @@
 //!   source or destination needs it (Azure checks it on the ASG when the rule is written);
 //! - `applicationSecurityGroups/joinIpConfiguration/action`: joins NICs to the groups' ASGs,
 //!   the Azure side of group membership.
+//!
+//! The live backend makes no other call. The status of a long-running write lives at
+//! subscription scope (`locations/operations`), outside the resource groups the role is
+//! assignable to, so it is not asked for: when reading it is refused, the backend polls the
+//! written resource itself, which the reads above cover. NSGs are never deleted.
 
 use intentwall_contract::ident::ROLE_NAME;
 use serde_json::{json, Value};

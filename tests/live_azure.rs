@@ -1,0 +1,598 @@
+//! `--state live` on Azure, end to end, against the stateful ARM fake on loopback
+//! (tests/live/azure_fake.py, Python standard library only; cargo feature `live`).
+//!
+//! Each test starts its own fake on a free port, so tests run in parallel and faults stay
+//! with their test. The fake validates every request body against the schema subset in
+//! tests/live/azure_schema.json, answers as ARM does (etags, long-running operations,
+//! SecurityRuleConflict, the six default rules) and counts the mutating calls independently of
+//! intentwall. State is set up and edited "by hand" through the same ARM API (requests marked
+//! `x-test-hand`, which the fake neither counts nor faults), never through intentwall.
+//!
+//! The estate is the example intents on Azure only: three deployments, each its own
+//! subscription, resource group and location.
+#![cfg(feature = "live")]
+
+mod common;
+
+use common::{code, copy_dir, root, text, TODAY};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The deployments: (name, subscription, resource group, location, nsg).
+const TARGETS: [(&str, &str, &str, &str, &str); 3] = [
+    (
+        "us",
+        "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+        "rg-prod-us",
+        "eastus",
+        "nsg-prod-us",
+    ),
+    (
+        "eu",
+        "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d",
+        "rg-prod-eu",
+        "westeurope",
+        "nsg-prod-eu",
+    ),
+    (
+        "ap",
+        "9d8c7b6a-5f4e-4d3c-a2b1-0f9e8d7c6b5a",
+        "rg-prod-ap",
+        "southeastasia",
+        "nsg-prod-ap",
+    ),
+];
+
+fn python() -> String {
+    std::env::var("INTENTWALL_TEST_PYTHON3").unwrap_or_else(|_| "python3".into())
+}
+
+/// The ARM fake; killed on drop.
+struct Fake {
+    child: Child,
+    url: String,
+}
+
+impl Fake {
+    fn start(args: &[&str]) -> Fake {
+        let mut child = Command::new(python())
+            .arg(root().join("tests/live/azure_fake.py"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the ARM fake (python3)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().expect("the fake prints its port");
+        let fake = Fake {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for (_, sub, rg, loc, _) in TARGETS {
+            fake.http(
+                "POST",
+                "/__rg",
+                Some(json!({"subscription": sub, "resource_group": rg, "location": loc})),
+            );
+        }
+        fake
+    }
+
+    /// One request as a hand edit (not counted, never faulted): (status, body).
+    fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let data = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer hand\r\n\
+             x-test-hand: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{data}",
+            data.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let status: u16 = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    fn arm(&self, i: usize, rest: &str) -> String {
+        let (_, sub, rg, ..) = TARGETS[i];
+        format!(
+            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/{rest}?api-version=2024-03-01"
+        )
+    }
+
+    fn counts(&self) -> Value {
+        self.http("GET", "/__counts", None).1
+    }
+
+    fn mutating(&self) -> u64 {
+        self.counts()["mutating"].as_u64().unwrap()
+    }
+
+    fn faults(&self, f: Value) {
+        assert_eq!(self.http("POST", "/__faults", Some(f)).0, 200);
+    }
+
+    /// The rules of a target's NSG, by name.
+    fn rules(&self, i: usize) -> Vec<Value> {
+        let nsg = TARGETS[i].4;
+        let (s, v) = self.http(
+            "GET",
+            &self.arm(i, &format!("networkSecurityGroups/{nsg}/securityRules")),
+            None,
+        );
+        assert_eq!(s, 200, "{v}");
+        v["value"].as_array().unwrap().clone()
+    }
+
+    fn rule(&self, i: usize, name: &str) -> Value {
+        let nsg = TARGETS[i].4;
+        let (s, v) = self.http(
+            "GET",
+            &self.arm(
+                i,
+                &format!("networkSecurityGroups/{nsg}/securityRules/{name}"),
+            ),
+            None,
+        );
+        assert_eq!(s, 200, "{name}: {v}");
+        v
+    }
+
+    fn put_rule(&self, i: usize, nsg: &str, name: &str, props: Value) {
+        let (s, v) = self.http(
+            "PUT",
+            &self.arm(
+                i,
+                &format!("networkSecurityGroups/{nsg}/securityRules/{name}"),
+            ),
+            Some(json!({ "properties": props })),
+        );
+        assert!(s == 200 || s == 201, "hand PUT {name}: {s} {v}");
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example intents, on Azure only.
+struct Estate {
+    dir: tempfile::TempDir,
+}
+
+impl Estate {
+    fn new() -> Estate {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&root().join("intents"), &dir.path().join("intents"));
+        let intents = dir.path().join("intents");
+        let mut yaml = String::from("version: 1\ndeployments:\n");
+        for (dep, sub, rg, loc, nsg) in TARGETS {
+            let n = match dep {
+                "us" => 2,
+                "eu" => 5,
+                _ => 8,
+            };
+            yaml.push_str(&format!(
+                "  {dep}:\n    azure:\n      subscription: {sub}\n      resource_group: {rg}\n      \
+                 location: {loc}\n      nsg: {nsg}\n      vnet_cidr: 10.{n}0.0.0/16\n      \
+                 vnet_cidr6: \"2001:db8:{n}0::/56\"\n"
+            ));
+        }
+        std::fs::write(intents.join("intentwall.yaml"), yaml).unwrap();
+        // Azure only: keep the Azure addresses of each deployment
+        let groups = std::fs::read_to_string(intents.join("groups.yaml")).unwrap();
+        let groups: String = groups
+            .lines()
+            .map(|l| match (l.find("{ aws: ["), l.find("azure: [")) {
+                (Some(a), Some(z)) => {
+                    let end = l[z..].find(']').map(|e| z + e + 1).unwrap();
+                    format!("{}{{ {} }}", &l[..a], &l[z..end])
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            groups.contains("us: { azure: [10.20.20.0/24] }"),
+            "{groups}"
+        );
+        std::fs::write(intents.join("groups.yaml"), groups + "\n").unwrap();
+        std::fs::create_dir(dir.path().join("snapshots")).unwrap();
+        Estate { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, fake: &Fake, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_intentwall"));
+        c.current_dir(self.path())
+            .env("INTENTWALL_TODAY", TODAY)
+            .env("INTENTWALL_AZURE_ENDPOINT", &fake.url)
+            .env_remove("RUST_LOG")
+            .env_remove("AZURE_CLIENT_ID")
+            .env_remove("AZURE_TENANT_ID")
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env_remove("AZURE_CREDENTIAL_KIND")
+            .arg("--state")
+            .arg("live")
+            .args(args);
+        c
+    }
+
+    fn iw(&self, fake: &Fake, args: &[&str]) -> Output {
+        self.command(fake, args).output().expect("run intentwall")
+    }
+
+    fn plan_code(&self, fake: &Fake) -> i32 {
+        let o = self.iw(fake, &["plan"]);
+        assert!(
+            matches!(code(&o), 0 | 2),
+            "plan failed: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+        code(&o)
+    }
+
+    fn apply(&self, fake: &Fake) -> Output {
+        self.iw(fake, &["apply", "--auto-approve"])
+    }
+
+    fn converge(&self, fake: &Fake) {
+        let o = self.apply(fake);
+        assert_eq!(code(&o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
+        assert_eq!(self.plan_code(fake), 0, "plan after apply is empty");
+    }
+}
+
+/// An unmanaged rule that narrows nothing the intent allows: telnet from a benchmarking range
+/// no flow names.
+fn hand_deny() -> Value {
+    json!({"protocol": "Tcp", "access": "Deny", "priority": 4000, "direction": "Inbound",
+           "sourceAddressPrefix": "198.18.0.0/15", "sourcePortRange": "*",
+           "destinationAddressPrefix": "*", "destinationPortRange": "23",
+           "description": "telnet, by hand"})
+}
+
+#[test]
+fn plan_apply_plan_converges_and_leaves_unmanaged_rules_alone() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    // us: the NSG exists with a hand-made rule, and a foreign NSG sits in the resource group
+    let (s, _) = fake.http(
+        "PUT",
+        &fake.arm(0, "networkSecurityGroups/nsg-prod-us"),
+        Some(json!({"location": "eastus"})),
+    );
+    assert_eq!(s, 201);
+    fake.put_rule(0, "nsg-prod-us", "deny-telnet", hand_deny());
+    let (s, _) = fake.http(
+        "PUT",
+        &fake.arm(0, "networkSecurityGroups/nsg-hand"),
+        Some(json!({"location": "eastus"})),
+    );
+    assert_eq!(s, 201);
+    fake.put_rule(0, "nsg-hand", "iw-not-ours", hand_deny());
+    let hand_before = fake.rule(0, "deny-telnet");
+    let foreign_before = fake
+        .http("GET", &fake.arm(0, "networkSecurityGroups/nsg-hand"), None)
+        .1;
+
+    let t = Instant::now();
+    assert_eq!(e.plan_code(&fake), 2, "a fresh estate has changes");
+    let plan_ms = t.elapsed().as_millis();
+    let t = Instant::now();
+    let o = e.apply(&fake);
+    let apply_ms = t.elapsed().as_millis();
+    assert_eq!(code(&o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
+    let first = fake.counts();
+    let calls = first["mutating"].as_u64().unwrap();
+    eprintln!(
+        "first apply: {calls} mutating calls {} in {apply_ms} ms; plan {plan_ms} ms",
+        first["by_call"]
+    );
+    let rules: usize = (0..3).map(|i| fake.rules(i).len()).sum();
+    assert!(rules > 60, "every target got its rules: {rules}");
+    // one PUT per rule (the hand-made one excepted), the two new NSGs, the ASGs: nothing more
+    let puts_rules = first["by_call"]["PUT securityrules"].as_u64().unwrap();
+    assert_eq!(puts_rules as usize, rules - 1, "{first}");
+    assert_eq!(first["by_call"]["PUT networksecuritygroups"], 2, "{first}");
+    assert!(
+        first["polls"].as_u64().unwrap() >= 2 * calls,
+        "every long-running operation was polled to its end: {first}"
+    );
+    let t = Instant::now();
+    assert_eq!(e.plan_code(&fake), 0, "plan after apply is empty");
+    eprintln!(
+        "plan of the converged estate: {} ms",
+        t.elapsed().as_millis()
+    );
+
+    // a second apply makes no mutating call at all (counted by the fake, not by us)
+    let o = e.apply(&fake);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(fake.mutating(), calls, "the second apply wrote something");
+    assert!(text(&o.stdout).contains("NoChanges"), "{}", text(&o.stdout));
+
+    // the hand-made rule and the foreign NSG are exactly as they were (etags included)
+    assert_eq!(fake.rule(0, "deny-telnet"), hand_before);
+    assert_eq!(
+        fake.http("GET", &fake.arm(0, "networkSecurityGroups/nsg-hand"), None)
+            .1,
+        foreign_before
+    );
+    // every managed rule is named iw- and carries its flow; ASGs exist for the groups
+    for i in 0..3 {
+        for r in fake.rules(i) {
+            let name = r["name"].as_str().unwrap();
+            assert!(name.starts_with("iw-") || name == "deny-telnet", "{name}");
+            assert_eq!(r["properties"]["provisioningState"], "Succeeded", "{name}");
+        }
+    }
+    let (s, asg) = fake.http(
+        "GET",
+        &fake.arm(1, "applicationSecurityGroups/iw-web"),
+        None,
+    );
+    assert_eq!(s, 200, "{asg}");
+    assert_eq!(asg["location"], "westeurope");
+
+    // `snapshot` records the live state in the az CLI shape; planning against it changes nothing
+    let o = e.iw(&fake, &["snapshot", "--snapshots", "recorded"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(e.path().join("recorded/us/azure.json")).unwrap(),
+    )
+    .unwrap();
+    let nsg = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "nsg-prod-us")
+        .unwrap();
+    assert_eq!(nsg["resourceGroup"], "rg-prod-us");
+    assert!(nsg["securityRules"].as_array().unwrap().len() > 20);
+    assert_eq!(nsg["defaultSecurityRules"].as_array().unwrap().len(), 6);
+    let o = common::iw(e.path(), &["plan", "--snapshots", "recorded"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+#[test]
+fn drift_of_managed_rules_is_repaired_and_priority_swaps_need_no_conflict() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    e.converge(&fake);
+    let before = fake.mutating();
+    // eu: one managed rule edited by hand, one deleted, an iw- rule added by hand
+    let rules = fake.rules(1);
+    let a = rules[0]["name"].as_str().unwrap().to_string();
+    let b = rules[1]["name"].as_str().unwrap().to_string();
+    let mut edited = rules[0]["properties"].clone();
+    edited["description"] = json!("edited by hand");
+    fake.put_rule(1, "nsg-prod-eu", &a, edited);
+    let (s, _) = fake.http(
+        "DELETE",
+        &fake.arm(
+            1,
+            &format!("networkSecurityGroups/nsg-prod-eu/securityRules/{b}"),
+        ),
+        None,
+    );
+    assert_eq!(s, 202);
+    fake.put_rule(
+        1,
+        "nsg-prod-eu",
+        "iw-sneaky",
+        json!({"protocol": "Tcp", "access": "Allow", "priority": 4001,
+        "direction": "Inbound", "sourceAddressPrefix": "*", "sourcePortRange": "*",
+        "destinationAddressPrefix": "*", "destinationPortRange": "2222"}),
+    );
+    // us: the two baseline inbound rules (fixed priorities 4095 and 4096) swapped by hand,
+    // through a free priority as ARM requires
+    let (xn, yn) = ("iw-allow-azure-lb-probes", "iw-default-deny-inbound");
+    let (x, y) = (fake.rule(0, xn), fake.rule(0, yn));
+    let (px, py) = (
+        x["properties"]["priority"].clone(),
+        y["properties"]["priority"].clone(),
+    );
+    assert_eq!((px.as_u64(), py.as_u64()), (Some(4095), Some(4096)));
+    let mut xp = x["properties"].clone();
+    let mut yp = y["properties"].clone();
+    xp["priority"] = json!(4000);
+    fake.put_rule(0, "nsg-prod-us", xn, xp.clone());
+    yp["priority"] = px.clone();
+    fake.put_rule(0, "nsg-prod-us", yn, yp);
+    xp["priority"] = py.clone();
+    fake.put_rule(0, "nsg-prod-us", xn, xp);
+
+    let o = e.iw(&fake, &["plan"]);
+    assert_eq!(code(&o), 2);
+    let plan = text(&o.stdout);
+    assert!(plan.contains("iw-sneaky"), "{plan}");
+    assert!(plan.contains(&b), "{plan}");
+    e.converge(&fake);
+    let calls = fake.mutating() - before;
+    // eu: update a, create b, delete iw-sneaky; us: the swap is two moves and one wait at a
+    // free priority (make-before-break), never a SecurityRuleConflict
+    assert_eq!(calls, 3 + 3, "{}", fake.counts());
+    assert!(fake.rules(1).iter().all(|r| r["name"] != "iw-sneaky"));
+    assert_ne!(
+        fake.rule(1, &a)["properties"]["description"],
+        "edited by hand"
+    );
+    assert_eq!(fake.rule(0, xn)["properties"]["priority"], px);
+    assert_eq!(fake.rule(0, yn)["properties"]["priority"], py);
+}
+
+#[test]
+fn throttling_is_retried_after_the_time_arm_asks_for() {
+    let fake = Fake::start(&["--throttle-every", "15", "--retry-after", "1"]);
+    let e = Estate::new();
+    e.converge(&fake);
+    let c = fake.counts();
+    assert!(c["throttled"].as_u64().unwrap() > 5, "{c}");
+    assert_eq!(
+        c["early"], 0,
+        "a throttled call was retried before its Retry-After: {c}"
+    );
+}
+
+#[test]
+fn failures_mid_apply_fail_their_target_and_a_rerun_converges() {
+    let fake = Fake::start(&["--fail-after", "30"]);
+    let e = Estate::new();
+    let o = e.iw(&fake, &["apply", "--auto-approve"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(out.contains("Failed"), "{out}");
+    assert!(out.contains("InternalServerError"), "{out}");
+    assert!(
+        out.contains("SecurityRules_CreateOrUpdate") || out.contains("CreateOrUpdate"),
+        "{out}"
+    );
+    // without the fault, a re-run finishes the job
+    fake.faults(json!({"fail_after": -1}));
+    assert_eq!(e.plan_code(&fake), 2);
+    e.converge(&fake);
+}
+
+#[test]
+fn killed_mid_apply_then_rerun_converges() {
+    let fake = Fake::start(&["--delay-ms", "40"]);
+    let e = Estate::new();
+    let mut child = e
+        .command(&fake, &["apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while fake.mutating() < 20 {
+        assert!(Instant::now() < deadline, "the apply never got going");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    fake.faults(json!({"delay_ms": 0}));
+    assert_eq!(e.plan_code(&fake), 2, "a killed apply leaves work to do");
+    e.converge(&fake);
+}
+
+#[test]
+fn a_concurrent_edit_between_read_and_write_is_detected_and_never_overwritten() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    e.converge(&fake);
+    // drift to repair in ap, then someone edits that very rule right before our write
+    let r = fake.rules(2)[0].clone();
+    let name = r["name"].as_str().unwrap().to_string();
+    let mut p = r["properties"].clone();
+    p["description"] = json!("drifted");
+    fake.put_rule(2, "nsg-prod-ap", &name, p);
+    fake.faults(json!({"tamper_next": true}));
+    let o = e.apply(&fake);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(out.contains("PreconditionFailed"), "{out}");
+    assert_eq!(fake.counts()["tampered"], name.as_str());
+    // the other writer's edit stands
+    assert_eq!(
+        fake.rule(2, &name)["properties"]["description"],
+        "edited concurrently"
+    );
+    // the next run plans from what is there and repairs it (the rule is ours)
+    e.converge(&fake);
+    assert_ne!(
+        fake.rule(2, &name)["properties"]["description"],
+        "edited concurrently"
+    );
+}
+
+#[test]
+fn anonymous_credentials_only_for_a_loopback_endpoint() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    // a non-loopback endpoint without credentials: refused before any request
+    let o = e
+        .command(&fake, &["plan"])
+        .env(
+            "INTENTWALL_AZURE_ENDPOINT",
+            "https://management.example.invalid",
+        )
+        .env("AZURE_CREDENTIAL_KIND", "environment")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("credential"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(fake.counts()["requests"], 0);
+}
+
+#[test]
+fn preflight_is_refused_honestly_before_any_write() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("cannot check Azure permissions"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(fake.mutating(), 0);
+}
+
+#[test]
+fn a_missing_resource_group_is_an_error_not_an_empty_state() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    let y = e.path().join("intents/intentwall.yaml");
+    let s = std::fs::read_to_string(&y)
+        .unwrap()
+        .replace("rg-prod-eu", "rg-gone");
+    std::fs::write(&y, s).unwrap();
+    let o = e.iw(&fake, &["plan"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("ResourceGroupNotFound"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn operation_status_out_of_the_roles_reach_falls_back_to_polling_the_resources() {
+    let fake = Fake::start(&["--deny-operations"]);
+    let e = Estate::new();
+    e.converge(&fake);
+    for i in 0..3 {
+        for r in fake.rules(i) {
+            assert_eq!(r["properties"]["provisioningState"], "Succeeded", "{r}");
+        }
+    }
+}

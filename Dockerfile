@@ -13,7 +13,7 @@ ARG RUST_VERSION=1.95
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 COPY . .
-# The live cloud backends (the cloud SDK clients: AWS today) are the `live` feature of Cargo.toml;
+# The live cloud backends (the AWS, Azure and GCP SDK clients) are the `live` feature of Cargo.toml;
 # the default features hold the three provider plugins. `--build-arg FEATURES=` builds without
 # live (a snapshot-only image, e.g. for a CI approval gate: much smaller and faster to build).
 ARG FEATURES=live

@@ -152,7 +152,9 @@ pub fn check_fresh(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<
     }
     let names: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
     let _phase = tracing::info_span!("observe").entered();
-    let observed = opts.backend.observe_all(targets, opts.backend.concurrency());
+    let observed = opts
+        .backend
+        .observe_all(targets, opts.backend.concurrency());
     let mut stale = Vec::new();
     for ((t, name), now) in plan.targets.iter().zip(names).zip(observed) {
         let now = now?;
@@ -400,7 +402,11 @@ fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyRep
 /// call the identity may not make refuses the whole apply (nothing written).
 fn preflight(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<(), Error> {
     let mut denied = Vec::new();
-    for t in plan.targets.iter().filter(|t| !t.blocked && !t.changes.is_empty()) {
+    for t in plan
+        .targets
+        .iter()
+        .filter(|t| !t.blocked && !t.changes.is_empty())
+    {
         let (target, _) = resolve(t, intent)?;
         for d in backend::block_on(opts.backend.preflight(&target, &t.changes))? {
             denied.push(format!("{target}: {d}"));

@@ -468,7 +468,8 @@ pub fn observe<'i>(intent: &'i Intent, opts: &PlanOptions) -> Result<Vec<Job<'i>
         .collect();
     let observations = {
         let _phase = tracing::info_span!("observe").entered();
-        opts.backend.observe_all(targets, opts.backend.concurrency())
+        opts.backend
+            .observe_all(targets, opts.backend.concurrency())
     };
     let observed: Vec<Result<Job<'_>, Error>> = resolved
         .into_iter()

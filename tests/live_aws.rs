@@ -186,7 +186,9 @@ impl Estate {
 
     /// Run `intentwall --state live ARGS` against `endpoint`.
     fn iw(&self, endpoint: &str, args: &[&str]) -> Output {
-        self.command(endpoint, args).output().expect("run intentwall")
+        self.command(endpoint, args)
+            .output()
+            .expect("run intentwall")
     }
 
     fn command(&self, endpoint: &str, args: &[&str]) -> Command {
@@ -251,7 +253,10 @@ fn plan_apply_plan_converges_across_accounts_and_regions_and_leaves_others_alone
     let apply_time = t.elapsed();
     assert_eq!(code(&o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
     let first = proxy.mutating();
-    assert!(first > 300, "the first apply writes every rule: {first} calls");
+    assert!(
+        first > 300,
+        "the first apply writes every rule: {first} calls"
+    );
     assert_eq!(e.plan_code(&proxy.url), 0, "plan after apply is empty");
 
     // a second apply makes no mutating call at all (counted by the proxy, not by us)
@@ -271,7 +276,11 @@ fn plan_apply_plan_converges_across_accounts_and_regions_and_leaves_others_alone
     // the hand-made group and the VPC's default group are exactly as they were
     let after = e.groups(0);
     for name in ["hand-made", "default"] {
-        assert_eq!(group(&after, name), group(&before, name), "{name} was touched");
+        assert_eq!(
+            group(&after, name),
+            group(&before, name),
+            "{name} was touched"
+        );
     }
     assert_eq!(group(&after, "hand-made")["GroupId"], hand["group"]);
     // every managed group is tagged and owned by this account
@@ -308,7 +317,18 @@ fn drift_inside_a_managed_group_is_repaired() {
     assert_eq!(code(&e.apply(&moto)), 0);
     let (_, account, region, vpc) = e.targets[1].clone();
     // a rule added by hand to an owned group, and one of its rules removed by hand
-    fixture(&moto, &["authorize", &account, &region, &vpc, "iw-web", "2222", "203.0.113.0/24"]);
+    fixture(
+        &moto,
+        &[
+            "authorize",
+            &account,
+            &region,
+            &vpc,
+            "iw-web",
+            "2222",
+            "203.0.113.0/24",
+        ],
+    );
     fixture(&moto, &["revoke-one", &account, &region, &vpc, "iw-db"]);
     let o = e.iw(&moto, &["plan"]);
     assert_eq!(code(&o), 2);
@@ -342,7 +362,10 @@ fn a_region_failing_mid_apply_fails_alone_and_a_rerun_converges() {
     assert_eq!(code(&o), 1, "{}", text(&o.stdout));
     let report = text(&o.stdout);
     assert!(report.contains("us / aws: Applied"), "{report}");
-    assert!(report.contains("eu / aws: Failed") || report.contains("ap / aws: Failed"), "{report}");
+    assert!(
+        report.contains("eu / aws: Failed") || report.contains("ap / aws: Failed"),
+        "{report}"
+    );
     assert!(report.contains("InternalError"), "{report}");
     // without the fault, a re-run finishes the job
     assert_eq!(e.plan_code(&moto), 2);
@@ -365,7 +388,10 @@ fn killed_mid_apply_then_rerun_converges() {
     let deadline = Instant::now() + Duration::from_secs(120);
     while proxy.mutating() < 40 {
         assert!(Instant::now() < deadline, "the apply never got going");
-        assert!(child.try_wait().unwrap().is_none(), "the apply ended before the kill");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before the kill"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
@@ -384,14 +410,24 @@ fn credentials_for_another_account_are_refused_before_any_call() {
     let intents = e.path().join("intents/intentwall.yaml");
     let y = std::fs::read_to_string(&intents).unwrap();
     let (_, a, ..) = &e.targets[0];
-    let y = y.replacen(&format!("role: \"arn:aws:iam::{a}:"), "role: \"arn:aws:iam::999999999999:", 1);
+    let y = y.replacen(
+        &format!("role: \"arn:aws:iam::{a}:"),
+        "role: \"arn:aws:iam::999999999999:",
+        1,
+    );
     std::fs::write(&intents, y).unwrap();
     let proxy = Proxy::start(&moto, &[]);
     let o = e.iw(&proxy.url, &["plan"]);
     assert_eq!(code(&o), 1);
     let err = text(&o.stderr);
-    assert!(err.contains("the credentials are for account 999999999999"), "{err}");
-    assert!(err.contains(&format!("the placement is account {a}")), "{err}");
+    assert!(
+        err.contains("the credentials are for account 999999999999"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("the placement is account {a}")),
+        "{err}"
+    );
     let o = e.apply(&proxy.url);
     assert_eq!(code(&o), 1);
     assert_eq!(proxy.mutating(), 0);
@@ -407,7 +443,9 @@ fn paginated_listings_are_read_to_the_last_page() {
     assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(e.plan_code(&proxy.url), 0, "a page was missed");
     let counts = proxy.counts();
-    let lists = counts["actions"]["DescribeSecurityGroups"].as_u64().unwrap();
+    let lists = counts["actions"]["DescribeSecurityGroups"]
+        .as_u64()
+        .unwrap();
     let pages = counts["pages"].as_u64().unwrap();
     assert!(pages >= lists && lists > 0);
     // more requests than listings would need without pages: the paginator followed tokens
@@ -441,22 +479,45 @@ fn bootstrap_creates_each_accounts_role_once_and_then_changes_nothing() {
     let (_, a, region, vpc) = &e.targets[0];
     let role = fixture(&moto, &["role", a, region, "intentwall"]);
     let policy = role["policy"].to_string();
-    assert!(policy.contains("ec2:AuthorizeSecurityGroupIngress"), "{policy}");
+    assert!(
+        policy.contains("ec2:AuthorizeSecurityGroupIngress"),
+        "{policy}"
+    );
     assert!(policy.contains(vpc.as_str()), "{policy}");
-    assert!(!policy.contains(&e.targets[1].3), "another account's VPC is in the policy");
+    assert!(
+        !policy.contains(&e.targets[1].3),
+        "another account's VPC is in the policy"
+    );
     assert!(role["trust"].to_string().contains(job));
     // again: nothing differs, nothing is written
     let o = boot(&[]);
     assert_eq!(code(&o), 0);
-    assert_eq!(text(&o.stdout).matches("no changes").count(), 2, "{}", text(&o.stdout));
+    assert_eq!(
+        text(&o.stdout).matches("no changes").count(),
+        2,
+        "{}",
+        text(&o.stdout)
+    );
     assert_eq!(proxy.mutating(), 4);
     // another principal: only the trust policies change
     let o = e.iw(
         &proxy.url,
-        &["bootstrap", "aws", "--trust", "arn:aws:iam::123456789012:role/other", "--via-role", "admin"],
+        &[
+            "bootstrap",
+            "aws",
+            "--trust",
+            "arn:aws:iam::123456789012:role/other",
+            "--via-role",
+            "admin",
+        ],
     );
     assert_eq!(code(&o), 0);
-    assert_eq!(text(&o.stdout).matches("~ trust policy").count(), 2, "{}", text(&o.stdout));
+    assert_eq!(
+        text(&o.stdout).matches("~ trust policy").count(),
+        2,
+        "{}",
+        text(&o.stdout)
+    );
     assert_eq!(proxy.mutating(), 6);
 }
 
@@ -472,8 +533,17 @@ fn preflight_refuses_an_apply_the_role_may_not_finish_before_any_write() {
     assert!(err.contains("preflight"), "{err}");
     assert!(err.contains("ec2:RevokeSecurityGroupEgress"), "{err}");
     assert!(err.contains("us/aws") && err.contains("eu/aws"), "{err}");
-    assert_eq!(proxy.mutating(), 0, "a write was made before the preflight refusal");
-    assert!(proxy.counts()["actions"]["SimulatePrincipalPolicy"].as_u64().unwrap() >= 3);
+    assert_eq!(
+        proxy.mutating(),
+        0,
+        "a write was made before the preflight refusal"
+    );
+    assert!(
+        proxy.counts()["actions"]["SimulatePrincipalPolicy"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
     // allowed: the same apply goes through
     let proxy = Proxy::start(&moto, &[]);
     let o = e.iw(&proxy.url, &["apply", "--auto-approve", "--preflight"]);

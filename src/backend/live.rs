@@ -122,7 +122,11 @@ impl Live {
     /// --preflight`); empty when all are allowed. Only AWS can be asked (IAM
     /// SimulatePrincipalPolicy); for the others a preflight that cannot ask refuses, it never
     /// passes.
-    pub async fn preflight(&self, target: &Target, changes: &[Change]) -> Result<Vec<String>, Error> {
+    pub async fn preflight(
+        &self,
+        target: &Target,
+        changes: &[Change],
+    ) -> Result<Vec<String>, Error> {
         match target.provider {
             ProviderKind::Aws => {}
             ProviderKind::Azure => {
@@ -245,7 +249,9 @@ fn bootstrap_aws(
     // account -> (role, external id), one role per account
     let mut roles: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
     for d in intent.deployments.values() {
-        let Some(p) = d.clouds.get(&kind) else { continue };
+        let Some(p) = d.clouds.get(&kind) else {
+            continue;
+        };
         let account = p.settings.get("account").cloned().unwrap_or_default();
         let Some(role) = p.settings.get("role").cloned() else {
             return Err(Error::usage(format!(

@@ -213,7 +213,11 @@ impl Backend {
     /// The calls a target's changes need that the backend's identity may not make (`apply
     /// --preflight`, before any write): none for files and the store, IAM's answer for a
     /// cloud.
-    pub async fn preflight(&self, target: &Target, changes: &[Change]) -> Result<Vec<String>, Error> {
+    pub async fn preflight(
+        &self,
+        target: &Target,
+        changes: &[Change],
+    ) -> Result<Vec<String>, Error> {
         let _ = (target, changes);
         match self {
             Backend::Snapshots(_) | Backend::Memory(_) => Ok(Vec::new()),

@@ -32,7 +32,10 @@ fn roles(intent: &crate::intent::Intent, args: &BootstrapArgs) -> Result<ExitSta
     let mut text = String::new();
     let mut pending = false;
     for r in &reports {
-        text.push_str(&format!("{} account {}: role {}\n", r.cloud, r.account, r.role_arn));
+        text.push_str(&format!(
+            "{} account {}: role {}\n",
+            r.cloud, r.account, r.role_arn
+        ));
         if r.changes.is_empty() {
             text.push_str("  no changes\n");
         }

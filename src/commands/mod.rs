@@ -6,8 +6,8 @@
 //! today's date for exception expiry, the snapshot root check and its one-writer lock.
 
 pub mod apply;
-pub mod bootstrap;
 pub mod audit;
+pub mod bootstrap;
 pub mod completions;
 pub mod graph;
 pub mod man;

@@ -80,7 +80,11 @@ fn permission(p: &IpPermission) -> Value {
             put(&mut e, "GroupId", g.group_id());
             put(&mut e, "UserId", g.user_id());
             put(&mut e, "VpcId", g.vpc_id());
-            put(&mut e, "VpcPeeringConnectionId", g.vpc_peering_connection_id());
+            put(
+                &mut e,
+                "VpcPeeringConnectionId",
+                g.vpc_peering_connection_id(),
+            );
             put(&mut e, "PeeringStatus", g.peering_status());
             Value::Object(e)
         })
@@ -117,7 +121,8 @@ pub fn group(g: &SecurityGroup) -> Value {
 pub fn document(groups: &[SecurityGroup]) -> String {
     let mut gs: Vec<&SecurityGroup> = groups.iter().collect();
     gs.sort_by(|a, b| a.group_id().cmp(&b.group_id()));
-    let doc = serde_json::json!({ "SecurityGroups": gs.into_iter().map(group).collect::<Vec<_>>() });
+    let doc =
+        serde_json::json!({ "SecurityGroups": gs.into_iter().map(group).collect::<Vec<_>>() });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
@@ -177,9 +182,7 @@ pub fn to_sdk(p: &Map<String, Value>) -> IpPermission {
                 .set_group_id(s(e, "GroupId").map(str::to_string))
                 .set_user_id(s(e, "UserId").map(str::to_string))
                 .set_vpc_id(s(e, "VpcId").map(str::to_string))
-                .set_vpc_peering_connection_id(
-                    s(e, "VpcPeeringConnectionId").map(str::to_string),
-                )
+                .set_vpc_peering_connection_id(s(e, "VpcPeeringConnectionId").map(str::to_string))
                 .set_description(s(e, "Description").map(str::to_string))
                 .build(),
         );

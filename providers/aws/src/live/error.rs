@@ -8,19 +8,29 @@ use intentwall_contract::live::{ErrorKind, ProviderError};
 /// What an AWS error code means for us.
 pub fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
     match code {
-        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "RequestThrottled"
-        | "ServiceUnavailable" | "Unavailable" | "InternalError" | "InternalFailure" => {
-            ErrorKind::Unavailable
-        }
-        "AuthFailure" | "UnrecognizedClientException" | "InvalidClientTokenId"
-        | "ExpiredToken" | "SignatureDoesNotMatch" | "OptInRequired" => ErrorKind::Auth,
+        "RequestLimitExceeded"
+        | "Throttling"
+        | "ThrottlingException"
+        | "RequestThrottled"
+        | "ServiceUnavailable"
+        | "Unavailable"
+        | "InternalError"
+        | "InternalFailure" => ErrorKind::Unavailable,
+        "AuthFailure"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "SignatureDoesNotMatch"
+        | "OptInRequired" => ErrorKind::Auth,
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => ErrorKind::Denied,
         "DependencyViolation" => ErrorKind::InUse,
         "InvalidGroup.Duplicate" | "InvalidPermission.Duplicate" | "EntityAlreadyExists" => {
             ErrorKind::Conflict
         }
-        "RulesPerSecurityGroupLimitExceeded" | "SecurityGroupLimitExceeded"
-        | "SecurityGroupsPerInstanceLimitExceeded" | "LimitExceeded" => ErrorKind::Quota,
+        "RulesPerSecurityGroupLimitExceeded"
+        | "SecurityGroupLimitExceeded"
+        | "SecurityGroupsPerInstanceLimitExceeded"
+        | "LimitExceeded" => ErrorKind::Quota,
         c if c.ends_with(".NotFound") || c == "NoSuchEntity" => ErrorKind::NotFound,
         c if c.starts_with("Invalid") || c.starts_with("Malformed") || c == "MissingParameter" => {
             ErrorKind::Invalid
@@ -47,7 +57,10 @@ where
             ErrorKind::Unavailable,
             target,
             call,
-            format!("cannot reach the endpoint: {}", chain(e).unwrap_or_else(|| format!("{d:?}"))),
+            format!(
+                "cannot reach the endpoint: {}",
+                chain(e).unwrap_or_else(|| format!("{d:?}"))
+            ),
         ),
         SdkError::ServiceError(s) => {
             let err = s.err();
@@ -89,11 +102,23 @@ mod tests {
 
     #[test]
     fn codes_map_to_what_can_be_done() {
-        assert_eq!(kind_of("RequestLimitExceeded", Some(503)), ErrorKind::Unavailable);
+        assert_eq!(
+            kind_of("RequestLimitExceeded", Some(503)),
+            ErrorKind::Unavailable
+        );
         assert_eq!(kind_of("DependencyViolation", Some(400)), ErrorKind::InUse);
-        assert_eq!(kind_of("InvalidGroup.NotFound", Some(400)), ErrorKind::NotFound);
-        assert_eq!(kind_of("InvalidParameterValue", Some(400)), ErrorKind::Invalid);
-        assert_eq!(kind_of("UnauthorizedOperation", Some(403)), ErrorKind::Denied);
+        assert_eq!(
+            kind_of("InvalidGroup.NotFound", Some(400)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind_of("InvalidParameterValue", Some(400)),
+            ErrorKind::Invalid
+        );
+        assert_eq!(
+            kind_of("UnauthorizedOperation", Some(403)),
+            ErrorKind::Denied
+        );
         assert_eq!(kind_of("", Some(502)), ErrorKind::Unavailable);
         assert_eq!(kind_of("Weird", Some(400)), ErrorKind::Other);
     }

@@ -91,7 +91,9 @@ fn same(a: &Value, b: &Value) -> bool {
         match v {
             Value::Array(xs) if xs.len() == 1 => norm(&xs[0]),
             Value::Array(xs) => Value::Array(xs.iter().map(norm).collect()),
-            Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), norm(v))).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), norm(v))).collect())
+            }
             v => v.clone(),
         }
     }
@@ -99,7 +101,10 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 /// What the role in `spec.account` needs (read only).
-pub async fn diff(iam: &aws_sdk_iam::Client, spec: &RoleSpec) -> Result<Vec<RoleChange>, ProviderError> {
+pub async fn diff(
+    iam: &aws_sdk_iam::Client,
+    spec: &RoleSpec,
+) -> Result<Vec<RoleChange>, ProviderError> {
     let target = format!("aws account {}", spec.account);
     let (_, name) = path_and_name(&spec.role_arn);
     let role = match iam.get_role().role_name(&name).send().await {
@@ -113,7 +118,11 @@ pub async fn diff(iam: &aws_sdk_iam::Client, spec: &RoleSpec) -> Result<Vec<Role
         }
     };
     let Some(role) = role else {
-        return Ok(vec![RoleChange::Create, RoleChange::Trust(None), RoleChange::Policy(None)]);
+        return Ok(vec![
+            RoleChange::Create,
+            RoleChange::Trust(None),
+            RoleChange::Policy(None),
+        ]);
     };
     let mut changes = Vec::new();
     let trust = role.assume_role_policy_document().and_then(document);
@@ -168,7 +177,9 @@ pub async fn apply(
                     .role_name(&name)
                     .path(&path)
                     .assume_role_policy_document(&trust)
-                    .description("intentwall: keeps this account's security groups in line with the intents")
+                    .description(
+                        "intentwall: keeps this account's security groups in line with the intents",
+                    )
                     .send()
                     .await;
                 audit("iam:CreateRole", r.is_ok());
@@ -224,7 +235,9 @@ mod tests {
             .to_string()
             .bytes()
             .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect();
@@ -233,6 +246,9 @@ mod tests {
         let mut listed = p.clone();
         listed["Statement"][0]["Action"] = json!(["sts:AssumeRole"]);
         assert!(same(&p, &listed));
-        assert!(!same(&p, &trust_policy("arn:aws:iam::111122223333:role/job", None)));
+        assert!(!same(
+            &p,
+            &trust_policy("arn:aws:iam::111122223333:role/job", None)
+        ));
     }
 }

@@ -128,22 +128,31 @@ impl Aws {
     }
 
     /// The job's own credentials; dummy keys only for a loopback endpoint.
-    async fn own_credentials(&self, target: &str) -> Result<SharedCredentialsProvider, ProviderError> {
+    async fn own_credentials(
+        &self,
+        target: &str,
+    ) -> Result<SharedCredentialsProvider, ProviderError> {
         let base = self.base().await;
         let endpoint = base.endpoint_url().unwrap_or("");
         let found = match base.credentials_provider() {
-            Some(p) => p.provide_credentials().await.map(|_| p).map_err(|e| e.to_string()),
+            Some(p) => p
+                .provide_credentials()
+                .await
+                .map(|_| p)
+                .map_err(|e| e.to_string()),
             None => Err("no credentials provider".into()),
         };
         match found {
             Ok(p) => Ok(p),
-            Err(_) if is_loopback(endpoint) => Ok(SharedCredentialsProvider::new(Credentials::new(
-                "intentwall-loopback",
-                "intentwall-loopback",
-                None,
-                None,
-                "loopback",
-            ))),
+            Err(_) if is_loopback(endpoint) => {
+                Ok(SharedCredentialsProvider::new(Credentials::new(
+                    "intentwall-loopback",
+                    "intentwall-loopback",
+                    None,
+                    None,
+                    "loopback",
+                )))
+            }
             Err(why) => Err(ProviderError::new(
                 ErrorKind::Auth,
                 target,
@@ -307,7 +316,11 @@ pub async fn observe_with(
             format!("VPC {vpc} does not exist in this account and region"),
         ));
     }
-    let groups = groups_of(ec2, vec![Filter::builder().name("vpc-id").values(vpc).build()]).await?;
+    let groups = groups_of(
+        ec2,
+        vec![Filter::builder().name("vpc-id").values(vpc).build()],
+    )
+    .await?;
     let document = doc::document(&groups);
     let state = crate::snapshot::parse(&document, intent).map_err(|e| {
         ProviderError::new(
@@ -333,7 +346,8 @@ pub async fn groups_of(
         .send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error::classify(&ec2.target, "ec2:DescribeSecurityGroups", &e))?;
+        let page =
+            page.map_err(|e| error::classify(&ec2.target, "ec2:DescribeSecurityGroups", &e))?;
         out.extend(page.security_groups().iter().cloned());
     }
     tracing::debug!(target: "intentwall::aws", target = %ec2.target, groups = out.len(), "described security groups");

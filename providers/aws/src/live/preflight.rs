@@ -10,7 +10,11 @@ use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecis
 use intentwall_contract::live::{Op, ProviderError};
 use std::collections::BTreeSet;
 
-fn rule_action(o: &intentwall_contract::NativeObject, ingress: &'static str, egress: &'static str) -> &'static str {
+fn rule_action(
+    o: &intentwall_contract::NativeObject,
+    ingress: &'static str,
+    egress: &'static str,
+) -> &'static str {
     match o.body.value().get("Direction").and_then(|d| d.as_str()) {
         Some("egress") => egress,
         _ => ingress,
@@ -28,10 +32,17 @@ pub fn actions(ops: &[Op<'_>]) -> (BTreeSet<&'static str>, bool) {
                 creates = true;
                 a.extend(["ec2:CreateSecurityGroup", "ec2:CreateTags"]);
                 // a new group's default egress is revoked or described in the same run
-                a.extend(["ec2:RevokeSecurityGroupEgress", "ec2:ModifySecurityGroupRules"]);
+                a.extend([
+                    "ec2:RevokeSecurityGroupEgress",
+                    "ec2:ModifySecurityGroupRules",
+                ]);
             }
             Op::Create(o) if o.kind == KIND_RULE => {
-                a.insert(rule_action(o, "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress"));
+                a.insert(rule_action(
+                    o,
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:AuthorizeSecurityGroupEgress",
+                ));
                 a.insert("ec2:CreateTags");
             }
             Op::Update { before, .. } if before.kind == KIND_SG => {
@@ -42,14 +53,30 @@ pub fn actions(ops: &[Op<'_>]) -> (BTreeSet<&'static str>, bool) {
             }
             Op::Replace { before, .. } if before.kind == KIND_SG => {
                 creates = true;
-                a.extend(["ec2:DeleteSecurityGroup", "ec2:CreateSecurityGroup", "ec2:CreateTags"]);
+                a.extend([
+                    "ec2:DeleteSecurityGroup",
+                    "ec2:CreateSecurityGroup",
+                    "ec2:CreateTags",
+                ]);
             }
             Op::Replace { before, .. } if before.kind == KIND_RULE => {
-                a.insert(rule_action(before, "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"));
-                a.insert(rule_action(before, "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress"));
+                a.insert(rule_action(
+                    before,
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupEgress",
+                ));
+                a.insert(rule_action(
+                    before,
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:AuthorizeSecurityGroupEgress",
+                ));
             }
             Op::Delete(o) if o.kind == KIND_RULE => {
-                a.insert(rule_action(o, "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"));
+                a.insert(rule_action(
+                    o,
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupEgress",
+                ));
             }
             Op::Delete(o) if o.kind == KIND_SG => {
                 a.insert("ec2:DeleteSecurityGroup");
@@ -88,7 +115,11 @@ pub async fn denied(
     let mut checks: Vec<(String, Vec<&str>)> = vec![
         (
             "*".into(),
-            vec!["ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules"],
+            vec![
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSecurityGroupRules",
+            ],
         ),
         (
             format!("arn:aws:ec2:{region}:{account}:security-group/*"),
@@ -96,7 +127,10 @@ pub async fn denied(
         ),
     ];
     if creates {
-        checks.push((format!("arn:aws:ec2:{region}:{account}:vpc/{vpc}"), vec!["ec2:CreateSecurityGroup"]));
+        checks.push((
+            format!("arn:aws:ec2:{region}:{account}:vpc/{vpc}"),
+            vec!["ec2:CreateSecurityGroup"],
+        ));
     }
     let entry = |k: &str, v: &str| {
         ContextEntry::builder()
@@ -107,8 +141,14 @@ pub async fn denied(
     };
     let context = vec![
         entry("aws:RequestedRegion", region),
-        entry(&format!("aws:ResourceTag/{TAG_MANAGED_KEY}"), TAG_MANAGED_VALUE),
-        entry(&format!("aws:RequestTag/{TAG_MANAGED_KEY}"), TAG_MANAGED_VALUE),
+        entry(
+            &format!("aws:ResourceTag/{TAG_MANAGED_KEY}"),
+            TAG_MANAGED_VALUE,
+        ),
+        entry(
+            &format!("aws:RequestTag/{TAG_MANAGED_KEY}"),
+            TAG_MANAGED_VALUE,
+        ),
         entry("ec2:CreateAction", "CreateSecurityGroup"),
     ];
     let mut out = Vec::new();
@@ -126,7 +166,11 @@ pub async fn denied(
             let page = page.map_err(|e| error::classify(target, call, &e))?;
             for r in page.evaluation_results() {
                 if *r.eval_decision() != PolicyEvaluationDecisionType::Allowed {
-                    out.push(format!("{} on {resource} ({})", r.eval_action_name(), r.eval_decision().as_str()));
+                    out.push(format!(
+                        "{} on {resource} ({})",
+                        r.eval_action_name(),
+                        r.eval_decision().as_str()
+                    ));
                 }
             }
         }
@@ -144,6 +188,9 @@ mod tests {
             principal("arn:aws:sts::111122223333:assumed-role/intentwall/job-1"),
             "arn:aws:iam::111122223333:role/intentwall"
         );
-        assert_eq!(principal("arn:aws:iam::111122223333:user/ci"), "arn:aws:iam::111122223333:user/ci");
+        assert_eq!(
+            principal("arn:aws:iam::111122223333:user/ci"),
+            "arn:aws:iam::111122223333:user/ci"
+        );
     }
 }

@@ -14,11 +14,12 @@
 //! and requires the result to equal what the changes meant.
 
 use super::{doc, error, groups_of, observe_with, Ec2, Placement};
-use crate::model::{Dir, Peer, Ports, Proto, Rule, KIND_RULE, KIND_SG, TAG_MANAGED_KEY, TAG_MANAGED_VALUE};
+use crate::model::{
+    Dir, Peer, Ports, Proto, Rule, KIND_RULE, KIND_SG, TAG_MANAGED_KEY, TAG_MANAGED_VALUE,
+};
 use crate::snapshot::permission_from_body;
 use aws_sdk_ec2::types::{
-    Filter, ResourceType, SecurityGroupRuleRequest, SecurityGroupRuleUpdate, Tag,
-    TagSpecification,
+    Filter, ResourceType, SecurityGroupRuleRequest, SecurityGroupRuleUpdate, Tag, TagSpecification,
 };
 use intentwall_contract::live::{ErrorKind, Op, ProviderError, Report};
 use intentwall_contract::{DeploymentIntent, NativeObject, NativeState};
@@ -126,7 +127,11 @@ struct Writer<'a> {
 }
 
 fn name_of(o: &NativeObject) -> Option<String> {
-    o.body.value().get("GroupName")?.as_str().map(str::to_string)
+    o.body
+        .value()
+        .get("GroupName")?
+        .as_str()
+        .map(str::to_string)
 }
 
 fn assigned_id(o: &NativeObject) -> Option<String> {
@@ -182,7 +187,8 @@ impl Writer<'_> {
 
     async fn create_group(&mut self, o: &NativeObject) -> Result<(), ProviderError> {
         let body = o.body.value();
-        let name = name_of(o).ok_or_else(|| invalid(self.target(), format!("{}: no GroupName", o.key)))?;
+        let name =
+            name_of(o).ok_or_else(|| invalid(self.target(), format!("{}: no GroupName", o.key)))?;
         let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
         let call = "ec2:CreateSecurityGroup";
         let r = self
@@ -214,7 +220,13 @@ impl Writer<'_> {
             return Ok(()); // never created: nothing to delete
         };
         let call = "ec2:DeleteSecurityGroup";
-        let r = self.ec2.client.delete_security_group().group_id(&id).send().await;
+        let r = self
+            .ec2
+            .client
+            .delete_security_group()
+            .group_id(&id)
+            .send()
+            .await;
         self.audit(call, &o.key, &o.body.to_string(), "", r.is_ok());
         match r {
             Ok(_) => {
@@ -260,7 +272,10 @@ impl Writer<'_> {
             .await
         {
             Ok(out) => users.extend(out.network_interfaces().iter().map(|n| {
-                format!("network interface {}", n.network_interface_id().unwrap_or("?"))
+                format!(
+                    "network interface {}",
+                    n.network_interface_id().unwrap_or("?")
+                )
             })),
             Err(e) => users.push(format!(
                 "(cannot list network interfaces: {})",
@@ -277,9 +292,16 @@ impl Writer<'_> {
     }
 
     /// The rule as one `IpPermission`, its peer group resolved to an id.
-    fn permission(&self, o: &NativeObject) -> Result<(String, Dir, aws_sdk_ec2::types::IpPermission), ProviderError> {
-        let (group, rule) = rule_of(o)
-            .ok_or_else(|| invalid(self.target(), format!("{}: not a rule of a group of the VPC", o.key)))?;
+    fn permission(
+        &self,
+        o: &NativeObject,
+    ) -> Result<(String, Dir, aws_sdk_ec2::types::IpPermission), ProviderError> {
+        let (group, rule) = rule_of(o).ok_or_else(|| {
+            invalid(
+                self.target(),
+                format!("{}: not a rule of a group of the VPC", o.key),
+            )
+        })?;
         let id = self.group_id(&group)?;
         if let Peer::GroupName(peer) = &rule.peer {
             self.group_id(peer)?;
@@ -292,7 +314,12 @@ impl Writer<'_> {
         let (id, dir, perm) = self.permission(o)?;
         let tags = TagSpecification::builder()
             .resource_type(ResourceType::SecurityGroupRule)
-            .tags(Tag::builder().key(TAG_MANAGED_KEY).value(TAG_MANAGED_VALUE).build())
+            .tags(
+                Tag::builder()
+                    .key(TAG_MANAGED_KEY)
+                    .value(TAG_MANAGED_VALUE)
+                    .build(),
+            )
             .build();
         let (call, r) = match dir {
             Dir::Ingress => (
@@ -306,7 +333,9 @@ impl Writer<'_> {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| error::classify(&self.ec2.target, "ec2:AuthorizeSecurityGroupIngress", &e)),
+                    .map_err(|e| {
+                        error::classify(&self.ec2.target, "ec2:AuthorizeSecurityGroupIngress", &e)
+                    }),
             ),
             Dir::Egress => (
                 "ec2:AuthorizeSecurityGroupEgress",
@@ -319,7 +348,9 @@ impl Writer<'_> {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| error::classify(&self.ec2.target, "ec2:AuthorizeSecurityGroupEgress", &e)),
+                    .map_err(|e| {
+                        error::classify(&self.ec2.target, "ec2:AuthorizeSecurityGroupEgress", &e)
+                    }),
             ),
         };
         self.audit(call, &o.key, "", &o.body.to_string(), r.is_ok());
@@ -333,8 +364,12 @@ impl Writer<'_> {
     }
 
     async fn revoke(&mut self, o: &NativeObject) -> Result<(), ProviderError> {
-        let (group, rule) = rule_of(o)
-            .ok_or_else(|| invalid(self.target(), format!("{}: not a rule of a group of the VPC", o.key)))?;
+        let (group, rule) = rule_of(o).ok_or_else(|| {
+            invalid(
+                self.target(),
+                format!("{}: not a rule of a group of the VPC", o.key),
+            )
+        })?;
         let Some(id) = self.ids.get(&group).cloned() else {
             return Ok(()); // its group is gone, and the rule with it
         };
@@ -350,7 +385,9 @@ impl Writer<'_> {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| error::classify(&self.ec2.target, "ec2:RevokeSecurityGroupIngress", &e)),
+                    .map_err(|e| {
+                        error::classify(&self.ec2.target, "ec2:RevokeSecurityGroupIngress", &e)
+                    }),
             ),
             Dir::Egress => (
                 "ec2:RevokeSecurityGroupEgress",
@@ -362,7 +399,9 @@ impl Writer<'_> {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| error::classify(&self.ec2.target, "ec2:RevokeSecurityGroupEgress", &e)),
+                    .map_err(|e| {
+                        error::classify(&self.ec2.target, "ec2:RevokeSecurityGroupEgress", &e)
+                    }),
             ),
         };
         self.audit(call, &o.key, &o.body.to_string(), "", r.is_ok());
@@ -374,7 +413,11 @@ impl Writer<'_> {
     }
 
     /// Tags of a group: set what is new or changed, remove what went.
-    async fn retag(&mut self, before: &NativeObject, after: &NativeObject) -> Result<(), ProviderError> {
+    async fn retag(
+        &mut self,
+        before: &NativeObject,
+        after: &NativeObject,
+    ) -> Result<(), ProviderError> {
         let id = match assigned_id(before) {
             Some(id) => id,
             None => self.group_id(&name_of(before).unwrap_or_default())?,
@@ -398,28 +441,67 @@ impl Writer<'_> {
             .collect();
         if !set.is_empty() {
             let call = "ec2:CreateTags";
-            let r = self.ec2.client.create_tags().resources(&id).set_tags(Some(set)).send().await;
-            self.audit(call, &before.key, &before.body.to_string(), &after.body.to_string(), r.is_ok());
+            let r = self
+                .ec2
+                .client
+                .create_tags()
+                .resources(&id)
+                .set_tags(Some(set))
+                .send()
+                .await;
+            self.audit(
+                call,
+                &before.key,
+                &before.body.to_string(),
+                &after.body.to_string(),
+                r.is_ok(),
+            );
             r.map_err(|e| error::classify(self.target(), call, &e))?;
         }
         if !gone.is_empty() {
             let call = "ec2:DeleteTags";
-            let r = self.ec2.client.delete_tags().resources(&id).set_tags(Some(gone)).send().await;
-            self.audit(call, &before.key, &before.body.to_string(), &after.body.to_string(), r.is_ok());
+            let r = self
+                .ec2
+                .client
+                .delete_tags()
+                .resources(&id)
+                .set_tags(Some(gone))
+                .send()
+                .await;
+            self.audit(
+                call,
+                &before.key,
+                &before.body.to_string(),
+                &after.body.to_string(),
+                r.is_ok(),
+            );
             r.map_err(|e| error::classify(self.target(), call, &e))?;
         }
         Ok(())
     }
 
     /// A rule's description, changed in place by its rule id (found by matching the rule).
-    async fn describe_rule(&mut self, before: &NativeObject, after: &NativeObject) -> Result<(), ProviderError> {
-        let (group, rule) = rule_of(after)
-            .ok_or_else(|| invalid(self.target(), format!("{}: not a rule of a group of the VPC", after.key)))?;
+    async fn describe_rule(
+        &mut self,
+        before: &NativeObject,
+        after: &NativeObject,
+    ) -> Result<(), ProviderError> {
+        let (group, rule) = rule_of(after).ok_or_else(|| {
+            invalid(
+                self.target(),
+                format!("{}: not a rule of a group of the VPC", after.key),
+            )
+        })?;
         let id = self.group_id(&group)?;
         let rule_id = self.rule_id(&id, &rule).await?;
         let perm = permission_from_body(&rule, &self.ids, &BTreeMap::new());
         let one = |list: &str, k: &str| -> Option<String> {
-            perm.get(list)?.as_array()?.first()?.get(k)?.as_str().map(str::to_string)
+            perm.get(list)?
+                .as_array()?
+                .first()?
+                .get(k)?
+                .as_str()
+                .map(str::to_string)
         };
         let req = SecurityGroupRuleRequest::builder()
             .ip_protocol(rule.perm.proto.api_text())
@@ -446,8 +528,15 @@ impl Writer<'_> {
             )
             .send()
             .await;
-        self.audit(call, &after.key, &before.body.to_string(), &after.body.to_string(), r.is_ok());
-        r.map(|_| ()).map_err(|e| error::classify(self.target(), call, &e))
+        self.audit(
+            call,
+            &after.key,
+            &before.body.to_string(),
+            &after.body.to_string(),
+            r.is_ok(),
+        );
+        r.map(|_| ())
+            .map_err(|e| error::classify(self.target(), call, &e))
     }
 
     /// The `sgr-` id of the rule of group `id` equal to `rule` but for its description.
@@ -463,9 +552,19 @@ impl Writer<'_> {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| error::classify(self.target(), call, &e))?;
             for r in page.security_group_rules() {
-                let dir = if r.is_egress() == Some(true) { Dir::Egress } else { Dir::Ingress };
-                let Ok(proto) = Proto::parse(r.ip_protocol().unwrap_or("-1")) else { continue };
-                let Ok(ports) = Ports::from_api(proto, r.from_port().map(i64::from), r.to_port().map(i64::from)) else {
+                let dir = if r.is_egress() == Some(true) {
+                    Dir::Egress
+                } else {
+                    Dir::Ingress
+                };
+                let Ok(proto) = Proto::parse(r.ip_protocol().unwrap_or("-1")) else {
+                    continue;
+                };
+                let Ok(ports) = Ports::from_api(
+                    proto,
+                    r.from_port().map(i64::from),
+                    r.to_port().map(i64::from),
+                ) else {
                     continue;
                 };
                 let peer_ok = match &rule.peer {
@@ -473,14 +572,19 @@ impl Writer<'_> {
                     Peer::CidrIpv6(c) => r.cidr_ipv6() == Some(c.as_str()),
                     Peer::PrefixListId(p) => r.prefix_list_id() == Some(p.as_str()),
                     Peer::GroupName(n) => {
-                        r.referenced_group_info().and_then(|g| g.group_id()) == self.ids.get(n).map(String::as_str)
+                        r.referenced_group_info().and_then(|g| g.group_id())
+                            == self.ids.get(n).map(String::as_str)
                     }
                     Peer::GroupId { id, .. } => {
                         r.referenced_group_info().and_then(|g| g.group_id()) == Some(id.as_str())
                     }
                     Peer::PrefixListName(_) => false,
                 };
-                if dir == rule.dir && proto == rule.perm.proto && ports == rule.perm.ports && peer_ok {
+                if dir == rule.dir
+                    && proto == rule.perm.proto
+                    && ports == rule.perm.ports
+                    && peer_ok
+                {
                     if let Some(rid) = r.security_group_rule_id() {
                         return Ok(rid.to_string());
                     }

@@ -168,6 +168,33 @@ pub fn is_loopback(url: &str) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A placement's setting, or the error that names the missing key (the intent loader checks
+/// placements, so this only fires on a placement built some other way).
+pub fn setting<'a>(
+    cloud: &str,
+    target: &str,
+    placement: &'a std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Result<&'a str, ProviderError> {
+    placement.get(key).map(String::as_str).ok_or_else(|| {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            target,
+            "placement",
+            format!("the {cloud} placement has no `{key}`"),
+        )
+    })
+}
+
+/// A number from the environment (a retry or timeout knob), or `default` when it is unset or
+/// not a number.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,22 +73,11 @@ pub struct Ec2 {
 }
 
 fn setting<'a>(target: &str, p: &'a Placement, key: &str) -> Result<&'a str, ProviderError> {
-    p.get(key).map(String::as_str).ok_or_else(|| {
-        ProviderError::new(
-            ErrorKind::Invalid,
-            target,
-            "placement",
-            format!("the aws placement has no `{key}`"),
-        )
-    })
+    intentwall_contract::live::setting("aws", target, p, key)
 }
 
 fn max_attempts() -> u32 {
-    std::env::var("INTENTWALL_AWS_MAX_ATTEMPTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(5)
+    intentwall_contract::live::env_number("INTENTWALL_AWS_MAX_ATTEMPTS", 5).clamp(1, 20) as u32
 }
 
 impl Aws {

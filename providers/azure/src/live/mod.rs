@@ -78,21 +78,11 @@ pub struct Conn {
 }
 
 fn setting<'a>(target: &str, p: &'a Placement, key: &str) -> Result<&'a str, ProviderError> {
-    p.get(key).map(String::as_str).ok_or_else(|| {
-        ProviderError::new(
-            ErrorKind::Invalid,
-            target,
-            "placement",
-            format!("the azure placement has no `{key}`"),
-        )
-    })
+    intentwall_contract::live::setting("azure", target, p, key)
 }
 
 fn max_retries() -> u32 {
-    std::env::var("INTENTWALL_AZURE_MAX_RETRIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
+    intentwall_contract::live::env_number("INTENTWALL_AZURE_MAX_RETRIES", 5).min(20) as u32
 }
 
 async fn connect() -> Result<Conn, (ErrorKind, String)> {

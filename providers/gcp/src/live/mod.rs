@@ -87,22 +87,10 @@ impl Target {
 }
 
 fn setting<'a>(target: &str, p: &'a Placement, key: &str) -> Result<&'a str, ProviderError> {
-    p.get(key).map(String::as_str).ok_or_else(|| {
-        ProviderError::new(
-            ErrorKind::Invalid,
-            target,
-            "placement",
-            format!("the gcp placement has no `{key}`"),
-        )
-    })
+    intentwall_contract::live::setting("gcp", target, p, key)
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use intentwall_contract::live::env_number;
 
 /// Attempts per call (`INTENTWALL_GCP_MAX_ATTEMPTS`, default 5, at least 1).
 pub fn max_attempts() -> u32 {

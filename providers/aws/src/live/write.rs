@@ -174,6 +174,20 @@ impl Writer<'_> {
         );
     }
 
+    /// A write's outcome: one audit event, then the cloud's error classified.
+    fn written<T, E>(
+        &mut self,
+        call: &str,
+        (object, before, after): (&str, &str, &str),
+        r: Result<T, aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
+    ) -> Result<T, ProviderError>
+    where
+        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.audit(call, object, before, after, r.is_ok());
+        r.map_err(|e| error::classify(self.target(), call, &e))
+    }
+
     fn group_id(&self, group: &str) -> Result<String, ProviderError> {
         self.ids.get(group).cloned().ok_or_else(|| {
             ProviderError::new(
@@ -206,8 +220,7 @@ impl Writer<'_> {
             )
             .send()
             .await;
-        self.audit(call, &o.key, "", &body.to_string(), r.is_ok());
-        let out = r.map_err(|e| error::classify(self.target(), call, &e))?;
+        let out = self.written(call, (&o.key, "", &body.to_string()), r)?;
         let id = out.group_id().unwrap_or_default().to_string();
         self.ids.insert(name, id);
         self.made.insert(o.key.clone());
@@ -449,14 +462,8 @@ impl Writer<'_> {
                 .set_tags(Some(set))
                 .send()
                 .await;
-            self.audit(
-                call,
-                &before.key,
-                &before.body.to_string(),
-                &after.body.to_string(),
-                r.is_ok(),
-            );
-            r.map_err(|e| error::classify(self.target(), call, &e))?;
+            let change = (before.body.to_string(), after.body.to_string());
+            self.written(call, (&before.key, &change.0, &change.1), r)?;
         }
         if !gone.is_empty() {
             let call = "ec2:DeleteTags";
@@ -468,14 +475,8 @@ impl Writer<'_> {
                 .set_tags(Some(gone))
                 .send()
                 .await;
-            self.audit(
-                call,
-                &before.key,
-                &before.body.to_string(),
-                &after.body.to_string(),
-                r.is_ok(),
-            );
-            r.map_err(|e| error::classify(self.target(), call, &e))?;
+            let change = (before.body.to_string(), after.body.to_string());
+            self.written(call, (&before.key, &change.0, &change.1), r)?;
         }
         Ok(())
     }
@@ -528,15 +529,9 @@ impl Writer<'_> {
             )
             .send()
             .await;
-        self.audit(
-            call,
-            &after.key,
-            &before.body.to_string(),
-            &after.body.to_string(),
-            r.is_ok(),
-        );
-        r.map(|_| ())
-            .map_err(|e| error::classify(self.target(), call, &e))
+        let change = (before.body.to_string(), after.body.to_string());
+        self.written(call, (&after.key, &change.0, &change.1), r)
+            .map(|_| ())
     }
 
     /// The `sgr-` id of the rule of group `id` equal to `rule` but for its description.

@@ -318,7 +318,10 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client was killed mid-call (the kill -9 test): nobody to answer
 
     def error(self, e, headers=None):
         h = dict(headers or {})

@@ -16,12 +16,12 @@
 
 mod common;
 
-use common::{code, copy_dir, root, text, TODAY};
+use common::live::{self, Served};
+use common::{code, copy_dir, root, text};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Instant;
 
 /// The emulator's URL, or `None` (the test is skipped) when the test command did not start
 /// it; under CI that is a failure.
@@ -44,30 +44,14 @@ fn python() -> PathBuf {
         .unwrap_or_else(|| root().join("target/moto-venv/bin/python"))
 }
 
-/// The counting, fault-injecting proxy; killed on drop.
-struct Proxy {
-    child: Child,
-    url: String,
-}
+/// The counting, fault-injecting proxy in front of moto; killed on drop.
+type Proxy = Served;
 
 impl Proxy {
     fn start(upstream: &str, faults: &[&str]) -> Proxy {
-        let mut child = Command::new(python())
-            .arg(root().join("tests/live/proxy.py"))
-            .args(["--upstream", upstream])
-            .args(faults)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line.trim().parse().expect("the proxy prints its port");
-        Proxy {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        let mut args = vec!["--upstream", upstream];
+        args.extend(faults);
+        Served::spawn(python(), &root().join("tests/live/proxy.py"), args)
     }
 
     /// Mutating calls that reached the emulator so far.
@@ -77,24 +61,9 @@ impl Proxy {
 
     /// What the proxy counted: actions by name, mutating calls, paginated answers.
     fn counts(&self) -> Value {
-        let addr = self.url.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET /__counts HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-        serde_json::from_str(body).expect("counts are JSON")
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let (status, v) = self.request("GET", "/__counts", &[], None);
+        assert_eq!(status, 200, "{v}");
+        v
     }
 }
 
@@ -192,18 +161,16 @@ impl Estate {
     }
 
     fn command(&self, endpoint: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_intentwall"));
-        c.current_dir(self.path())
-            .env("INTENTWALL_TODAY", TODAY)
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .env_remove("RUST_LOG")
-            .arg("--state")
-            .arg("live")
-            .args(args);
-        c
+        live::command(
+            self.path(),
+            &[
+                ("AWS_ENDPOINT_URL", endpoint),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+            &["AWS_PROFILE"],
+            args,
+        )
     }
 
     /// The groups of a target's VPC, as boto3 sees them.
@@ -213,13 +180,7 @@ impl Estate {
     }
 
     fn plan_code(&self, endpoint: &str) -> i32 {
-        let o = self.iw(endpoint, &["plan"]);
-        assert!(
-            matches!(code(&o), 0 | 2),
-            "plan failed: {}",
-            text(&o.stderr)
-        );
-        code(&o)
+        live::plan_code(&self.iw(endpoint, &["plan"]))
     }
 
     fn apply(&self, endpoint: &str) -> Output {
@@ -379,23 +340,11 @@ fn killed_mid_apply_then_rerun_converges() {
     let Some(moto) = moto() else { return };
     let e = Estate::new(&moto, 5);
     let proxy = Proxy::start(&moto, &["--delay-mutations", "15"]);
-    let mut child = e
-        .command(&proxy.url, &["apply", "--auto-approve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while proxy.mutating() < 40 {
-        assert!(Instant::now() < deadline, "the apply never got going");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the apply ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    live::kill_mid_apply(
+        e.command(&proxy.url, &["apply", "--auto-approve"]),
+        || proxy.mutating(),
+        40,
+    );
     assert_eq!(e.plan_code(&moto), 2, "a killed apply leaves work to do");
     let o = e.apply(&moto);
     assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));

@@ -14,12 +14,12 @@
 
 mod common;
 
-use common::{code, copy_dir, root, text, TODAY};
+use common::live::{self, Served};
+use common::{code, copy_dir, root, text};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Instant;
 
 /// The deployments: (name, subscription, resource group, location, nsg).
 const TARGETS: [(&str, &str, &str, &str, &str); 3] = [
@@ -50,29 +50,12 @@ fn python() -> String {
     std::env::var("INTENTWALL_TEST_PYTHON3").unwrap_or_else(|_| "python3".into())
 }
 
-/// The ARM fake; killed on drop.
-struct Fake {
-    child: Child,
-    url: String,
-}
+/// The ARM fake, with the resource groups of [`TARGETS`]; killed on drop.
+type Fake = Served;
 
 impl Fake {
     fn start(args: &[&str]) -> Fake {
-        let mut child = Command::new(python())
-            .arg(root().join("tests/live/azure_fake.py"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the ARM fake (python3)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line.trim().parse().expect("the fake prints its port");
-        let fake = Fake {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
+        let fake = Served::spawn(python(), &root().join("tests/live/azure_fake.py"), args);
         for (_, sub, rg, loc, _) in TARGETS {
             fake.http(
                 "POST",
@@ -85,25 +68,8 @@ impl Fake {
 
     /// One request as a hand edit (not counted, never faulted): (status, body).
     fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let addr = self.url.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let data = body.map(|b| b.to_string()).unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer hand\r\n\
-             x-test-hand: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{data}",
-            data.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let status: u16 = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        let hand = [("Authorization", "Bearer hand"), ("x-test-hand", "1")];
+        self.request(method, path, &hand, body.as_ref())
     }
 
     fn arm(&self, i: usize, rest: &str) -> String {
@@ -164,13 +130,6 @@ impl Fake {
     }
 }
 
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The example intents, on Azure only.
 struct Estate {
     dir: tempfile::TempDir,
@@ -222,19 +181,17 @@ impl Estate {
     }
 
     fn command(&self, fake: &Fake, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_intentwall"));
-        c.current_dir(self.path())
-            .env("INTENTWALL_TODAY", TODAY)
-            .env("INTENTWALL_AZURE_ENDPOINT", &fake.url)
-            .env_remove("RUST_LOG")
-            .env_remove("AZURE_CLIENT_ID")
-            .env_remove("AZURE_TENANT_ID")
-            .env_remove("AZURE_CLIENT_SECRET")
-            .env_remove("AZURE_CREDENTIAL_KIND")
-            .arg("--state")
-            .arg("live")
-            .args(args);
-        c
+        live::command(
+            self.path(),
+            &[("INTENTWALL_AZURE_ENDPOINT", &fake.url)],
+            &[
+                "AZURE_CLIENT_ID",
+                "AZURE_TENANT_ID",
+                "AZURE_CLIENT_SECRET",
+                "AZURE_CREDENTIAL_KIND",
+            ],
+            args,
+        )
     }
 
     fn iw(&self, fake: &Fake, args: &[&str]) -> Output {
@@ -242,14 +199,7 @@ impl Estate {
     }
 
     fn plan_code(&self, fake: &Fake) -> i32 {
-        let o = self.iw(fake, &["plan"]);
-        assert!(
-            matches!(code(&o), 0 | 2),
-            "plan failed: {}{}",
-            text(&o.stdout),
-            text(&o.stderr)
-        );
-        code(&o)
+        live::plan_code(&self.iw(fake, &["plan"]))
     }
 
     fn apply(&self, fake: &Fake) -> Output {
@@ -257,8 +207,7 @@ impl Estate {
     }
 
     fn converge(&self, fake: &Fake) {
-        let o = self.apply(fake);
-        assert_eq!(code(&o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
+        live::applied(&self.apply(fake));
         assert_eq!(self.plan_code(fake), 0, "plan after apply is empty");
     }
 }
@@ -478,23 +427,11 @@ fn failures_mid_apply_fail_their_target_and_a_rerun_converges() {
 fn killed_mid_apply_then_rerun_converges() {
     let fake = Fake::start(&["--delay-ms", "40"]);
     let e = Estate::new();
-    let mut child = e
-        .command(&fake, &["apply", "--auto-approve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while fake.mutating() < 20 {
-        assert!(Instant::now() < deadline, "the apply never got going");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the apply ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    live::kill_mid_apply(
+        e.command(&fake, &["apply", "--auto-approve"]),
+        || fake.mutating(),
+        20,
+    );
     fake.faults(json!({"delay_ms": 0}));
     assert_eq!(e.plan_code(&fake), 2, "a killed apply leaves work to do");
     e.converge(&fake);

@@ -13,11 +13,11 @@
 
 mod common;
 
-use common::{code, copy_dir, root, text, TODAY};
+use common::live::{self, applied, Served};
+use common::{code, copy_dir, root, text};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const PLACES: [(&str, &str, &str); 3] = [
@@ -30,57 +30,23 @@ fn python() -> String {
     std::env::var("INTENTWALL_TEST_PYTHON3").unwrap_or_else(|_| "python3".into())
 }
 
-/// The fake; killed on drop.
-struct Fake {
-    child: Child,
-    url: String,
-}
+/// The fake, serving the networks of [`PLACES`] and a second network in each project whose
+/// rules are never ours; killed on drop.
+type Fake = Served;
 
 impl Fake {
     fn start(faults: &[&str]) -> Fake {
-        let mut cmd = Command::new(python());
-        cmd.arg(root().join("tests/live/gcp_fake.py"));
+        let mut args: Vec<String> = Vec::new();
         for (_, project, network) in PLACES {
-            cmd.args(["--network", &format!("{project}/{network}")]);
-            // a second network in each project, whose rules are never ours
-            cmd.args(["--network", &format!("{project}/other")]);
+            args.extend(["--network".into(), format!("{project}/{network}")]);
+            args.extend(["--network".into(), format!("{project}/other")]);
         }
-        let mut child = cmd
-            .args(faults)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the fake (python3)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line.trim().parse().expect("the fake prints its port");
-        Fake {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        args.extend(faults.iter().map(|f| f.to_string()));
+        Served::spawn(python(), &root().join("tests/live/gcp_fake.py"), args)
     }
 
     fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let addr = self.url.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let status: u16 = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        self.request(method, path, &[], body)
     }
 
     fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -125,13 +91,6 @@ impl Fake {
 
     fn faults(&self, f: Value) {
         self.admin("POST", "/__admin/faults", Some(&f));
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -187,18 +146,16 @@ impl Estate {
     }
 
     fn command(&self, fake: &Fake, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_intentwall"));
-        c.current_dir(self.path())
-            .env("INTENTWALL_TODAY", TODAY)
-            .env("INTENTWALL_GCP_ENDPOINT", &fake.url)
-            .env("INTENTWALL_GCP_POLL_MS", "5")
-            .env("INTENTWALL_GCP_BACKOFF_MS", "20")
-            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-            .env_remove("RUST_LOG")
-            .arg("--state")
-            .arg("live")
-            .args(args);
-        c
+        live::command(
+            self.path(),
+            &[
+                ("INTENTWALL_GCP_ENDPOINT", &fake.url),
+                ("INTENTWALL_GCP_POLL_MS", "5"),
+                ("INTENTWALL_GCP_BACKOFF_MS", "20"),
+            ],
+            &["GOOGLE_APPLICATION_CREDENTIALS"],
+            args,
+        )
     }
 
     fn iw(&self, fake: &Fake, args: &[&str]) -> Output {
@@ -206,23 +163,12 @@ impl Estate {
     }
 
     fn plan_code(&self, fake: &Fake) -> i32 {
-        let o = self.iw(fake, &["plan"]);
-        assert!(
-            matches!(code(&o), 0 | 2),
-            "plan failed: {}{}",
-            text(&o.stdout),
-            text(&o.stderr)
-        );
-        code(&o)
+        live::plan_code(&self.iw(fake, &["plan"]))
     }
 
     fn apply(&self, fake: &Fake) -> Output {
         self.iw(fake, &["apply", "--auto-approve"])
     }
-}
-
-fn applied(o: &Output) {
-    assert_eq!(code(o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
 }
 
 /// A rule no intent makes, disabled so it does not change what the network enforces.
@@ -499,23 +445,11 @@ fn operations_pending_longer_are_waited_for() {
 fn killed_mid_apply_then_rerun_converges() {
     let fake = Fake::start(&["--delay-mutations", "15", "--settle-ms", "300"]);
     let e = Estate::new();
-    let mut child = e
-        .command(&fake, &["apply", "--auto-approve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while fake.mutating() < 40 {
-        assert!(Instant::now() < deadline, "the apply never got going");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the apply ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    live::kill_mid_apply(
+        e.command(&fake, &["apply", "--auto-approve"]),
+        || fake.mutating(),
+        40,
+    );
     // operations the killed run left behind finish on their own
     std::thread::sleep(Duration::from_millis(400));
     fake.faults(json!({"delay_mutations": 0}));

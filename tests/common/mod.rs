@@ -2,6 +2,8 @@
 //! outcome, and scratch copies of the example estate to run mutating commands in.
 #![allow(dead_code)] // each test binary uses a subset
 
+pub mod live;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

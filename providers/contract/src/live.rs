@@ -74,6 +74,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// What an HTTP status alone says, when the cloud's own error code is not one a provider
+    /// knows: throttling, timeouts and server failures are transient, the rest as HTTP means.
+    pub fn of_status(status: Option<u16>) -> ErrorKind {
+        match status {
+            Some(429 | 408) => ErrorKind::Unavailable,
+            Some(s) if s >= 500 => ErrorKind::Unavailable,
+            Some(401) => ErrorKind::Auth,
+            Some(403) => ErrorKind::Denied,
+            Some(404) => ErrorKind::NotFound,
+            Some(409 | 412) => ErrorKind::Conflict,
+            Some(400) => ErrorKind::Invalid,
+            _ => ErrorKind::Other,
+        }
+    }
+
     /// The word for messages.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,6 +159,21 @@ impl fmt::Display for ProviderError {
 }
 
 impl std::error::Error for ProviderError {}
+
+/// An error and its sources joined, each said once: an SDK's transport failure says little at
+/// the top ("dispatch failure") and the cause below.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(c) = next {
+        let s = c.to_string();
+        if !parts.contains(&s) {
+            parts.push(s);
+        }
+        next = c.source();
+    }
+    parts.join(": ")
+}
 
 /// Is `url` an endpoint on this machine (`localhost`, `127.0.0.0/8`, `::1`)? Only there may a
 /// live backend run without real credentials (an emulator); anywhere else that is an error.
@@ -218,6 +248,50 @@ mod tests {
         ] {
             assert!(!is_loopback(u), "{u}");
         }
+    }
+
+    #[test]
+    fn statuses_alone_map_to_what_can_be_done() {
+        for (status, kind) in [
+            (Some(429), ErrorKind::Unavailable),
+            (Some(408), ErrorKind::Unavailable),
+            (Some(500), ErrorKind::Unavailable),
+            (Some(503), ErrorKind::Unavailable),
+            (Some(401), ErrorKind::Auth),
+            (Some(403), ErrorKind::Denied),
+            (Some(404), ErrorKind::NotFound),
+            (Some(409), ErrorKind::Conflict),
+            (Some(412), ErrorKind::Conflict),
+            (Some(400), ErrorKind::Invalid),
+            (Some(418), ErrorKind::Other),
+            (None, ErrorKind::Other),
+        ] {
+            assert_eq!(ErrorKind::of_status(status), kind, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn error_chains_say_each_cause_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let e = E(
+            "dispatch failure",
+            Some(Box::new(E(
+                "io error",
+                Some(Box::new(E("io error", Some(Box::new(E("refused", None)))))),
+            ))),
+        );
+        assert_eq!(error_chain(&e), "dispatch failure: io error: refused");
     }
 
     #[test]

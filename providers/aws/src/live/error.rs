@@ -3,7 +3,7 @@
 
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use intentwall_contract::live::{ErrorKind, ProviderError};
+use intentwall_contract::live::{error_chain, ErrorKind, ProviderError};
 
 /// What an AWS error code means for us.
 pub fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
@@ -35,12 +35,10 @@ pub fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
         c if c.starts_with("Invalid") || c.starts_with("Malformed") || c == "MissingParameter" => {
             ErrorKind::Invalid
         }
-        _ => match status {
-            Some(s) if s >= 500 => ErrorKind::Unavailable,
-            Some(401) => ErrorKind::Auth,
-            Some(403) => ErrorKind::Denied,
-            _ => ErrorKind::Other,
-        },
+        // EC2 answers 400 for most refusals (a wrong state, a dry run), not only malformed
+        // requests: an unknown code there is not known to be ours to fix
+        _ if status == Some(400) => ErrorKind::Other,
+        _ => ErrorKind::of_status(status),
     }
 }
 
@@ -53,14 +51,11 @@ where
         SdkError::TimeoutError(_) => {
             ProviderError::new(ErrorKind::Unavailable, target, call, "timed out")
         }
-        SdkError::DispatchFailure(d) => ProviderError::new(
+        SdkError::DispatchFailure(_) => ProviderError::new(
             ErrorKind::Unavailable,
             target,
             call,
-            format!(
-                "cannot reach the endpoint: {}",
-                chain(e).unwrap_or_else(|| format!("{d:?}"))
-            ),
+            format!("cannot reach the endpoint: {}", error_chain(e)),
         ),
         SdkError::ServiceError(s) => {
             let err = s.err();
@@ -69,31 +64,15 @@ where
             let message = match (err.code(), err.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_string(),
-                _ => chain(e).unwrap_or_else(|| "no error code".into()),
+                _ => error_chain(e),
             };
             ProviderError::new(kind_of(code, Some(status)), target, call, message)
         }
         other => {
             let code = other.code().unwrap_or("");
-            ProviderError::new(
-                kind_of(code, None),
-                target,
-                call,
-                chain(other).unwrap_or_else(|| "unexpected response".into()),
-            )
+            ProviderError::new(kind_of(code, None), target, call, error_chain(other))
         }
     }
-}
-
-/// The error's sources joined, for transport failures that only say "dispatch failure".
-fn chain(e: &dyn std::error::Error) -> Option<String> {
-    let mut parts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(c) = next {
-        parts.push(c.to_string());
-        next = c.source();
-    }
-    Some(parts.join(": "))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! engine can act on, and ARM's own error code and message.
 
 use azure_core::error::ErrorKind as CoreKind;
-use intentwall_contract::live::{ErrorKind, ProviderError};
+use intentwall_contract::live::{error_chain as chain, ErrorKind, ProviderError};
 
 /// What an ARM error code (or, without one, the HTTP status) means for us.
 pub fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
@@ -37,16 +37,7 @@ pub fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
         c if c.starts_with("Invalid") || c == "BadRequest" || c.starts_with("SecurityRule") => {
             ErrorKind::Invalid
         }
-        _ => match status {
-            Some(429) => ErrorKind::Unavailable,
-            Some(s) if s >= 500 || s == 408 => ErrorKind::Unavailable,
-            Some(401) => ErrorKind::Auth,
-            Some(403) => ErrorKind::Denied,
-            Some(404) => ErrorKind::NotFound,
-            Some(409) | Some(412) => ErrorKind::Conflict,
-            Some(400) => ErrorKind::Invalid,
-            _ => ErrorKind::Other,
-        },
+        _ => ErrorKind::of_status(status),
     }
 }
 
@@ -78,20 +69,6 @@ pub fn classify(target: &str, call: &str, e: &azure_core::Error) -> ProviderErro
         _ => ErrorKind::Other,
     };
     ProviderError::new(kind, target, call, chain(e))
-}
-
-/// The error's sources joined, for transport failures.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(c) = next {
-        let s = c.to_string();
-        if !parts.contains(&s) {
-            parts.push(s);
-        }
-        next = c.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use azure_core::{
     ClientOptions, ExponentialRetryOptions, Pipeline, RetryOptions, TransportOptions, Url,
 };
 use futures::StreamExt;
-use intentwall_contract::live::{is_loopback, ErrorKind, ProviderError};
+use intentwall_contract::live::{error_chain, is_loopback, ErrorKind, ProviderError};
 use intentwall_contract::DeploymentIntent;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -106,7 +106,7 @@ async fn connect() -> Result<Conn, (ErrorKind, String)> {
         azure_identity::create_credential().map_err(|e| {
             (
                 ErrorKind::Auth,
-                format!("no Azure credential: {}", error::chain(&e)),
+                format!("no Azure credential: {}", error_chain(&e)),
             )
         })?
     };
@@ -120,7 +120,7 @@ async fn connect() -> Result<Conn, (ErrorKind, String)> {
             format!(
                 "no Azure credentials (environment, workload identity, managed identity, Azure \
                  CLI): {}",
-                error::chain(&e)
+                error_chain(&e)
             ),
         )
     })?;
@@ -145,7 +145,7 @@ async fn connect() -> Result<Conn, (ErrorKind, String)> {
         .retry(retry.clone())
         .transport(transport.clone())
         .build()
-        .map_err(|e| (ErrorKind::Other, error::chain(&e)))?;
+        .map_err(|e| (ErrorKind::Other, error_chain(&e)))?;
     let options = ClientOptions::default().retry(retry).transport(transport);
     let pipeline = Pipeline::new(
         Some("intentwall"),

@@ -363,6 +363,41 @@ impl Writer<'_> {
         }
     }
 
+    /// A write to the resource at `rest` of resource group `rg`: sent under `cond`, its
+    /// long-running operation waited for; the body it answered. A refusal of the kind
+    /// `settled` means the write has nothing to do (`None`): the ASG already exists, the rule
+    /// is already gone. Only the call's own answer counts so: a failed operation stays failed.
+    async fn write<F>(
+        &self,
+        call: &str,
+        cond: Option<Condition>,
+        (rg, rest): (&str, &str),
+        settled: Option<ErrorKind>,
+        fut: F,
+    ) -> Result<Option<Value>, ProviderError>
+    where
+        F: Future<Output = azure_core::Result<azure_core::Response>>,
+    {
+        match self.send(call, cond, fut).await {
+            Ok(resp) => self
+                .settle(call, &self.path(rg, rest), resp)
+                .await
+                .map(Some),
+            Err(e) if Some(e.kind) == settled => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A request body as the SDK's model (a body it cannot take is ours to fix, not ARM's).
+    fn model<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &str,
+        body: &Value,
+    ) -> Result<T, ProviderError> {
+        serde_json::from_value(body.clone())
+            .map_err(|e| ProviderError::new(ErrorKind::Invalid, self.target, call, e.to_string()))
+    }
+
     /// An authenticated GET through the SDK's pipeline (retries, transport): status, headers,
     /// body.
     async fn get(&self, call: &str, url: &Url) -> Result<(u16, Headers, Value), ProviderError> {
@@ -527,26 +562,24 @@ impl Writer<'_> {
             "tags": {"managed-by": "intentwall"},
             "properties": {"securityRules": []},
         });
-        let model: models::NetworkSecurityGroup =
-            serde_json::from_value(body.clone()).map_err(|e| {
-                ProviderError::new(ErrorKind::Invalid, self.target, call, e.to_string())
-            })?;
+        let model: models::NetworkSecurityGroup = self.model(call, &body)?;
         let fut = self
             .conn
             .client
             .network_security_groups_client()
             .create_or_update(&self.rg, &name, model, &self.sub)
             .send();
+        let rest = format!("networkSecurityGroups/{name}");
         let r = self
-            .send(call, Some(Condition::IfNoneMatch), async move {
-                fut.await.map(Into::into)
-            })
-            .await;
-        let path = self.path(&self.rg, &format!("networkSecurityGroups/{name}"));
-        let r = match r {
-            Ok(resp) => self.settle(call, &path, resp).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
+            .write(
+                call,
+                Some(Condition::IfNoneMatch),
+                (&self.rg, &rest),
+                None,
+                async move { fut.await.map(Into::into) },
+            )
+            .await
+            .map(|_| ());
         self.audit(call, &o.key, "", &body.to_string(), r.is_ok());
         r
     }
@@ -590,28 +623,25 @@ impl Writer<'_> {
         }
         let call = "ApplicationSecurityGroups_CreateOrUpdate";
         let body = json!({"location": self.location, "tags": {"managed-by": "intentwall"}, "properties": {}});
-        let model: models::ApplicationSecurityGroup = serde_json::from_value(body.clone())
-            .map_err(|e| {
-                ProviderError::new(ErrorKind::Invalid, self.target, call, e.to_string())
-            })?;
+        let model: models::ApplicationSecurityGroup = self.model(call, &body)?;
         let fut = self
             .conn
             .client
             .application_security_groups_client()
             .create_or_update(&self.rg, name, model, &self.sub)
             .send();
+        let rest = format!("applicationSecurityGroups/{name}");
+        // a conflict: made by someone else (or a run that crashed) since the read, it exists
         let r = self
-            .send(call, Some(Condition::IfNoneMatch), async move {
-                fut.await.map(Into::into)
-            })
-            .await;
-        let path = self.path(&self.rg, &format!("applicationSecurityGroups/{name}"));
-        let r = match r {
-            Ok(resp) => self.settle(call, &path, resp).await.map(|_| ()),
-            // made by someone else (or a run that crashed) since the read: it exists
-            Err(e) if e.kind == ErrorKind::Conflict => Ok(()),
-            Err(e) => Err(e),
-        };
+            .write(
+                call,
+                Some(Condition::IfNoneMatch),
+                (&self.rg, &rest),
+                Some(ErrorKind::Conflict),
+                async move { fut.await.map(Into::into) },
+            )
+            .await
+            .map(|_| ());
         self.audit(
             call,
             &format!("asg:{name}"),
@@ -639,26 +669,20 @@ impl Writer<'_> {
         if let Some(m) = arm.as_object_mut() {
             m.remove("type");
         }
-        let model: models::SecurityRule = serde_json::from_value(arm.clone()).map_err(|e| {
-            ProviderError::new(ErrorKind::Invalid, self.target, call, e.to_string())
-        })?;
+        let model: models::SecurityRule = self.model(call, &arm)?;
         let fut = self
             .conn
             .client
             .security_rules_client()
             .create_or_update(&r.rg, &r.nsg, &at.name, model, &self.sub)
             .send();
+        let rest = format!("networkSecurityGroups/{}/securityRules/{}", r.nsg, at.name);
         let res = self
-            .send(call, Some(cond), async move { fut.await.map(Into::into) })
-            .await;
-        let path = self.path(
-            &r.rg,
-            &format!("networkSecurityGroups/{}/securityRules/{}", r.nsg, at.name),
-        );
-        let res = match res {
-            Ok(resp) => self.settle(call, &path, resp).await,
-            Err(e) => Err(e),
-        };
+            .write(call, Some(cond), (&r.rg, &rest), None, async move {
+                fut.await.map(Into::into)
+            })
+            .await
+            .map(Option::unwrap_or_default);
         self.audit(call, key, before, &arm.to_string(), res.is_ok());
         let mut body = res?;
         // after a long-running operation the answer may predate it: read the rule's etag
@@ -728,22 +752,21 @@ impl Writer<'_> {
             .security_rules_client()
             .delete(&r.rg, &r.nsg, &r.rule.name, &self.sub)
             .send();
-        let res = self
-            .send(call, cond, async move { fut.await.map(Into::into) })
-            .await;
-        let path = self.path(
-            &r.rg,
-            &format!(
-                "networkSecurityGroups/{}/securityRules/{}",
-                r.nsg, r.rule.name
-            ),
+        let rest = format!(
+            "networkSecurityGroups/{}/securityRules/{}",
+            r.nsg, r.rule.name
         );
-        let res = match res {
-            Ok(resp) => self.settle(call, &path, resp).await.map(|_| ()),
-            // already gone: done
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        };
+        // not found: already gone, done
+        let res = self
+            .write(
+                call,
+                cond,
+                (&r.rg, &rest),
+                Some(ErrorKind::NotFound),
+                async move { fut.await.map(Into::into) },
+            )
+            .await
+            .map(|_| ());
         self.audit(call, &o.key, &o.body.to_string(), "", res.is_ok());
         res?;
         let s = self.slot(&r, r.rule.priority);

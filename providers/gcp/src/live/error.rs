@@ -7,7 +7,7 @@
 
 use google_cloud_gax::error::rpc::StatusDetails;
 use google_cloud_gax::error::Error;
-use intentwall_contract::live::{ErrorKind, ProviderError};
+use intentwall_contract::live::{error_chain as chain, ErrorKind, ProviderError};
 
 /// What a Compute reason word (or operation error code) and HTTP status mean for us.
 pub fn kind_of(reason: &str, status: Option<u16>) -> ErrorKind {
@@ -39,16 +39,7 @@ pub fn kind_of(reason: &str, status: Option<u16>) -> ErrorKind {
         | "required"
         | "INVALID_FIELD_VALUE"
         | "INVALID_USAGE" => ErrorKind::Invalid,
-        _ => match status {
-            Some(429) => ErrorKind::Unavailable,
-            Some(s) if s >= 500 => ErrorKind::Unavailable,
-            Some(401) => ErrorKind::Auth,
-            Some(403) => ErrorKind::Denied,
-            Some(404) => ErrorKind::NotFound,
-            Some(409) | Some(412) => ErrorKind::Conflict,
-            Some(400) => ErrorKind::Invalid,
-            _ => ErrorKind::Other,
-        },
+        _ => ErrorKind::of_status(status),
     }
 }
 
@@ -97,17 +88,6 @@ pub fn classify(target: &str, call: &str, e: &Error) -> ProviderError {
         err.retryable = true;
     }
     err
-}
-
-/// The error's sources joined (transport failures say little at the top).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut next = e.source();
-    while let Some(c) = next {
-        parts.push(c.to_string());
-        next = c.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

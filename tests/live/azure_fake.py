@@ -485,11 +485,13 @@ class Handler(BaseHTTPRequestHandler):
         """Permissions_ListForResourceGroup: the caller's permission entries at the resource
         group, in pages of `permissions_page` entries (0: one page)."""
         m = PERMISSIONS.match(url.path)
-        COUNTS["permissions"] += 1
+        hand = self.headers.get("x-test-hand") == "1"
+        if not hand:
+            COUNTS["permissions"] += 1
         if method != "GET":
             raise ArmError(405, "MethodNotAllowed", method)
         sub, rg = m.group("sub"), m.group("rg")
-        if FAULTS["permissions_error"]:
+        if FAULTS["permissions_error"] and not hand:
             status, code = FAULTS["permissions_error"]
             raise ArmError(int(status), code,
                            "The client 'loopback' does not have authorization to perform action "

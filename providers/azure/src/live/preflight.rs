@@ -18,8 +18,10 @@
 //! What the answer cannot show, and so preflight cannot see: deny assignments (they are not in
 //! this API's answer, and override any grant), Azure Policy (a `deny` effect refuses a request
 //! whatever the roles say), resource locks (a `ReadOnly` lock refuses writes, a `CanNotDelete`
-//! one deletes), and conditions on role assignments. A pass means "the roles grant every
-//! action", not "ARM will accept every write"; the writes still stop at the first refusal.
+//! lock deletions), conditions on role assignments, and the grant on an ASG of another resource
+//! group that a rule names (joining it is checked on that ASG; here only at the target's
+//! resource group). A pass means "the roles grant every action", not "ARM will accept every
+//! write"; the writes still stop at the first refusal.
 //!
 //! The call itself is `Microsoft.Authorization/permissions/read` at the resource group (in the
 //! role of `intentwall permissions azure`). Any failure of it (denied, resource group missing,

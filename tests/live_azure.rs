@@ -594,7 +594,10 @@ fn role_actions(e: &Estate) -> Vec<Value> {
     let o = common::iw(e.path(), &["permissions", "azure"]);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let role: Value = serde_json::from_str(&text(&o.stdout)).expect("the role is JSON");
-    role["Actions"].as_array().expect("the role's actions").clone()
+    role["Actions"]
+        .as_array()
+        .expect("the role's actions")
+        .clone()
 }
 
 /// `apply --preflight`, requiring that it was refused before any write, with the preflight's
@@ -602,7 +605,11 @@ fn role_actions(e: &Estate) -> Vec<Value> {
 fn refused(e: &Estate, fake: &Fake) -> String {
     let o = e.iw(fake, &["apply", "--auto-approve", "--preflight"]);
     assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
-    assert_eq!(fake.mutating(), 0, "a write was made before the preflight refusal");
+    assert_eq!(
+        fake.mutating(),
+        0,
+        "a write was made before the preflight refusal"
+    );
     text(&o.stderr)
 }
 
@@ -647,6 +654,7 @@ fn preflight_refuses_when_the_role_lacks_an_action_and_writes_nothing() {
         .collect();
     fake.faults(json!({"permissions": [{"actions": actions.clone()}]}));
     let err = refused(&e, &fake);
+    eprintln!("what the refusal says:\n{err}");
     assert!(err.contains("preflight"), "{err}");
     assert!(err.contains(RULE_WRITE), "{err}");
     assert!(err.contains("needed to create rule:iw-"), "{err}");
@@ -726,7 +734,10 @@ fn preflight_refuses_when_the_permissions_cannot_be_read() {
     let err = refused(&e, &fake);
     assert!(err.contains("Permissions_ListForResourceGroup"), "{err}");
     assert!(err.contains("AuthorizationFailed"), "{err}");
-    assert!(err.contains("could not read the caller's permissions"), "{err}");
+    assert!(
+        err.contains("could not read the caller's permissions"),
+        "{err}"
+    );
     // throttled past the bounded retries: refused the same way
     fake.faults(json!({"permissions_error": [429, "TooManyRequests"]}));
     let o = e

@@ -93,7 +93,10 @@ mod tests {
         // and nothing else of Microsoft.Authorization: the job never changes roles
         let auth: Vec<&Value> = actions
             .iter()
-            .filter(|a| a.as_str().is_some_and(|a| a.starts_with("Microsoft.Authorization/")))
+            .filter(|a| {
+                a.as_str()
+                    .is_some_and(|a| a.starts_with("Microsoft.Authorization/"))
+            })
             .collect();
         assert_eq!(auth.len(), 1, "{auth:?}");
     }

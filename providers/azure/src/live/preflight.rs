@@ -306,12 +306,18 @@ mod tests {
             RULE_DELETE
         ));
         assert!(matches("Microsoft.Network/*/write", ASG_WRITE));
-        assert!(matches("Microsoft.Net*/applicationSecurityGroups/*", ASG_JOIN));
+        assert!(matches(
+            "Microsoft.Net*/applicationSecurityGroups/*",
+            ASG_JOIN
+        ));
         assert!(!matches("Microsoft.Network/virtualNetworks/*", NSG_READ));
         assert!(!matches("Microsoft.Compute/*", NSG_READ));
         // no wildcard: the whole action, nothing more or less
         assert!(!matches(NSG_READ, RULE_READ));
-        assert!(!matches("Microsoft.Network/networkSecurityGroups", NSG_READ));
+        assert!(!matches(
+            "Microsoft.Network/networkSecurityGroups",
+            NSG_READ
+        ));
         assert!(!matches("", NSG_READ));
         assert!(matches("**", NSG_READ));
     }
@@ -343,7 +349,10 @@ mod tests {
         // nothing granted at all
         assert!(!granted(&[], NSG_READ));
         // a notActions with a different case still subtracts
-        let e = entry(&["*"], &["MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/*"]);
+        let e = entry(
+            &["*"],
+            &["MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/SECURITYRULES/*"],
+        );
         assert!(!granted(&[e], RULE_WRITE));
     }
 
@@ -453,7 +462,10 @@ mod tests {
         let gone = rule("iw-gone", None);
 
         let need = needed(SUB, RG, &[Op::Create(&nsg)]);
-        assert_eq!(need.keys().copied().collect::<Vec<_>>(), [NSG_READ, NSG_WRITE]);
+        assert_eq!(
+            need.keys().copied().collect::<Vec<_>>(),
+            [NSG_READ, NSG_WRITE]
+        );
         assert_eq!(need[NSG_WRITE], ["create nsg:nsg-a"]);
 
         let need = needed(SUB, RG, &[Op::Create(&plain)]);
@@ -463,10 +475,28 @@ mod tests {
         );
 
         // our ASG may be created; a foreign one is only joined
-        let need = needed(SUB, RG, &[Op::Update { before: &plain, after: &with_ours }]);
-        assert!(need.contains_key(ASG_JOIN) && need.contains_key(ASG_WRITE) && need.contains_key(ASG_READ));
+        let need = needed(
+            SUB,
+            RG,
+            &[Op::Update {
+                before: &plain,
+                after: &with_ours,
+            }],
+        );
+        assert!(
+            need.contains_key(ASG_JOIN)
+                && need.contains_key(ASG_WRITE)
+                && need.contains_key(ASG_READ)
+        );
         assert_eq!(need[ASG_WRITE], ["update rule:iw-web"]);
-        let need = needed(SUB, RG, &[Op::Replace { before: &plain, after: &foreign }]);
+        let need = needed(
+            SUB,
+            RG,
+            &[Op::Replace {
+                before: &plain,
+                after: &foreign,
+            }],
+        );
         assert!(need.contains_key(ASG_JOIN));
         assert!(!need.contains_key(ASG_WRITE) && !need.contains_key(ASG_READ));
 

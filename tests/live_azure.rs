@@ -491,20 +491,6 @@ fn anonymous_credentials_only_for_a_loopback_endpoint() {
 }
 
 #[test]
-fn preflight_is_refused_honestly_before_any_write() {
-    let fake = Fake::start(&[]);
-    let e = Estate::new();
-    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
-    assert!(
-        text(&o.stderr).contains("cannot check Azure permissions"),
-        "{}",
-        text(&o.stderr)
-    );
-    assert_eq!(fake.mutating(), 0);
-}
-
-#[test]
 fn a_missing_resource_group_is_an_error_not_an_empty_state() {
     let fake = Fake::start(&[]);
     let e = Estate::new();
@@ -532,4 +518,177 @@ fn operation_status_out_of_the_roles_reach_falls_back_to_polling_the_resources()
             assert_eq!(r["properties"]["provisioningState"], "Succeeded", "{r}");
         }
     }
+}
+
+// ---- apply --preflight: the caller's permissions at each resource group
+// (Permissions_ListForResourceGroup, served by the fake; by default the role of
+// `intentwall permissions azure`)
+
+const RULE_WRITE: &str = "Microsoft.Network/networkSecurityGroups/securityRules/write";
+
+/// The actions of the role `intentwall permissions azure` prints for the estate.
+fn role_actions(e: &Estate) -> Vec<Value> {
+    let o = common::iw(e.path(), &["permissions", "azure"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let role: Value = serde_json::from_str(&text(&o.stdout)).expect("the role is JSON");
+    role["Actions"]
+        .as_array()
+        .expect("the role's actions")
+        .clone()
+}
+
+/// `apply --preflight`, requiring that it was refused before any write, with the preflight's
+/// exit code (1); its stderr.
+fn refused(e: &Estate, fake: &Fake) -> String {
+    let o = e.iw(fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        fake.mutating(),
+        0,
+        "a write was made before the preflight refusal"
+    );
+    text(&o.stderr)
+}
+
+#[test]
+fn preflight_with_the_full_role_converges_and_the_second_plan_is_empty() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    // the fake's default answer is the role `permissions azure` prints, in one entry
+    let actions = role_actions(&e);
+    let (s, answer) = fake.http(
+        "GET",
+        &format!(
+            "/subscriptions/{}/resourcegroups/{}/providers/Microsoft.Authorization/permissions\
+             ?api-version=2022-04-01",
+            TARGETS[0].1, TARGETS[0].2
+        ),
+        None,
+    );
+    assert_eq!(s, 200, "{answer}");
+    assert_eq!(answer["value"][0]["actions"], Value::Array(actions.clone()));
+    // and said explicitly, so this test follows the role whatever the fake's default
+    fake.faults(json!({"permissions": [{"actions": actions, "notActions": []}]}));
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let c = fake.counts();
+    assert_eq!(c["permissions"], 3, "one permissions call per target: {c}");
+    assert!(c["mutating"].as_u64().unwrap() > 60, "{c}");
+    assert_eq!(e.plan_code(&fake), 0, "plan after apply is empty");
+    // nothing to write: nothing to check
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(fake.counts()["permissions"], 3);
+}
+
+#[test]
+fn preflight_refuses_when_the_role_lacks_an_action_and_writes_nothing() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    let actions: Vec<Value> = role_actions(&e)
+        .into_iter()
+        .filter(|a| a != RULE_WRITE)
+        .collect();
+    fake.faults(json!({"permissions": [{"actions": actions.clone()}]}));
+    let err = refused(&e, &fake);
+    eprintln!("what the refusal says:\n{err}");
+    assert!(err.contains("preflight"), "{err}");
+    assert!(err.contains(RULE_WRITE), "{err}");
+    assert!(err.contains("needed to create rule:iw-"), "{err}");
+    for (dep, _, rg, ..) in TARGETS {
+        assert!(err.contains(&format!("{dep}/azure")), "{dep}: {err}");
+        assert!(err.contains(&format!("resourceGroups/{rg}")), "{rg}: {err}");
+    }
+    // only that action is named
+    assert!(
+        !err.contains("securityRules/delete") && !err.contains("applicationSecurityGroups"),
+        "{err}"
+    );
+    assert_eq!(fake.counts()["permissions"], 3);
+
+    // the same action taken away by the role's own notActions (any case, a wildcard)
+    fake.faults(json!({"permissions": [{
+        "actions": role_actions(&e),
+        "notActions": ["microsoft.network/networkSecurityGroups/SECURITYRULES/w*"],
+    }]}));
+    let err = refused(&e, &fake);
+    assert!(err.contains(RULE_WRITE), "{err}");
+
+    // a rule naming an ASG needs to join it: a role without that is refused too
+    let no_join: Vec<Value> = role_actions(&e)
+        .into_iter()
+        .filter(|a| !a.as_str().unwrap_or("").contains("joinNetworkSecurityRule"))
+        .collect();
+    fake.faults(json!({"permissions": [{"actions": no_join}]}));
+    let err = refused(&e, &fake);
+    assert!(
+        err.contains("Microsoft.Network/applicationSecurityGroups/joinNetworkSecurityRule/action"),
+        "{err}"
+    );
+    assert!(!err.contains(RULE_WRITE), "{err}");
+}
+
+#[test]
+fn preflight_passes_a_wildcard_role() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    fake.faults(json!({"permissions": [{"actions": ["Microsoft.Network/*"]}]}));
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(e.plan_code(&fake), 0, "plan after apply is empty");
+}
+
+#[test]
+fn preflight_reads_every_page_and_not_actions_subtract_only_within_their_role() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    // role 1 takes rule writes away from itself; role 2, on the next page, grants them: the
+    // caller may write rules (notActions are not a deny)
+    fake.faults(json!({
+        "permissions": [
+            {"actions": ["*"], "notActions": ["Microsoft.Network/networkSecurityGroups/securityRules/*"]},
+            {"actions": ["*/read"]},
+            {"actions": ["Microsoft.Network/networkSecurityGroups/securityRules/*"]},
+        ],
+        "permissions_page": 1,
+    }));
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        fake.counts()["permissions"],
+        9,
+        "three pages for each of three targets"
+    );
+    assert_eq!(e.plan_code(&fake), 0);
+}
+
+#[test]
+fn preflight_refuses_when_the_permissions_cannot_be_read() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    // denied: the call is named, nothing is claimed and nothing written
+    fake.faults(json!({"permissions_error": [403, "AuthorizationFailed"]}));
+    let err = refused(&e, &fake);
+    assert!(err.contains("Permissions_ListForResourceGroup"), "{err}");
+    assert!(err.contains("AuthorizationFailed"), "{err}");
+    assert!(
+        err.contains("could not read the caller's permissions"),
+        "{err}"
+    );
+    // throttled past the bounded retries: refused the same way
+    fake.faults(json!({"permissions_error": [429, "TooManyRequests"]}));
+    let o = e
+        .command(&fake, &["apply", "--auto-approve", "--preflight"])
+        .env("INTENTWALL_AZURE_MAX_RETRIES", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(err.contains("Permissions_ListForResourceGroup"), "{err}");
+    assert!(err.contains("TooManyRequests"), "{err}");
+    assert_eq!(fake.mutating(), 0);
+    // readable again: the same apply goes through
+    fake.faults(json!({"permissions_error": null}));
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
 }

@@ -119,9 +119,11 @@ impl Live {
     }
 
     /// The calls a target's changes need that its identity may not make (`apply
-    /// --preflight`); empty when all are allowed. Only AWS can be asked (IAM
-    /// SimulatePrincipalPolicy); for the others a preflight that cannot ask refuses, it never
-    /// passes.
+    /// --preflight`); empty when all are allowed. AWS asks IAM (SimulatePrincipalPolicy);
+    /// Azure reads the caller's permissions at the target's resource group
+    /// (Permissions_ListForResourceGroup) and evaluates the actions the writes make, which
+    /// cannot see deny assignments, Azure Policy or resource locks; where the cloud cannot be
+    /// asked, or the asking fails, the preflight refuses: it never passes unchecked.
     pub async fn preflight(
         &self,
         target: &Target,
@@ -130,9 +132,16 @@ impl Live {
         match target.provider {
             ProviderKind::Aws => {}
             ProviderKind::Azure => {
-                return Err(
-                    intentwall_azure::live::preflight::unsupported(&target.to_string()).into(),
+                let label = target.to_string();
+                let conn = self.azure.conn(&label).await?;
+                let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
+                return Ok(intentwall_azure::live::preflight::denied(
+                    &conn,
+                    &label,
+                    &target.placement,
+                    &ops,
                 )
+                .await?);
             }
             ProviderKind::Gcp => {
                 // IAM's answer would come from Cloud Resource Manager's

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A stateful fake of the ARM Network API (api-version 2024-03-01) for intentwall's live Azure
-tests, on loopback only. Python 3 standard library only.
+"""A stateful fake of the ARM Network API (api-version 2024-03-01), and of the one Authorization
+call `apply --preflight` makes (api-version 2022-04-01), for intentwall's live Azure tests, on
+loopback only. Python 3 standard library only.
 
 What it implements (only what intentwall calls, and what the tests use to edit state "by hand"):
   networkSecurityGroups       list (per resource group), GET, PUT, DELETE
@@ -8,6 +9,8 @@ What it implements (only what intentwall calls, and what the tests use to edit s
   defaultSecurityRules        list, GET (the six rules every NSG has)
   applicationSecurityGroups   GET, PUT, DELETE
   operations                  GET (long-running operations: InProgress for --lro-polls polls)
+  Microsoft.Authorization/permissions   GET at a resource group (Permissions_ListForResourceGroup,
+                              api-version 2022-04-01, tests/live/azure_authorization_schema.json)
 
 ARM behaviour: request bodies validated against tests/live/azure_schema.json (types, enums,
 required fields) and the constraints it lists (priority range and uniqueness per direction,
@@ -26,6 +29,14 @@ Faults: --throttle-every N (every Nth counted request answers 429 TooManyRequest
 Retry-After: --retry-after S; a request of the same subscription arriving before that time is
 counted `early`), --fail-after N (after N mutations every mutation answers 500), --delay-ms M
 (each mutation waits M ms), --die-after N (the process exits abruptly at its Nth mutation).
+Permissions (Permissions_ListForResourceGroup): the caller's entries are, by default, the role
+`intentwall permissions azure` prints (ROLE_ACTIONS, one entry); {"permissions": [entries]} to
+/__faults (or --permissions JSON) replaces them, each entry {"actions", "notActions",
+"dataActions", "notDataActions"} checked against the schema; {"permissions": null} restores the
+default. {"permissions_error": [status, code]} (or --permissions-error STATUS:CODE) answers every
+permissions request with that ARM error; {"permissions_page": N} (or --permissions-page N) cuts
+the answer into pages of N entries joined by `nextLink` ($skiptoken), as the API's pageable
+declaration allows. The requests are counted in `permissions` of /__counts.
 --deny-operations: reading an operation's status answers 403 (a role assigned to resource
 groups does not reach the subscription-scope operation); the resource itself still finishes
 when polled. --tamper-next (or {"tamper_next": true} to /__faults): the next PUT of a security rule finds
@@ -50,13 +61,33 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA = json.load(open(os.path.join(HERE, "azure_schema.json")))
 API = SCHEMA["api_version"]
 DEFS = SCHEMA["definitions"]
+AUTH = json.load(open(os.path.join(HERE, "azure_authorization_schema.json")))
+AUTH_API = AUTH["api_version"]
+DEFS.update(AUTH["definitions"])
+
+# The actions of the role `intentwall permissions azure` prints (tests/live_azure.rs checks the
+# two agree): what the caller holds unless a test says otherwise.
+ROLE_ACTIONS = [
+    "Microsoft.Network/networkSecurityGroups/read",
+    "Microsoft.Network/networkSecurityGroups/write",
+    "Microsoft.Network/networkSecurityGroups/securityRules/read",
+    "Microsoft.Network/networkSecurityGroups/securityRules/write",
+    "Microsoft.Network/networkSecurityGroups/securityRules/delete",
+    "Microsoft.Network/applicationSecurityGroups/read",
+    "Microsoft.Network/applicationSecurityGroups/write",
+    "Microsoft.Network/applicationSecurityGroups/joinNetworkSecurityRule/action",
+    "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action",
+    "Microsoft.Authorization/permissions/read",
+]
 
 LOCK = threading.RLock()
 STATE = {"rgs": {}, "nsgs": {}, "asgs": {}, "ops": {}, "pending": {}}
-COUNTS = {"mutating": 0, "requests": 0, "by_call": {}, "throttled": 0, "early": 0, "polls": 0}
+COUNTS = {"mutating": 0, "requests": 0, "by_call": {}, "throttled": 0, "early": 0, "polls": 0,
+          "permissions": 0}
 FAULTS = {"throttle_every": 0, "retry_after": 1, "fail_after": -1, "delay_ms": 0,
           "die_after": -1, "lro_polls": 2, "poll_retry_after": 0, "tamper_next": False,
-          "deny_operations": False}
+          "deny_operations": False, "permissions": None, "permissions_error": None,
+          "permissions_page": 0}
 NOT_BEFORE = {}
 ARGS = None
 
@@ -297,6 +328,10 @@ def progress(resource):
 
 # ---------------------------------------------------------------- HTTP
 
+PERMISSIONS = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Authorization/permissions$",
+    re.I)
+
 PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)(?:/resourceGroups/(?P<rg>[^/]+))?/providers/Microsoft\.Network/"
     r"(?P<rest>.*)$", re.I)
@@ -364,14 +399,18 @@ class Handler(BaseHTTPRequestHandler):
                         return
                 if not (self.headers.get("Authorization") or "").startswith("Bearer "):
                     raise ArmError(401, "AuthenticationFailed", "no bearer token")
-                if parse_qs(url.query).get("api-version") != [API]:
-                    raise bad("InvalidApiVersionParameter", "api-version must be %s" % API)
+                want = AUTH_API if PERMISSIONS.match(url.path) else API
+                if parse_qs(url.query).get("api-version") != [want]:
+                    raise bad("InvalidApiVersionParameter", "api-version must be %s" % want)
                 mutating = method in ("PUT", "DELETE")
                 if mutating and not hand:
                     self.before_mutation()
                 if method == "PUT" and not hand and FAULTS["tamper_next"]:
                     self.tamper(url.path, body)
-                status, out, headers = self.route(method, url.path, body)
+                if PERMISSIONS.match(url.path):
+                    status, out, headers = self.permissions(method, url)
+                else:
+                    status, out, headers = self.route(method, url.path, body)
                 if mutating and not hand:
                     COUNTS["mutating"] += 1
                     call = "%s %s" % (method, kind_of_path(url.path))
@@ -432,6 +471,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, COUNTS)
             data = self.body() or {}
             if path == "/__faults" and method == "POST":
+                if data.get("permissions") is not None:
+                    check_permissions(data["permissions"])
                 FAULTS.update(data)
                 return self.send_json(200, FAULTS)
             if path == "/__rg" and method == "POST":
@@ -439,6 +480,40 @@ class Handler(BaseHTTPRequestHandler):
                 persist()
                 return self.send_json(200, {})
         raise ArmError(404, "NotFound", "no hook %s" % path)
+
+    def permissions(self, method, url):
+        """Permissions_ListForResourceGroup: the caller's permission entries at the resource
+        group, in pages of `permissions_page` entries (0: one page)."""
+        m = PERMISSIONS.match(url.path)
+        hand = self.headers.get("x-test-hand") == "1"
+        if not hand:
+            COUNTS["permissions"] += 1
+        if method != "GET":
+            raise ArmError(405, "MethodNotAllowed", method)
+        sub, rg = m.group("sub"), m.group("rg")
+        if FAULTS["permissions_error"] and not hand:
+            status, code = FAULTS["permissions_error"]
+            raise ArmError(int(status), code,
+                           "The client 'loopback' does not have authorization to perform action "
+                           "'Microsoft.Authorization/permissions/read' over scope "
+                           "'/subscriptions/%s/resourceGroups/%s' or the scope is invalid." % (sub, rg)
+                           if int(status) == 403 else "injected %s" % code)
+        if ("%s/%s" % (sub, rg)).lower() not in STATE["rgs"]:
+            raise ArmError(404, "ResourceGroupNotFound", "Resource group '%s' could not be found." % rg)
+        entries = FAULTS["permissions"]
+        if entries is None:
+            entries = [{"actions": ROLE_ACTIONS, "notActions": [], "dataActions": [], "notDataActions": []}]
+        token = parse_qs(url.query).get("$skiptoken", ["0"])[0]
+        if not token.isdigit() or int(token) > len(entries):
+            raise bad("InvalidSkipToken", "$skiptoken %r is not one this API gave" % token)
+        start, size = int(token), FAULTS["permissions_page"] or len(entries) or 1
+        out = {"value": [dict({"actions": [], "notActions": [], "dataActions": [], "notDataActions": []}, **e)
+                         for e in entries[start:start + size]]}
+        if start + size < len(entries):
+            out["nextLink"] = "http://%s%s?api-version=%s&$skiptoken=%d" % (
+                self.headers.get("Host"), url.path, AUTH_API, start + size)
+        check_type(out, DEFS["PermissionGetResult"], "permissionGetResult")
+        return 200, out, {}
 
     def route(self, method, path, body):
         m = PATH.match(path)
@@ -581,6 +656,17 @@ class Handler(BaseHTTPRequestHandler):
         raise ArmError(405, "MethodNotAllowed", method)
 
 
+def check_permissions(entries):
+    """A test's permission entries must be what the API could answer."""
+    if not isinstance(entries, list):
+        raise bad("InvalidRequestFormat", "permissions must be a list of entries")
+    for i, e in enumerate(entries):
+        check_type(e, DEFS["Permission"], "permissions[%d]" % i)
+        unknown = set(e) - set(DEFS["Permission"]["properties"])
+        if unknown:
+            raise bad("InvalidRequestFormat", "permissions[%d]: unknown fields %s" % (i, sorted(unknown)))
+
+
 def kind_of_path(path):
     p = path.lower()
     for k in ("securityrules", "applicationsecuritygroups", "networksecuritygroups"):
@@ -651,11 +737,21 @@ def main():
     ap.add_argument("--lro-polls", type=int, default=2)
     ap.add_argument("--tamper-next", action="store_true")
     ap.add_argument("--deny-operations", action="store_true")
+    ap.add_argument("--permissions", help="JSON list of permission entries (default: the role)")
+    ap.add_argument("--permissions-error", help="STATUS:CODE every permissions request answers")
+    ap.add_argument("--permissions-page", type=int, default=0)
     ARGS = ap.parse_args()
     FAULTS.update(throttle_every=ARGS.throttle_every, retry_after=ARGS.retry_after,
                   fail_after=ARGS.fail_after, delay_ms=ARGS.delay_ms, die_after=ARGS.die_after,
                   lro_polls=ARGS.lro_polls, tamper_next=ARGS.tamper_next,
-                  deny_operations=ARGS.deny_operations)
+                  deny_operations=ARGS.deny_operations, permissions_page=ARGS.permissions_page)
+    if ARGS.permissions:
+        entries = json.loads(ARGS.permissions)
+        check_permissions(entries)
+        FAULTS["permissions"] = entries
+    if ARGS.permissions_error:
+        status, _, code = ARGS.permissions_error.partition(":")
+        FAULTS["permissions_error"] = [int(status), code or "AuthorizationFailed"]
     if ARGS.state and os.path.exists(ARGS.state):
         STATE.update(json.load(open(ARGS.state)))
     srv = QuietServer(("127.0.0.1", ARGS.port), OperationsAware)

@@ -280,5 +280,108 @@ class FaultTests(unittest.TestCase):
             os.remove(state)
 
 
+PERMS = "/subscriptions/%s/resourcegroups/%s/providers/Microsoft.Authorization/permissions" % (SUB, RG)
+AUTH_API = "?api-version=2022-04-01"
+
+
+class PermissionsTests(unittest.TestCase):
+    """Permissions_ListForResourceGroup, the call of `apply --preflight`."""
+
+    def setUp(self):
+        self.f = Fake()
+        self.f.call("POST", "/__rg", {"subscription": SUB, "resource_group": RG, "location": "eastus"}, query="")
+
+    def tearDown(self):
+        self.f.stop()
+
+    def perms(self, path=PERMS, query=AUTH_API):
+        return self.f.call("GET", path, query=query)
+
+    def test_default_is_the_role_in_one_entry(self):
+        s, out, _ = self.perms()
+        self.assertEqual(s, 200, out)
+        self.assertNotIn("nextLink", out)
+        self.assertEqual(len(out["value"]), 1)
+        e = out["value"][0]
+        self.assertEqual(sorted(e), ["actions", "dataActions", "notActions", "notDataActions"])
+        self.assertIn("Microsoft.Network/networkSecurityGroups/securityRules/write", e["actions"])
+        self.assertIn("Microsoft.Authorization/permissions/read", e["actions"])
+        self.assertEqual((e["notActions"], e["dataActions"], e["notDataActions"]), ([], [], []))
+        self.assertEqual(self.f.call("GET", "/__counts", query="")[1]["permissions"], 1)
+
+    def test_path_is_case_insensitive_and_versioned_apart_from_network(self):
+        s, _, _ = self.perms(PERMS.replace("resourcegroups", "resourceGroups").replace("Authorization", "authorization"))
+        self.assertEqual(s, 200)
+        # the network API's version is not this API's, and the other way round
+        s, out, _ = self.perms(query=API)
+        self.assertEqual((s, out["error"]["code"]), (400, "InvalidApiVersionParameter"))
+        s, out, _ = self.f.call("GET", BASE + "/networkSecurityGroups", query=AUTH_API)
+        self.assertEqual((s, out["error"]["code"]), (400, "InvalidApiVersionParameter"))
+        s, out, _ = self.perms(query="")
+        self.assertEqual((s, out["error"]["code"]), (400, "InvalidApiVersionParameter"))
+        s, out, _ = self.f.call("GET", PERMS, headers={"Authorization": ""}, query=AUTH_API)
+        self.assertEqual((s, out["error"]["code"]), (401, "AuthenticationFailed"))
+        s, out, _ = self.f.call("PUT", PERMS, {"actions": ["*"]}, query=AUTH_API)
+        self.assertEqual(s, 405)
+        # nothing of this is a write
+        self.assertEqual(self.f.call("GET", "/__counts", query="")[1]["mutating"], 0)
+
+    def test_missing_resource_group(self):
+        s, out, _ = self.perms(PERMS.replace(RG, "rg-none"))
+        self.assertEqual((s, out["error"]["code"]), (404, "ResourceGroupNotFound"))
+
+    def test_configured_entries_and_pages(self):
+        entries = [{"actions": ["Microsoft.Network/*"], "notActions": ["*/delete"]},
+                   {"actions": ["*/read"]},
+                   {"actions": ["Microsoft.Network/networkSecurityGroups/securityRules/delete"]}]
+        s, _, _ = self.f.call("POST", "/__faults", {"permissions": entries, "permissions_page": 2}, query="")
+        self.assertEqual(s, 200)
+        s, first, _ = self.perms()
+        self.assertEqual(s, 200)
+        self.assertEqual([e["actions"] for e in first["value"]], [["Microsoft.Network/*"], ["*/read"]])
+        self.assertEqual(first["value"][1]["notActions"], [])  # absent fields are empty lists
+        link = first["nextLink"]
+        self.assertTrue(link.startswith(self.f.url + PERMS), link)
+        self.assertIn("api-version=2022-04-01", link)
+        s, second, _ = self.f.call("GET", link[len(self.f.url):], query="")
+        self.assertEqual(s, 200)
+        self.assertEqual(len(second["value"]), 1)
+        self.assertNotIn("nextLink", second)
+        s, out, _ = self.perms(query=AUTH_API + "&$skiptoken=x")
+        self.assertEqual((s, out["error"]["code"]), (400, "InvalidSkipToken"))
+        # null restores the role
+        self.f.call("POST", "/__faults", {"permissions": None, "permissions_page": 0}, query="")
+        self.assertIn("Microsoft.Authorization/permissions/read", self.perms()[1]["value"][0]["actions"])
+
+    def test_configured_entries_must_be_what_the_api_could_answer(self):
+        for bad in ({"actions": "*"}, [{"actions": [1]}], [{"actions": ["*"], "condition": "x"}], ["*"]):
+            s, out, _ = self.f.call("POST", "/__faults", {"permissions": bad}, query="")
+            self.assertEqual((s, out["error"]["code"]), (400, "InvalidRequestFormat"), bad)
+        self.assertEqual(len(self.perms()[1]["value"]), 1)
+
+    def test_injected_error(self):
+        self.f.call("POST", "/__faults", {"permissions_error": [403, "AuthorizationFailed"]}, query="")
+        s, out, h = self.perms()
+        self.assertEqual((s, out["error"]["code"]), (403, "AuthorizationFailed"))
+        self.assertIn("Microsoft.Authorization/permissions/read", out["error"]["message"])
+        self.assertEqual(h["x-ms-error-code"], "AuthorizationFailed")
+        # the network API is not affected
+        self.assertEqual(self.f.call("GET", BASE + "/networkSecurityGroups")[0], 200)
+
+    def test_flags(self):
+        g = Fake("--permissions", json.dumps([{"actions": ["*"]}, {"actions": ["*/read"]}]),
+                 "--permissions-page", "1", "--permissions-error", "429:TooManyRequests")
+        try:
+            g.call("POST", "/__rg", {"subscription": SUB, "resource_group": RG, "location": "eastus"}, query="")
+            s, out, _ = g.call("GET", PERMS, query=AUTH_API)
+            self.assertEqual((s, out["error"]["code"]), (429, "TooManyRequests"))
+            g.call("POST", "/__faults", {"permissions_error": None}, query="")
+            s, out, _ = g.call("GET", PERMS, query=AUTH_API)
+            self.assertEqual((s, out["value"][0]["actions"]), (200, ["*"]))
+            self.assertIn("nextLink", out)
+        finally:
+            g.stop()
+
+
 if __name__ == "__main__":
     unittest.main()

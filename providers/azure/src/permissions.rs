@@ -13,6 +13,9 @@
 //!   source or destination needs it (Azure checks it on the ASG when the rule is written);
 //! - `applicationSecurityGroups/joinIpConfiguration/action`: joins NICs to the groups' ASGs,
 //!   the Azure side of group membership.
+//! - `Microsoft.Authorization/permissions/read`: `apply --preflight` reads the caller's own
+//!   permissions at the resource group (`Permissions_ListForResourceGroup`); ARM lists it as
+//!   the action of that call, so a role without it may be refused the check.
 //!
 //! The live backend makes no other call. The status of a long-running write lives at
 //! subscription scope (`locations/operations`), outside the resource groups the role is
@@ -52,7 +55,8 @@ pub fn role(places: &[Vec<String>]) -> Value {
             "Microsoft.Network/applicationSecurityGroups/read",
             "Microsoft.Network/applicationSecurityGroups/write",
             "Microsoft.Network/applicationSecurityGroups/joinNetworkSecurityRule/action",
-            "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action"
+            "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action",
+            "Microsoft.Authorization/permissions/read"
         ],
         "NotActions": [],
         "DataActions": [],
@@ -79,5 +83,21 @@ mod tests {
             json!(["/subscriptions/s1/resourceGroups/rg-a"])
         );
         assert!(document(&places).ends_with("]\n}\n"));
+    }
+
+    #[test]
+    fn the_preflight_may_read_the_callers_permissions() {
+        let v = role(&[vec!["s1".to_string(), "rg-a".to_string()]]);
+        let actions = v["Actions"].as_array().unwrap();
+        assert!(actions.contains(&json!("Microsoft.Authorization/permissions/read")));
+        // and nothing else of Microsoft.Authorization: the job never changes roles
+        let auth: Vec<&Value> = actions
+            .iter()
+            .filter(|a| {
+                a.as_str()
+                    .is_some_and(|a| a.starts_with("Microsoft.Authorization/"))
+            })
+            .collect();
+        assert_eq!(auth.len(), 1, "{auth:?}");
     }
 }

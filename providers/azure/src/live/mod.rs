@@ -1,5 +1,6 @@
 //! The live Azure backend (cargo feature `live`): azure_mgmt_network (API 2024-03-01) reading
-//! and writing a deployment's NSG, its security rules and the groups' ASGs.
+//! and writing a deployment's NSG, its security rules and the groups' ASGs;
+//! azure_mgmt_authorization (API 2022-04-01) reading the caller's permissions for preflight.
 //!
 //! - **Endpoint and credentials**: Azure Resource Manager (public cloud), or
 //!   `INTENTWALL_AZURE_ENDPOINT`. The credential is azure_identity's chain (environment,
@@ -17,6 +18,7 @@
 //!   document ([`doc`]) and read by the snapshot loader, so live and recorded state normalise
 //!   identically. A resource group that does not exist is an error, not an empty state.
 //! - **Execute**: see [`write`].
+//! - **Preflight** (`apply --preflight`): see [`preflight`].
 
 pub mod doc;
 pub mod error;
@@ -60,6 +62,9 @@ pub struct Azure {
 pub struct Conn {
     /// The network client.
     pub client: azure_mgmt_network::Client,
+    /// The authorization client (the caller's permissions, for `apply --preflight`): same
+    /// endpoint, credential, retries and transport as the network client.
+    pub authorization: azure_mgmt_authorization::Client,
     /// The SDK's pipeline (retries, transport) for requests the SDK has no builder for (the
     /// status of a long-running operation).
     pub pipeline: Pipeline,
@@ -146,6 +151,12 @@ async fn connect() -> Result<Conn, (ErrorKind, String)> {
         .transport(transport.clone())
         .build()
         .map_err(|e| (ErrorKind::Other, error_chain(&e)))?;
+    let authorization = azure_mgmt_authorization::Client::builder(credential.clone())
+        .endpoint(url.clone())
+        .retry(retry.clone())
+        .transport(transport.clone())
+        .build()
+        .map_err(|e| (ErrorKind::Other, error_chain(&e)))?;
     let options = ClientOptions::default().retry(retry).transport(transport);
     let pipeline = Pipeline::new(
         Some("intentwall"),
@@ -158,6 +169,7 @@ async fn connect() -> Result<Conn, (ErrorKind, String)> {
     let url = url.clone();
     Ok(Conn {
         client,
+        authorization,
         pipeline,
         credential,
         scopes: vec![scope],

@@ -178,6 +178,10 @@ pub struct ApplyArgs {
     /// Override the blast-radius guard.
     #[arg(long)]
     pub force: bool,
+    /// Targets written at the same time (1: one after another). Each target is still written
+    /// by one writer, in its own order; only independent targets overlap.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
     /// Before writing, check with the cloud (AWS: IAM SimulatePrincipalPolicy; Azure: the
     /// caller's permissions at each resource group) that the identity may make every call the
     /// changes need; refuse the apply if not, or if the cloud cannot be asked (GCP).

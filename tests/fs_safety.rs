@@ -340,6 +340,7 @@ fn a_target_changed_after_planning_stops_with_nothing_written() {
     let opts = ApplyOptions {
         backend: intentwall::backend::Backend::snapshots(snaps.clone()),
         max_deletes: 50,
+        parallelism: 4,
         force: false,
         preflight: false,
     };

@@ -41,6 +41,7 @@ fn apply_opts(store: &Memory) -> ApplyOptions {
     ApplyOptions {
         backend: Backend::Memory(store.clone()),
         max_deletes: usize::MAX,
+        parallelism: 4,
         force: false,
         preflight: false,
     }
@@ -169,4 +170,40 @@ fn drift_is_planned_back_and_a_changed_target_is_never_written() {
     assert!(format!("{e:#}").contains("changed under us"), "{e:#}");
     assert_eq!(store.get(&dep, kind).unwrap(), moved);
     assert_eq!(store.writes(), writes);
+}
+
+/// Targets written at the same time end exactly as written one after another: the same
+/// outcomes in the plan's order, the same writes, the same state in every target.
+#[test]
+fn parallel_apply_ends_as_a_sequential_one() {
+    let intent = example();
+    let run = |parallelism: usize| {
+        let store = Memory::new();
+        let plan = plan_with(&intent, &store);
+        let opts = ApplyOptions {
+            parallelism,
+            ..apply_opts(&store)
+        };
+        let report = apply::apply(&plan, &intent, &opts).expect("applies");
+        let outcomes: Vec<_> = report
+            .targets
+            .iter()
+            .map(|o| (o.deployment.clone(), o.provider, o.outcome, o.changes))
+            .collect();
+        let states: Vec<_> = plan
+            .targets
+            .iter()
+            .map(|t| {
+                let s = store.get(&t.deployment, t.provider).unwrap_or_default();
+                serde_json::to_string(&s).unwrap()
+            })
+            .collect();
+        (outcomes, store.writes(), states)
+    };
+    let one = run(1);
+    assert!(one.1 > 0, "the example writes something");
+    assert!(one.0.iter().any(|o| o.2 == Outcome::Applied), "{:?}", one.0);
+    for n in [2, 4, 16] {
+        assert_eq!(run(n), one, "parallelism {n}");
+    }
 }

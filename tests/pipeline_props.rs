@@ -990,6 +990,7 @@ fn apply_opts(dir: &Path) -> ApplyOptions {
     ApplyOptions {
         backend: intentwall::backend::Backend::snapshots(dir.to_path_buf()),
         max_deletes: usize::MAX,
+        parallelism: 4,
         force: true,
         preflight: false,
     }

@@ -64,6 +64,7 @@ pub fn run(cli: &Cli, args: &ApplyArgs) -> Result<ExitStatus, Error> {
         backend: super::backend_of(cli),
         max_deletes: args.max_deletes,
         force: args.force,
+        parallelism: usize::from(args.parallelism),
         preflight: args.preflight,
     };
     let report = match &recorded {

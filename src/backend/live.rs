@@ -119,9 +119,10 @@ impl Live {
     }
 
     /// The calls a target's changes need that its identity may not make (`apply
-    /// --preflight`); empty when all are allowed. Only AWS can be asked (IAM
-    /// SimulatePrincipalPolicy); for the others a preflight that cannot ask refuses, it never
-    /// passes.
+    /// --preflight`); empty when all are allowed. AWS asks IAM SimulatePrincipalPolicy for the
+    /// role; GCP asks Cloud Resource Manager's projects.testIamPermissions for the project
+    /// (which permissions of the role's the caller holds there). A cloud that cannot be
+    /// asked, or a question that fails, refuses: a preflight never passes unasked.
     pub async fn preflight(
         &self,
         target: &Target,
@@ -135,13 +136,9 @@ impl Live {
                 )
             }
             ProviderKind::Gcp => {
-                // IAM's answer would come from Cloud Resource Manager's
-                // projects.testIamPermissions, whose client this build does not carry
-                return Err(Error::usage(format!(
-                    "apply --preflight is not available for GCP ({target}): this build cannot \
-                     ask IAM (projects.testIamPermissions); apply without --preflight, after \
-                     granting the role of `intentwall permissions gcp`"
-                )));
+                let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
+                let label = target.to_string();
+                return Ok(self.gcp.preflight(&label, &target.placement, &ops).await?);
             }
         }
         let p = &target.placement;

@@ -374,7 +374,7 @@ mod tests {
             .iter()
             .filter(|p| !matches!(p.as_str(), "compute.firewalls.create" | "compute.networks.updatePolicy"))
             .cloned()
-            .chain(["compute.instances.list".to_string()]) // not asked: ignored
+            .chain(["storage.buckets.list".to_string()]) // not asked: ignored
             .collect();
         let d = denied(&n, "acme-prod-us", &granted);
         assert_eq!(d.len(), 2, "{d:?}");

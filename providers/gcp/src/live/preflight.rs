@@ -222,18 +222,21 @@ pub async fn check(t: &Target, ops: &[Op<'_>]) -> Result<Vec<String>, ProviderEr
              preflight refuses: {}",
             e.message
         );
-        if e.kind == ErrorKind::NotFound || e.kind == ErrorKind::Denied {
-            e.message.push_str(
-                " (a project that does not exist, or that the identity cannot see, is \
-                 answered so)",
-            );
+        match e.kind {
+            ErrorKind::Denied => e.message.push_str(
+                " (Google answers so for a project that does not exist or that the identity \
+                 cannot see, and when the Cloud Resource Manager API is not enabled for the \
+                 credentials' project)",
+            ),
+            ErrorKind::NotFound => e.message.push_str(" (the project does not exist)"),
+            _ => {}
         }
         e
     })?;
     let out = denied(&needs, &t.project, &answer.permissions);
-    tracing::info!(
+    tracing::debug!(
         target: "intentwall::gcp",
-        target_label = %t.label,
+        target = %t.label,
         project = %t.project,
         asked = permissions.len(),
         granted = answer.permissions.len(),
@@ -372,7 +375,12 @@ mod tests {
         assert!(denied(&n, "acme-prod-us", &all).is_empty());
         let granted: Vec<String> = all
             .iter()
-            .filter(|p| !matches!(p.as_str(), "compute.firewalls.create" | "compute.networks.updatePolicy"))
+            .filter(|p| {
+                !matches!(
+                    p.as_str(),
+                    "compute.firewalls.create" | "compute.networks.updatePolicy"
+                )
+            })
             .cloned()
             .chain(["storage.buckets.list".to_string()]) // not asked: ignored
             .collect();
@@ -393,7 +401,9 @@ mod tests {
         // nothing granted: every permission is named, the reads with what they are for
         let d = denied(&n, "acme-prod-us", &[]);
         assert_eq!(d.len(), n.permissions().len());
-        assert!(d.iter().any(|l| l.starts_with("compute.networks.get is not granted")
-            && l.ends_with("check that the network exists")));
+        assert!(d
+            .iter()
+            .any(|l| l.starts_with("compute.networks.get is not granted")
+                && l.ends_with("check that the network exists")));
     }
 }

@@ -178,8 +178,9 @@ pub struct ApplyArgs {
     /// Override the blast-radius guard.
     #[arg(long)]
     pub force: bool,
-    /// Before writing, check with the cloud (AWS: IAM SimulatePrincipalPolicy) that the
-    /// identity may make every call the changes need; refuse the apply if not.
+    /// Before writing, check with the cloud (AWS: IAM SimulatePrincipalPolicy; GCP: Cloud
+    /// Resource Manager testIamPermissions) that the identity may make every call the changes
+    /// need; refuse the apply if not.
     #[arg(long)]
     pub preflight: bool,
     /// Delete unmanaged rules in managed targets (when planning here).

@@ -9,7 +9,8 @@
 //! organisation policy constraints, VPC Service Controls perimeters and conditions on
 //! resources below the project may still refuse a write it reported as granted, and Google
 //! documents the method as one that may "fail open". So a pass is evidence, not a guarantee;
-//! a refusal is always right to stop on.
+//! a refusal stops before any write (wrong only for a grant conditioned on particular
+//! resources, which a question about the project may not match).
 //!
 //! Any failure of the call itself (403, unknown project, 5xx after the bounded retries, no
 //! connection) refuses: a preflight that could not ask never passes.

@@ -183,8 +183,9 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
     /// Before writing, check with the cloud (AWS: IAM SimulatePrincipalPolicy; Azure: the
-    /// caller's permissions at each resource group) that the identity may make every call the
-    /// changes need; refuse the apply if not, or if the cloud cannot be asked (GCP).
+    /// caller's permissions at each resource group; GCP: Cloud Resource Manager
+    /// testIamPermissions) that the identity may make every call the changes need; refuse the
+    /// apply if not, or if the cloud cannot be asked.
     #[arg(long)]
     pub preflight: bool,
     /// Delete unmanaged rules in managed targets (when planning here).

@@ -539,17 +539,6 @@ fn a_missing_network_fails_its_target_without_writing() {
 }
 
 #[test]
-fn preflight_is_refused_for_gcp_before_any_write() {
-    let fake = Fake::start(&[]);
-    let e = Estate::new();
-    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
-    let err = text(&o.stderr);
-    assert!(err.contains("not available for GCP"), "{err}");
-    assert_eq!(fake.mutating(), 0);
-}
-
-#[test]
 fn anonymous_credentials_are_only_for_a_loopback_endpoint() {
     let fake = Fake::start(&[]);
     let e = Estate::new();
@@ -617,4 +606,220 @@ fn writes_are_made_before_breaks_denies_first_in_and_last_out() {
         ]
     );
     assert_eq!(e.plan_code(&fake), 0);
+}
+
+/// What the fake was asked through testIamPermissions, in order: (project, permissions
+/// sorted).
+fn iam_asked(fake: &Fake) -> Vec<(String, Vec<String>)> {
+    fake.counts()["iam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let mut p: Vec<String> = x["permissions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect();
+            p.sort();
+            (x["project"].as_str().unwrap().to_string(), p)
+        })
+        .collect()
+}
+
+fn iam_calls(fake: &Fake) -> u64 {
+    fake.counts()["methods"]["projects.testIamPermissions"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn preflight_with_everything_granted_asks_iam_per_project_then_converges() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    applied(&o);
+    // one question per target, for exactly what a fresh network's inserts and the reads need
+    let mut asked = iam_asked(&fake);
+    asked.sort();
+    let want = strings(&[
+        "compute.firewalls.create",
+        "compute.firewalls.list",
+        "compute.globalOperations.get",
+        "compute.networks.get",
+        "compute.networks.updatePolicy",
+    ]);
+    let mut projects: Vec<String> = PLACES.iter().map(|(_, p, _)| p.to_string()).collect();
+    projects.sort();
+    assert_eq!(
+        asked,
+        projects
+            .into_iter()
+            .map(|p| (p, want.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert!(fake.mutating() >= 150, "{}", fake.counts());
+    assert_eq!(
+        e.plan_code(&fake),
+        0,
+        "plan after a preflighted apply is empty"
+    );
+    // nothing to write: no target is preflighted, nothing is written
+    let before = fake.mutating();
+    applied(&e.iw(&fake, &["apply", "--auto-approve", "--preflight"]));
+    assert_eq!(iam_calls(&fake), 3);
+    assert_eq!(fake.mutating(), before);
+}
+
+#[test]
+fn preflight_names_a_withheld_permission_and_nothing_is_written_anywhere() {
+    // IAM holds back the insert permission in one project only: the whole apply stops
+    let fake = Fake::start(&["--withhold", "acme-prod-eu/compute.firewalls.create"]);
+    let e = Estate::new();
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    let all = text(&o.stderr);
+    // the refusal (after the plan, which names every project)
+    let err = all
+        .split("error: preflight: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(
+        err.starts_with("the identity may not make 1 call(s)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "eu/gcp: compute.firewalls.create is not granted on projects/acme-prod-eu; \
+             needed to create "
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("acme-prod-us") && !err.contains("acme-prod-ap"),
+        "{err}"
+    );
+    assert_eq!(fake.mutating(), 0, "a write was made before the refusal");
+    assert_eq!(fake.counts()["log"], json!([]));
+    assert_eq!(
+        iam_calls(&fake),
+        3,
+        "every target is asked before any write"
+    );
+    // granted again: the same apply goes through
+    fake.faults(json!({"withhold": []}));
+    applied(&e.iw(&fake, &["apply", "--auto-approve", "--preflight"]));
+    assert_eq!(e.plan_code(&fake), 0);
+}
+
+#[test]
+fn preflight_refuses_when_iam_cannot_be_asked() {
+    let fake = Fake::start(&["--iam-fail", "403"]);
+    let e = Estate::new();
+    let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("cloudresourcemanager.projects.testIamPermissions access denied"),
+        "{err}"
+    );
+    assert!(err.contains("so the preflight refuses"), "{err}");
+    assert!(err.contains("HTTP 403"), "{err}");
+    assert_eq!(fake.mutating(), 0);
+    // a service that keeps failing: the bounded retries are spent, then it refuses
+    fake.faults(json!({"iam_fail": 503}));
+    let o = e
+        .command(&fake, &["apply", "--auto-approve", "--preflight"])
+        .env("INTENTWALL_GCP_MAX_ATTEMPTS", "2")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("cloudresourcemanager.projects.testIamPermissions unavailable"),
+        "{err}"
+    );
+    assert_eq!(iam_calls(&fake), 1 + 2, "one 403, then two attempts on 503");
+    assert_eq!(fake.mutating(), 0);
+    // nothing was written: the plan still has everything to do
+    assert_eq!(e.plan_code(&fake), 2);
+}
+
+#[test]
+fn a_rule_whose_direction_changed_is_deleted_then_inserted_under_its_name() {
+    let fake = Fake::start(&[]);
+    let e = Estate::new();
+    applied(&e.apply(&fake));
+    let (_, p, _) = PLACES[0];
+    let original = fake
+        .rules(p)
+        .into_iter()
+        .find(|r| {
+            r["name"].as_str().unwrap().starts_with("iw-us-")
+                && r["direction"] == "INGRESS"
+                && r.get("sourceTags").is_none()
+                && r.get("sourceServiceAccounts").is_none()
+        })
+        .unwrap();
+    let name = original["name"].as_str().unwrap().to_string();
+    // by hand, the owned rule becomes an egress rule of the same name
+    let mut egress = original.clone();
+    let o = egress.as_object_mut().unwrap();
+    for k in [
+        "id",
+        "kind",
+        "selfLink",
+        "creationTimestamp",
+        "sourceRanges",
+    ] {
+        o.remove(k);
+    }
+    o.insert("direction".into(), json!("EGRESS"));
+    o.insert("destinationRanges".into(), json!(["198.18.0.0/15"]));
+    fake.put(p, &egress);
+    assert_eq!(fake.rule(p, &name).unwrap()["direction"], "EGRESS");
+
+    let o = e.iw(&fake, &["plan"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(&name), "{}", text(&o.stdout));
+    let before = fake.counts()["log"].as_array().unwrap().len();
+    // preflighted: the replacement needs both the delete and the create permission
+    applied(&e.iw(&fake, &["apply", "--auto-approve", "--preflight"]));
+    let asked = iam_asked(&fake);
+    assert_eq!(
+        asked.len(),
+        1,
+        "only the changed target is asked: {asked:?}"
+    );
+    assert_eq!(asked[0].0, p);
+    for needed in ["compute.firewalls.delete", "compute.firewalls.create"] {
+        assert!(asked[0].1.iter().any(|x| x == needed), "{asked:?}");
+    }
+    // the fake's write log: the old rule deleted, then its successor inserted, nothing else
+    let log: Vec<Value> = fake.counts()["log"].as_array().unwrap()[before..].to_vec();
+    assert_eq!(log, vec![json!(["DELETE", name]), json!(["POST", name])]);
+    let now = fake.rule(p, &name).unwrap();
+    assert_eq!(now["direction"], "INGRESS");
+    assert_ne!(
+        now["id"], original["id"],
+        "a new rule, not the old one edited"
+    );
+    let strip = |r: &Value| {
+        let mut r = r.clone();
+        for k in ["id", "creationTimestamp"] {
+            r.as_object_mut().unwrap().remove(k);
+        }
+        r
+    };
+    assert_eq!(
+        strip(&now),
+        strip(&original),
+        "the rule is as the intent makes it"
+    );
+    assert_eq!(e.plan_code(&fake), 0, "converged");
 }

@@ -119,11 +119,12 @@ impl Live {
     }
 
     /// The calls a target's changes need that its identity may not make (`apply
-    /// --preflight`); empty when all are allowed. AWS asks IAM (SimulatePrincipalPolicy);
-    /// Azure reads the caller's permissions at the target's resource group
-    /// (Permissions_ListForResourceGroup) and evaluates the actions the writes make, which
-    /// cannot see deny assignments, Azure Policy or resource locks; where the cloud cannot be
-    /// asked, or the asking fails, the preflight refuses: it never passes unchecked.
+    /// --preflight`); empty when all are allowed. AWS asks IAM SimulatePrincipalPolicy for the
+    /// role; Azure reads the caller's permissions at the target's resource group
+    /// (Permissions_ListForResourceGroup) and evaluates the actions the writes make (deny
+    /// assignments, Azure Policy and resource locks are out of its sight); GCP asks Cloud
+    /// Resource Manager's projects.testIamPermissions for the project. A question that fails
+    /// refuses: a preflight never passes unasked.
     pub async fn preflight(
         &self,
         target: &Target,
@@ -144,13 +145,9 @@ impl Live {
                 .await?);
             }
             ProviderKind::Gcp => {
-                // IAM's answer would come from Cloud Resource Manager's
-                // projects.testIamPermissions, whose client this build does not carry
-                return Err(Error::usage(format!(
-                    "apply --preflight is not available for GCP ({target}): this build cannot \
-                     ask IAM (projects.testIamPermissions); apply without --preflight, after \
-                     granting the role of `intentwall permissions gcp`"
-                )));
+                let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
+                let label = target.to_string();
+                return Ok(self.gcp.preflight(&label, &target.placement, &ops).await?);
             }
         }
         let p = &target.placement;

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A stateful fake of the Compute Engine v1 firewall API, for tests/live_gcp.rs.
+"""A stateful fake of the Compute Engine v1 firewall API (and of Cloud Resource Manager's
+projects.testIamPermissions), for tests/live_gcp.rs.
 
 No emulator of GCE firewalls exists that the Rust SDK can use, so this one implements the
 calls intentwall makes, with the behaviour the tests depend on:
@@ -17,6 +18,14 @@ calls intentwall makes, with the behaviour the tests depend on:
 - errors are Google's `{"error": {"code", "message", "errors": [{"reason", ...}]}}`;
 - faults: 429 every Nth request or in a storm, 503 after N mutations (optionally in one
   project), slow mutations, operations pending longer, a concurrent edit after a listing.
+- Cloud Resource Manager v3 `POST /v3/projects/{p}:testIamPermissions` on the same port:
+  the body is validated against the discovery subset in gcp_crm_test_iam_permissions.json
+  and the rules the API states (a list of permission names, no wildcards); the answer is
+  the granted subset (`{}` when none is), everything by default, less what `--withhold`
+  names; a project the fake does not hold is 403, and `--iam-fail CODE` fails every call.
+  Errors there are the One Platform shape `{"error": {"code", "message", "status",
+  "details"}}`. These calls are read-only: counted under `methods` and in `iam` (what was
+  asked), never as mutating.
 
 Mutating requests that reach the store are counted (`GET /__counts`), independently of
 intentwall's own report. `/__admin/...` sets state up and edits it "by hand"; those requests
@@ -43,6 +52,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "gcp_compute_firewalls.json"), encoding="utf-8") as f:
     DISCOVERY = json.load(f)
 SCHEMAS = DISCOVERY["schemas"]
+with open(os.path.join(HERE, "gcp_crm_test_iam_permissions.json"), encoding="utf-8") as f:
+    CRM = json.load(f)
+CRM_SCHEMAS = CRM["schemas"]
+# what the discovery document says the path is: v3/{+resource}:testIamPermissions with
+# resource ^projects/[^/]+$
+CRM_PATH = re.compile(r"/v3/(projects/[^/:]+):testIamPermissions")
+# IAM permission names are service.resource.verb (e.g. compute.firewalls.create)
+PERMISSION = re.compile(r"[a-z][a-z0-9]*\.[a-zA-Z][a-zA-Z0-9]*\.[a-zA-Z][a-zA-Z0-9]*")
+MAX_PERMISSIONS = 100
 
 NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 PROTOCOLS = {"tcp", "udp", "icmp", "esp", "ah", "ipip", "sctp", "all"}
@@ -69,6 +87,32 @@ class ApiError(Exception):
 
 def invalid(message):
     return ApiError(400, "invalid", message)
+
+
+class RpcError(ApiError):
+    """An error of a One Platform API (Cloud Resource Manager): `status` is the canonical
+    code's name, and `details` typed messages (google.rpc.BadRequest, ErrorInfo)."""
+
+    STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+              404: "NOT_FOUND", 409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+              503: "UNAVAILABLE"}
+
+    def __init__(self, code, message, details=None):
+        super().__init__(code, self.STATUS.get(code, "UNKNOWN"), message)
+        self.details = details or []
+
+    def body(self):
+        out = {"code": self.code, "message": self.message, "status": self.reason}
+        if self.details:
+            out["details"] = self.details
+        return {"error": out}
+
+
+def bad_request(field, description):
+    return RpcError(400, description, [{
+        "@type": "type.googleapis.com/google.rpc.BadRequest",
+        "fieldViolations": [{"field": field, "description": description}],
+    }])
 
 
 # ---------------------------------------------------------------- schema validation
@@ -116,6 +160,38 @@ def check_schema(value, schema, path):
     elif t == "boolean":
         if not isinstance(value, bool):
             raise invalid(f"Invalid value at '{path}' ({value!r}): expected true or false")
+
+
+def check_request_schema(body):
+    """A testIamPermissions request body against the discovery schema: an object whose only
+    field is `permissions`, a list of strings. Raise RpcError(400) on the first violation."""
+    if not isinstance(body, dict):
+        raise bad_request("", "Invalid JSON payload received. Expected an object.")
+    props = CRM_SCHEMAS["TestIamPermissionsRequest"]["properties"]
+    for k in body:
+        if k not in props:
+            raise bad_request(k, f"Invalid JSON payload received. Unknown name \"{k}\": Cannot find field.")
+    perms = body.get("permissions")
+    if perms is not None and not isinstance(perms, list):
+        raise bad_request("permissions", f"Invalid value at 'permissions' ({type(perms).__name__}): expected a list of strings")
+    for i, p in enumerate(perms or []):
+        if not isinstance(p, str):
+            raise bad_request(f"permissions[{i}]", f"Invalid value at 'permissions[{i}]' ({type(p).__name__}): expected a string")
+
+
+def check_request(body):
+    """The rules of testIamPermissions beyond the schema: at least one permission, at most
+    MAX_PERMISSIONS, each a permission name without wildcards. Raise RpcError(400)."""
+    perms = body.get("permissions") or []
+    if not perms:
+        raise bad_request("permissions", "No permissions were specified in the request.")
+    if len(perms) > MAX_PERMISSIONS:
+        raise bad_request("permissions", f"The number of permissions in the request ({len(perms)}) exceeds the maximum of {MAX_PERMISSIONS}.")
+    for p in perms:
+        if "*" in p:
+            raise bad_request("permissions", f"Permissions with wildcards are not allowed: '{p}'.")
+        if not PERMISSION.fullmatch(p):
+            raise bad_request("permissions", f"Permission '{p}' is not valid.")
 
 
 # ---------------------------------------------------------------- firewall semantics
@@ -219,7 +295,7 @@ class Store:
         self.next_id = 4_000_000_000_000_000_000
         self.requests = 0
         self.mutations = 0
-        self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0, "log": []}
+        self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0, "log": [], "iam": []}
         self.armed = []  # concurrent edits: {project, after_lists, firewall}
         self.lists_done = {}  # project -> completed listings
 
@@ -382,12 +458,16 @@ class Handler(BaseHTTPRequestHandler):
             with s.lock:
                 s.requests += 1
                 s.settle_due()
-                mutating = method in ("POST", "PATCH", "PUT", "DELETE") and "/operations/" not in path
+                crm = path.startswith("/v3/")
+                mutating = (method in ("POST", "PATCH", "PUT", "DELETE") and "/operations/" not in path
+                            and not crm)
                 a = s.args
                 if (a.throttle_every and s.requests % a.throttle_every == 0) or (
                     a.storm_at and a.storm_at <= s.requests < a.storm_at + a.storm_len
                 ):
                     s.counts["faults"] += 1
+                    if crm:
+                        raise RpcError(429, "Quota exceeded for quota metric 'Read requests'.")
                     raise ApiError(429, "rateLimitExceeded", "Rate Limit Exceeded")
                 project = path.split("/")[4] if path.startswith("/compute/v1/projects/") and len(path.split("/")) > 4 else ""
                 if mutating and a.fail_after is not None and s.mutations >= a.fail_after and (
@@ -395,6 +475,11 @@ class Handler(BaseHTTPRequestHandler):
                 ):
                     s.counts["faults"] += 1
                     raise ApiError(503, "backendError", "Internal error. Please try again or contact Google Support.")
+            if crm:
+                with self.store.lock:
+                    code, out = self.test_iam_permissions(method, path)
+                self.reply(code, out)
+                return
             if mutating and self.store.args.delay_mutations:
                 time.sleep(self.store.args.delay_mutations / 1000.0)
             body = self.body()
@@ -418,6 +503,48 @@ class Handler(BaseHTTPRequestHandler):
     def count(self, name):
         m = self.store.counts["methods"]
         m[name] = m.get(name, 0) + 1
+
+    def test_iam_permissions(self, method, path):
+        """Cloud Resource Manager v3 projects.testIamPermissions: the subset of the asked
+        permissions the caller holds on the project."""
+        s = self.store
+        m = CRM_PATH.fullmatch(path)
+        if not m or method != "POST":
+            # a custom method is POST only: anything else is no route at all
+            raise RpcError(404, f"The requested URL {path} was not found on this server.")
+        self.count("projects.testIamPermissions")
+        if s.args.iam_fail:
+            code = int(s.args.iam_fail)
+            raise RpcError(code, {
+                403: "The caller does not have permission",
+                404: "Requested entity was not found.",
+            }.get(code, "The service is currently unavailable."))
+        raw = self._raw
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            raise bad_request("", "Invalid JSON payload received.")
+        # the body is read against the schema first (as the HTTP front end transcodes it),
+        # then the project is looked up (a caller learns nothing of a project it may not
+        # see), then the method's own rules
+        check_request_schema(body)
+        project = m.group(1).split("/", 1)[1]
+        if project not in {p for p, _ in s.networks}:
+            raise RpcError(403, "The caller does not have permission")
+        check_request(body)
+        asked = body["permissions"]
+        s.counts["iam"].append({"project": project, "permissions": asked})
+        withheld = set()
+        for w in s.args.withhold or []:
+            scope, _, perm = w.rpartition("/")
+            if scope in ("", project):
+                withheld.add(perm)
+        granted = []
+        for p in asked:
+            if p not in withheld and p not in granted:
+                granted.append(p)
+        # proto3 JSON: an empty repeated field is left out
+        return 200, ({"permissions": granted} if granted else {})
 
     def api(self, method, path, query, body):
         s = self.store
@@ -620,6 +747,10 @@ def parse_args(argv=None):
     p.add_argument("--fail-project", default="", help="only in this project")
     p.add_argument("--delay-mutations", type=int, default=0, help="milliseconds each mutation takes")
     p.add_argument("--network", action="append", default=[], help="PROJECT/NETWORK that exists")
+    p.add_argument("--withhold", action="append", default=[],
+                   help="PERMISSION or PROJECT/PERMISSION testIamPermissions does not grant (default: all granted)")
+    p.add_argument("--iam-fail", type=int, default=None,
+                   help="testIamPermissions answers this HTTP status (403, 404, 503, ...)")
     return p.parse_args(argv)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The GCP fake's own tests: each validation rule rejects what the Compute API rejects (with
-its status and reason), and the behaviour intentwall relies on (operations, 409, 404,
-pages, faults) holds. Run: python3 tests/live/gcp_fake_test.py (tests/live_gcp.rs runs it)."""
+"""The GCP fake's own tests: each validation rule rejects what the Compute API (and Cloud
+Resource Manager's testIamPermissions) rejects, with its status and reason, and the behaviour
+intentwall relies on (operations, 409, 404, pages, faults, the granted subset) holds. Run: python3 tests/live/gcp_fake_test.py (tests/live_gcp.rs runs it)."""
 
 import json
 import os
@@ -259,6 +259,103 @@ class Fake(unittest.TestCase):
         counts = self.call("GET", "/__counts")[1]
         self.assertEqual(counts["mutating"], 1)
         self.assertEqual(counts["methods"]["firewalls.insert"], 1)
+
+    # ---- Cloud Resource Manager: projects.testIamPermissions
+
+    IAM = f"/v3/projects/{P}:testIamPermissions?%24alt=json%3Benum-encoding%3Dint"
+    ASK = ["compute.firewalls.create", "compute.firewalls.list", "compute.networks.updatePolicy"]
+
+    def iam(self, body, project=P):
+        return self.call("POST", f"/v3/projects/{project}:testIamPermissions", body)
+
+    def iam_rejected(self, body, field="permissions"):
+        status, out = self.iam(body)
+        self.assertEqual(status, 400, out)
+        err = out["error"]
+        self.assertEqual((err["code"], err["status"]), (400, "INVALID_ARGUMENT"), out)
+        self.assertTrue(err["message"])
+        violation = err["details"][0]
+        self.assertEqual(violation["@type"], "type.googleapis.com/google.rpc.BadRequest")
+        self.assertEqual(violation["fieldViolations"][0]["field"], field, out)
+        self.assertEqual(self.store.counts["iam"], [], "a rejected request was answered")
+
+    def test_iam_grants_everything_asked_by_default_in_the_order_asked(self):
+        status, out = self.call("POST", self.IAM, {"permissions": self.ASK})
+        self.assertEqual((status, out), (200, {"permissions": self.ASK}))
+        self.assertEqual(self.store.counts["iam"], [{"project": P, "permissions": self.ASK}])
+        counts = self.call("GET", "/__counts")[1]
+        self.assertEqual(counts["methods"]["projects.testIamPermissions"], 1)
+        self.assertEqual(counts["mutating"], 0, "testIamPermissions is a read")
+
+    def test_iam_leaves_out_withheld_permissions(self):
+        self.start("--network", f"{P}/prod-us", "--network", "acme-prod-eu/prod-eu",
+                   "--withhold", "compute.firewalls.create",
+                   "--withhold", "acme-prod-eu/compute.networks.updatePolicy")
+        self.assertEqual(self.iam({"permissions": self.ASK})[1],
+                         {"permissions": ["compute.firewalls.list", "compute.networks.updatePolicy"]})
+        # a withholding scoped to a project applies there only
+        self.assertEqual(self.iam({"permissions": self.ASK}, project="acme-prod-eu")[1],
+                         {"permissions": ["compute.firewalls.list"]})
+
+    def test_iam_answers_an_empty_object_when_nothing_is_granted(self):
+        self.start("--network", f"{P}/prod-us", "--withhold", "compute.firewalls.create")
+        status, out = self.iam({"permissions": ["compute.firewalls.create"]})
+        self.assertEqual((status, out), (200, {}), "proto3 JSON leaves an empty list out")
+
+    def test_iam_withholding_can_be_changed_while_running(self):
+        self.call("POST", "/__admin/faults", {"withhold": ["compute.firewalls.list"]})
+        self.assertEqual(self.iam({"permissions": self.ASK})[1],
+                         {"permissions": ["compute.firewalls.create", "compute.networks.updatePolicy"]})
+
+    def test_iam_rejects_a_missing_or_empty_permission_list(self):
+        self.iam_rejected({})
+        self.iam_rejected({"permissions": []})
+        self.iam_rejected(None)
+
+    def test_iam_rejects_permissions_that_are_not_a_list_of_strings(self):
+        self.iam_rejected({"permissions": "compute.firewalls.list"})
+        self.iam_rejected({"permissions": [7]}, field="permissions[0]")
+        self.iam_rejected({"permissions": [None]}, field="permissions[0]")
+
+    def test_iam_rejects_unknown_fields(self):
+        # the resource is the path's: the discovery schema of the body has `permissions` only
+        self.iam_rejected({"permissions": self.ASK, "resource": f"projects/{P}"}, field="resource")
+
+    def test_iam_rejects_a_body_that_is_not_an_object(self):
+        self.iam_rejected(["compute.firewalls.list"], field="")
+
+    def test_iam_rejects_wildcards(self):
+        self.iam_rejected({"permissions": ["compute.*"]})
+        self.iam_rejected({"permissions": ["*"]})
+
+    def test_iam_rejects_names_that_are_not_permissions(self):
+        for bad in ["compute", "compute.firewalls", "Compute.firewalls.list", "compute.firewalls.list.x", ""]:
+            self.iam_rejected({"permissions": [bad]})
+
+    def test_iam_rejects_more_than_100_permissions(self):
+        many = [f"compute.firewalls.verb{i}" for i in range(101)]
+        self.iam_rejected({"permissions": many})
+        self.assertEqual(self.iam({"permissions": many[:100]})[0], 200)
+
+    def test_iam_on_an_unknown_project_is_403(self):
+        status, out = self.iam({"permissions": self.ASK}, project="no-such-project")
+        self.assertEqual(status, 403, out)
+        self.assertEqual(out["error"]["status"], "PERMISSION_DENIED")
+
+    def test_iam_only_answers_post_on_the_custom_method(self):
+        self.assertEqual(self.call("GET", f"/v3/projects/{P}:testIamPermissions")[0], 404)
+        self.assertEqual(self.call("POST", f"/v3/projects/{P}/x:testIamPermissions", {"permissions": self.ASK})[0], 404)
+
+    def test_iam_fail_answers_the_status_asked_for(self):
+        for code, status in ((403, "PERMISSION_DENIED"), (404, "NOT_FOUND"), (503, "UNAVAILABLE")):
+            self.start("--network", f"{P}/prod-us", "--iam-fail", str(code))
+            got, out = self.iam({"permissions": self.ASK})
+            self.assertEqual((got, out["error"]["status"]), (code, status), out)
+
+    def test_iam_throttling_is_a_one_platform_error(self):
+        self.start("--network", f"{P}/prod-us", "--throttle-every", "1")
+        status, out = self.iam({"permissions": self.ASK})
+        self.assertEqual((status, out["error"]["status"]), (429, "RESOURCE_EXHAUSTED"))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@
 //!   that network is created, changed or deleted;
 //! - `compute.globalOperations.get`: wait for the firewall operations to finish.
 //!
+//! `apply --preflight` asks IAM (`projects.testIamPermissions`, which itself needs no
+//! permission) about these same permissions, as the changes need them; a unit test keeps every
+//! permission it can ask about in this role.
+//!
 //! A GCP custom role lives in one project: the output names the projects of the intents and the
 //! command that creates the role in each.
 

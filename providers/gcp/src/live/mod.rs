@@ -3,7 +3,8 @@
 //!
 //! - **Credentials**: Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`, the
 //!   gcloud user's ADC file, workload identity, the metadata server). `INTENTWALL_GCP_ENDPOINT`
-//!   overrides the Compute endpoint (an emulator); only when it is a loopback URL are anonymous
+//!   overrides the Compute endpoint (an emulator), and Cloud Resource Manager's with it (an
+//!   emulator serves both on one port); only when it is a loopback URL are anonymous
 //!   credentials used, so an unauthenticated request never leaves the machine.
 //! - **Retries**: the SDK's own retry loop is off; every call goes through [`retrying`]
 //!   (exponential backoff with jitter on 429, 5xx and transport failures,
@@ -16,14 +17,21 @@
 //!   ([`doc`]) and read by the snapshot loader, so live and recorded state normalise
 //!   identically.
 //! - **Execute**: see [`write`]; operations are waited on to `DONE` ([`operation`]).
+//! - **Preflight** ([`Gcp::preflight`]): IAM is asked, through Cloud Resource Manager's
+//!   `projects.testIamPermissions`, which permissions the changes need that the identity lacks
+//!   ([`preflight`]).
 
 pub mod doc;
 pub mod error;
 pub mod operation;
+pub mod preflight;
 pub mod write;
 
+use google_cloud_auth::credentials::Credentials;
 use google_cloud_compute_v1::client::{Firewalls, GlobalOperations, Networks};
-use intentwall_contract::live::{is_loopback, ErrorKind, ProviderError};
+use google_cloud_gax::retry_policy::NeverRetry;
+use google_cloud_resourcemanager_v3::client::Projects;
+use intentwall_contract::live::{is_loopback, ErrorKind, Op, ProviderError};
 use intentwall_contract::DeploymentIntent;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -59,6 +67,37 @@ pub struct Clients {
     pub networks: Networks,
     /// Who the calls are made as, for audit events.
     pub who: String,
+    /// What the Compute clients were built with, for the Cloud Resource Manager client.
+    credentials: Credentials,
+    endpoint: Option<String>,
+    /// Cloud Resource Manager's projects client (`apply --preflight` only): built on first
+    /// use, so a run without preflight never makes it.
+    projects: Arc<OnceCell<Projects>>,
+}
+
+impl Clients {
+    /// The Cloud Resource Manager client, with the Compute clients' credentials and endpoint.
+    pub async fn projects(&self, target: &str) -> Result<Projects, ProviderError> {
+        self.projects
+            .get_or_try_init(|| async {
+                let mut b = Projects::builder()
+                    .with_credentials(self.credentials.clone())
+                    .with_retry_policy(NeverRetry);
+                if let Some(e) = &self.endpoint {
+                    b = b.with_endpoint(e.clone());
+                }
+                b.build().await.map_err(|e| {
+                    ProviderError::new(
+                        ErrorKind::Other,
+                        target,
+                        "client",
+                        format!("cannot build the Cloud Resource Manager client: {e}"),
+                    )
+                })
+            })
+            .await
+            .cloned()
+    }
 }
 
 /// One target: the clients and where the rules live.
@@ -179,6 +218,19 @@ impl Gcp {
         let t = self.target(label, p).await?;
         observe_with(&t, intent).await
     }
+
+    /// `apply --preflight`: the permissions a target's writes need that IAM says the identity
+    /// lacks on the project (empty: all granted), each naming the permission and what needs
+    /// it; an error when IAM could not be asked.
+    pub async fn preflight(
+        &self,
+        label: &str,
+        p: &Placement,
+        ops: &[Op<'_>],
+    ) -> Result<Vec<String>, ProviderError> {
+        let t = self.target(label, p).await?;
+        preflight::check(&t, ops).await
+    }
 }
 
 async fn connect(target: &str) -> Result<Clients, ProviderError> {
@@ -217,7 +269,6 @@ async fn connect(target: &str) -> Result<Clients, ProviderError> {
     };
     // the SDK's retries are off: `retrying` is the one loop (bounded, and it knows which
     // writes may be repeated)
-    use google_cloud_gax::retry_policy::NeverRetry;
     let mut fb = Firewalls::builder()
         .with_credentials(credentials.clone())
         .with_retry_policy(NeverRetry);
@@ -225,7 +276,7 @@ async fn connect(target: &str) -> Result<Clients, ProviderError> {
         .with_credentials(credentials.clone())
         .with_retry_policy(NeverRetry);
     let mut nb = Networks::builder()
-        .with_credentials(credentials)
+        .with_credentials(credentials.clone())
         .with_retry_policy(NeverRetry);
     if let Some(e) = &endpoint {
         fb = fb.with_endpoint(e.clone());
@@ -244,6 +295,9 @@ async fn connect(target: &str) -> Result<Clients, ProviderError> {
         operations,
         networks,
         who,
+        credentials,
+        endpoint,
+        projects: Arc::default(),
     })
 }
 
@@ -336,10 +390,12 @@ pub async fn list(t: &Target, network_url: &str) -> Result<Vec<Value>, ProviderE
     Ok(out)
 }
 
-/// Every Compute method this backend calls, with the IAM permissions GCP checks for it: the
-/// custom role of `intentwall permissions gcp` ([`crate::permissions::PERMISSIONS`]) must grant
-/// exactly their union (tested).
+/// Every method this backend calls, with the IAM permissions GCP checks for it: the custom
+/// role of `intentwall permissions gcp` ([`crate::permissions::PERMISSIONS`]) must grant
+/// exactly their union (tested). Cloud Resource Manager's `testIamPermissions` (preflight)
+/// needs none.
 pub const CALLS: &[(&str, &[&str])] = &[
+    (preflight::CALL, &[]),
     ("compute.networks.get", &["compute.networks.get"]),
     ("compute.firewalls.list", &["compute.firewalls.list"]),
     (
@@ -374,15 +430,18 @@ mod tests {
         let needed: BTreeSet<&str> = CALLS.iter().flat_map(|(_, p)| p.iter().copied()).collect();
         let granted: BTreeSet<&str> = crate::permissions::PERMISSIONS.iter().copied().collect();
         assert_eq!(needed, granted);
-        // every call named in the backend's sources is one of CALLS
+        // every call named in the backend's sources (their code, not their tests' messages)
+        // is one of CALLS
         let sources = [
             include_str!("mod.rs"),
             include_str!("write.rs"),
             include_str!("operation.rs"),
+            include_str!("preflight.rs"),
         ];
         let known: BTreeSet<&str> = CALLS.iter().map(|(c, _)| *c).collect();
         for src in sources {
-            for part in src.split('"').skip(1).step_by(2) {
+            let code = src.split("#[cfg(test)]").next().unwrap_or(src);
+            for part in code.split('"').skip(1).step_by(2) {
                 if part.starts_with("compute.") && part.matches('.').count() == 2 {
                     let is_permission = granted.contains(part) && !known.contains(part);
                     assert!(

@@ -357,43 +357,17 @@ fn execute(plan: &Plan, intent: &Intent, opts: &ApplyOptions) -> Result<ApplyRep
     if opts.preflight {
         preflight(plan, intent, opts)?;
     }
-    let targets = in_parallel(&plan.targets, opts.parallelism, |t| {
-        outcome(plan, t, intent, opts)
-    });
+    let mut targets = Vec::with_capacity(plan.targets.len());
+    plan::in_order(
+        plan.targets.iter().collect(),
+        opts.parallelism,
+        |t| outcome(plan, t, intent, opts),
+        |o| {
+            targets.push(o);
+            Ok(())
+        },
+    )?;
     Ok(ApplyReport { targets })
-}
-
-/// `f` of every item, on up to `workers` threads taking the next item as they free up; the
-/// results in the items' order. The caller's tracing span is the parent of each worker's.
-fn in_parallel<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let workers = workers.clamp(1, items.len().max(1));
-    if workers == 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done = std::sync::Mutex::new(Vec::with_capacity(items.len()));
-    let span = tracing::Span::current();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                let _in = span.enter();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    // a worker that panicked poisoned nothing it held: the results stand
-                    done.lock().unwrap_or_else(|p| p.into_inner()).push((i, r));
-                }
-            });
-        }
-    });
-    let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// What becomes of one target: skipped (blocked, refused, nothing to do) or written.
@@ -518,55 +492,4 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> Res
         });
     }
     Ok(executed.writes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::in_parallel;
-    use proptest::prelude::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-
-    proptest! {
-        /// Every item once, the results in the items' order, never more at once than asked.
-        #[test]
-        fn every_item_once_in_order_within_the_bound(
-            items in proptest::collection::vec(0u8..8, 0..24),
-            workers in 1usize..6,
-        ) {
-            let running = AtomicUsize::new(0);
-            let most = AtomicUsize::new(0);
-            let seen = AtomicUsize::new(0);
-            let out = in_parallel(&items, workers, |&x| {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                // items of different lengths finish out of order
-                std::thread::sleep(Duration::from_micros(u64::from(x) * 200));
-                seen.fetch_add(1, Ordering::SeqCst);
-                running.fetch_sub(1, Ordering::SeqCst);
-                u32::from(x) * 3
-            });
-            prop_assert_eq!(out, items.iter().map(|&x| u32::from(x) * 3).collect::<Vec<_>>());
-            prop_assert_eq!(seen.load(Ordering::SeqCst), items.len());
-            prop_assert!(most.load(Ordering::SeqCst) <= workers);
-        }
-    }
-
-    /// Slow items overlap: with as many workers as items, the run takes about the longest
-    /// item, not their sum (so a slow cloud does not hold up the others).
-    #[test]
-    fn independent_items_overlap() {
-        let running = AtomicUsize::new(0);
-        let most = AtomicUsize::new(0);
-        in_parallel(&[(); 4], 4, |_| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            most.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(150));
-            running.fetch_sub(1, Ordering::SeqCst);
-        });
-        assert!(
-            most.load(Ordering::SeqCst) > 1,
-            "the items ran one after another"
-        );
-    }
 }

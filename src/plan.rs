@@ -332,14 +332,23 @@ fn plan_target(job: Job<'_>, opts: &PlanOptions) -> Result<TargetPlan, Error> {
     })
 }
 
-/// Run `work` on every item on all cores, items taken in order; each result goes to
-/// `done` (on the calling thread) in item order, as soon as it and every one before it
-/// are ready. Once `done` fails no new item is started, and the error is returned.
+/// The workers for pure work: every core.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Run `work` on every item on up to `workers` threads, items taken in order; each result
+/// goes to `done` (on the calling thread) in item order, as soon as it and every one before
+/// it are ready. Once `done` fails no new item is started, and the error is returned. The
+/// caller's tracing span is each worker's parent.
 ///
 /// At most one finished result per worker waits for an earlier one (the hand-over is a
 /// rendezvous), so memory follows the targets in flight, not all targets.
 pub(crate) fn in_order<T: Send, R: Send>(
     items: Vec<T>,
+    workers: usize,
     work: impl Fn(T) -> R + Sync,
     mut done: impl FnMut(R) -> Result<(), Error>,
 ) -> Result<(), Error> {
@@ -348,16 +357,15 @@ pub(crate) fn in_order<T: Send, R: Send>(
     let n = items.len();
     let queue = Mutex::new(items.into_iter().enumerate());
     let stop = AtomicBool::new(false);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, n.max(1));
+    let workers = workers.clamp(1, n.max(1));
+    let span = tracing::Span::current();
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, R)>(0);
         for _ in 0..workers {
             let tx = tx.clone();
-            let (queue, stop, work) = (&queue, &stop, &work);
+            let (queue, stop, work, span) = (&queue, &stop, &work, &span);
             s.spawn(move || loop {
+                let _in = span.enter();
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
@@ -518,6 +526,7 @@ pub fn build_each(
     let guardrails = std::mem::take(&mut plan.guardrails);
     in_order(
         jobs,
+        cores(),
         |job| plan_target(job, opts),
         |r| {
             let mut t = r?;
@@ -545,4 +554,76 @@ pub fn emit(plan: &Plan, dir: &Path) -> Result<Vec<PathBuf>, Error> {
         written.push(p);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_order;
+    use crate::error::Error;
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// `in_order` over `items` with `workers`: what `done` received, and the most items that
+    /// were worked on at once.
+    fn run(items: &[u8], workers: usize, fail_at: Option<usize>) -> (Vec<u32>, usize, bool) {
+        let running = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let mut got = Vec::new();
+        let r = in_order(
+            items.to_vec(),
+            workers,
+            |x| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // items of different lengths finish out of order
+                std::thread::sleep(Duration::from_micros(u64::from(x) * 200));
+                running.fetch_sub(1, Ordering::SeqCst);
+                u32::from(x) * 3
+            },
+            |v| {
+                if Some(got.len()) == fail_at {
+                    return Err(Error::Internal("stop"));
+                }
+                got.push(v);
+                Ok(())
+            },
+        );
+        (got, most.load(Ordering::SeqCst), r.is_err())
+    }
+
+    proptest! {
+        /// Every item once, handed over in the items' order, never more at once than asked.
+        #[test]
+        fn every_item_once_in_order_within_the_bound(
+            items in proptest::collection::vec(0u8..8, 0..24),
+            workers in 1usize..6,
+        ) {
+            let (got, most, failed) = run(&items, workers, None);
+            prop_assert!(!failed);
+            prop_assert_eq!(got, items.iter().map(|&x| u32::from(x) * 3).collect::<Vec<_>>());
+            prop_assert!(most <= workers);
+        }
+
+        /// Once `done` fails, nothing after is handed over and the error is returned.
+        #[test]
+        fn a_failing_hand_over_stops_the_run(
+            items in proptest::collection::vec(0u8..4, 1..16),
+            workers in 1usize..4,
+            at in 0usize..16,
+        ) {
+            let at = at % items.len();
+            let (got, _, failed) = run(&items, workers, Some(at));
+            prop_assert!(failed);
+            prop_assert_eq!(got.len(), at);
+        }
+    }
+
+    /// Slow items overlap: with as many workers as items they run at the same time (so a slow
+    /// cloud does not hold up the others).
+    #[test]
+    fn independent_items_overlap() {
+        let (_, most, _) = run(&[255; 4], 4, None);
+        assert!(most > 1, "the items ran one after another");
+    }
 }

@@ -361,7 +361,7 @@ pub fn run(
 ) -> Result<Audit, Error> {
     let jobs = plan::observe(intent, opts)?;
     let mut targets = Vec::with_capacity(jobs.len());
-    plan::in_order(jobs, audit_target, |t| {
+    plan::in_order(jobs, plan::cores(), audit_target, |t| {
         targets.push(t?);
         Ok(())
     })?;

@@ -175,6 +175,21 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// The first `shown` of `items` joined, and how many more there are: messages name a few of
+/// the objects a permission or a failure concerns, never thousands.
+pub fn some_of(items: &[String], shown: usize) -> String {
+    let mut s = items
+        .iter()
+        .take(shown)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > shown {
+        s.push_str(&format!(", and {} more", items.len() - shown));
+    }
+    s
+}
+
 /// Is `url` an endpoint on this machine (`localhost`, `127.0.0.0/8`, `::1`)? Only there may a
 /// live backend run without real credentials (an emulator); anywhere else that is an error.
 pub fn is_loopback(url: &str) -> bool {
@@ -268,6 +283,15 @@ mod tests {
         ] {
             assert_eq!(ErrorKind::of_status(status), kind, "{status:?}");
         }
+    }
+
+    #[test]
+    fn some_of_names_a_few_and_counts_the_rest() {
+        let items: Vec<String> = (0..7).map(|i| format!("r{i}")).collect();
+        assert_eq!(some_of(&items[..2], 3), "r0, r1");
+        assert_eq!(some_of(&items[..3], 3), "r0, r1, r2");
+        assert_eq!(some_of(&items, 3), "r0, r1, r2, and 4 more");
+        assert_eq!(some_of(&[], 3), "");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::model::AzRule;
 use crate::{KIND_NSG, KIND_RULE};
 use azure_mgmt_authorization::models::Permission;
 use futures::StreamExt;
-use intentwall_contract::live::{ErrorKind, Op, ProviderError};
+use intentwall_contract::live::{some_of, ErrorKind, Op, ProviderError};
 use intentwall_contract::NativeObject;
 use std::collections::BTreeMap;
 
@@ -191,7 +191,7 @@ fn asgs(o: &NativeObject) -> Option<Vec<String>> {
     Some(r.src.asgs.into_iter().chain(r.dst.asgs).collect())
 }
 
-/// How many changes a message lists before "and N more".
+/// How many changes a message lists before ", and N more".
 const SHOWN: usize = 3;
 
 /// One line per needed action the entries do not grant: the action, the scope it was asked
@@ -204,16 +204,10 @@ pub fn evaluate(
     need.iter()
         .filter(|(action, _)| !granted(entries, action))
         .map(|(action, changes)| {
-            let mut list = changes
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            if changes.len() > SHOWN {
-                list.push_str(&format!(" and {} more", changes.len() - SHOWN));
-            }
-            format!("{action} is not granted at {scope}; needed to {list}")
+            format!(
+                "{action} is not granted at {scope}; needed to {}",
+                some_of(changes, SHOWN)
+            )
         })
         .collect()
 }
@@ -529,7 +523,7 @@ mod tests {
             out[0],
             format!(
                 "{RULE_WRITE} is not granted at /subscriptions/s1/resourceGroups/rg-a; needed to \
-                 create rule:iw-r0, create rule:iw-r1, create rule:iw-r2 and 2 more"
+                 create rule:iw-r0, create rule:iw-r1, create rule:iw-r2, and 2 more"
             )
         );
         assert!(evaluate("x", &need, &[entry(&["*"], &[])]).is_empty());

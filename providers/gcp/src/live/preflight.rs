@@ -15,10 +15,9 @@
 //! Any failure of the call itself (403, unknown project, 5xx after the bounded retries, no
 //! connection) refuses: a preflight that could not ask never passes.
 
+use super::write::name_of;
 use super::{retrying, Target};
-use intentwall_contract::live::{ErrorKind, Op, ProviderError};
-use intentwall_contract::NativeObject;
-use serde_json::Value;
+use intentwall_contract::live::{some_of, ErrorKind, Op, ProviderError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The API call preflight makes (as errors and logs name it).
@@ -111,36 +110,11 @@ impl Needs {
                 change.verb(),
                 rules.len(),
                 if rules.len() == 1 { "rule" } else { "rules" },
-                names(rules)
+                some_of(rules, 5)
             ));
         }
         parts.join("; ")
     }
-}
-
-/// At most five names, then how many more.
-fn names(rules: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut s = rules
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if rules.len() > SHOWN {
-        s.push_str(&format!(", and {} more", rules.len() - SHOWN));
-    }
-    s
-}
-
-/// The rule's name (what the calls address it by).
-fn rule_name(o: &NativeObject) -> String {
-    o.body
-        .value()
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| o.key.trim_start_matches("fw:").to_string())
 }
 
 /// The permissions the writes of `ops` need, with the reads every run makes, and why.
@@ -162,7 +136,7 @@ pub fn needs(ops: &[Op<'_>]) -> Needs {
                 .or_default()
                 .entry(change)
                 .or_default()
-                .push(rule_name(rule));
+                .push(name_of(rule));
         }
     }
     n
@@ -250,7 +224,7 @@ pub async fn check(t: &Target, ops: &[Op<'_>]) -> Result<Vec<String>, ProviderEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use intentwall_contract::Body;
+    use intentwall_contract::{Body, NativeObject};
     use serde_json::json;
 
     fn rule(name: &str, direction: &str) -> NativeObject {

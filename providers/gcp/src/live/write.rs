@@ -42,7 +42,8 @@ enum Call<'a> {
     Delete(&'a NativeObject),
 }
 
-fn name_of(o: &NativeObject) -> String {
+/// The rule's name, what the calls address it by.
+pub(super) fn name_of(o: &NativeObject) -> String {
     o.body
         .value()
         .get("name")

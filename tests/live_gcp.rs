@@ -823,3 +823,34 @@ fn a_rule_whose_direction_changed_is_deleted_then_inserted_under_its_name() {
     );
     assert_eq!(e.plan_code(&fake), 0, "converged");
 }
+
+/// The three projects are independent targets: by default they are written side by side,
+/// with `--parallelism 1` one after another (a target's own writes never overlap: one writer
+/// per target); both converge. The wall times are printed for the record (`--nocapture`).
+#[test]
+fn targets_are_written_side_by_side_and_one_at_a_time_on_request() {
+    for parallelism in ["1", "4"] {
+        let fake = Fake::start(&["--delay-mutations", "20"]);
+        let e = Estate::new();
+        let t = Instant::now();
+        applied(&e.iw(
+            &fake,
+            &["apply", "--auto-approve", "--parallelism", parallelism],
+        ));
+        let took = t.elapsed();
+        let counts = fake.counts();
+        let most = counts["most_in_flight"].as_u64().unwrap();
+        eprintln!(
+            "gcp apply --parallelism {parallelism}: {} mutating calls in {took:.1?}, at most \
+             {most} at once",
+            counts["mutating"]
+        );
+        if parallelism == "1" {
+            assert_eq!(most, 1, "one target at a time, one write at a time");
+        } else {
+            assert!(most > 1, "the projects were written one after another");
+            assert!(most <= 3, "one writer per target: {most} writes at once");
+        }
+        assert_eq!(e.plan_code(&fake), 0);
+    }
+}

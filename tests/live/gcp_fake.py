@@ -28,7 +28,8 @@ calls intentwall makes, with the behaviour the tests depend on:
   asked), never as mutating.
 
 Mutating requests that reach the store are counted (`GET /__counts`), independently of
-intentwall's own report. `/__admin/...` sets state up and edits it "by hand"; those requests
+intentwall's own report; with `--delay-mutations`, `most_in_flight` is the most mutations that
+were in their delay at once (writers working side by side). `/__admin/...` sets state up and edits it "by hand"; those requests
 are neither counted nor subject to faults.
 
 Prints its port on the first line of stdout, then serves until killed.
@@ -295,7 +296,9 @@ class Store:
         self.next_id = 4_000_000_000_000_000_000
         self.requests = 0
         self.mutations = 0
-        self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0, "log": [], "iam": []}
+        self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0, "log": [], "iam": [],
+                       "most_in_flight": 0}
+        self.in_flight = 0  # mutations in their --delay-mutations sleep right now
         self.armed = []  # concurrent edits: {project, after_lists, firewall}
         self.lists_done = {}  # project -> completed listings
 
@@ -481,7 +484,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(code, out)
                 return
             if mutating and self.store.args.delay_mutations:
-                time.sleep(self.store.args.delay_mutations / 1000.0)
+                # how many mutations are in their delay at once: writers running side by side
+                with self.store.lock:
+                    s.in_flight += 1
+                    s.counts["most_in_flight"] = max(s.counts["most_in_flight"], s.in_flight)
+                try:
+                    time.sleep(self.store.args.delay_mutations / 1000.0)
+                finally:
+                    with self.store.lock:
+                        s.in_flight -= 1
             body = self.body()
             with self.store.lock:
                 if mutating:

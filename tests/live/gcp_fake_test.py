@@ -358,5 +358,25 @@ class Fake(unittest.TestCase):
         self.assertEqual((status, out["error"]["status"]), (429, "RESOURCE_EXHAUSTED"))
 
 
+class InFlight(unittest.TestCase):
+    """Writers side by side (not a subclass of Fake: its tests would run again, delayed)."""
+
+    start, call, insert = Fake.start, Fake.call, Fake.insert
+
+    def setUp(self):
+        self.start("--delay-mutations", "300")
+
+    def test_most_in_flight_counts_mutations_that_overlap(self):
+        self.insert(rule(name="first"))
+        self.assertEqual(self.store.counts["most_in_flight"], 1, "one at a time")
+        threads = [threading.Thread(target=self.insert, args=(rule(name=f"side-{i}"),)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(self.store.counts["most_in_flight"], 3)
+        self.assertEqual(self.store.in_flight, 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -130,40 +130,30 @@ impl Live {
         target: &Target,
         changes: &[Change],
     ) -> Result<Vec<String>, Error> {
-        match target.provider {
-            ProviderKind::Aws => {}
-            ProviderKind::Azure => {
-                let label = target.to_string();
-                let conn = self.azure.conn(&label).await?;
-                let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
-                return Ok(intentwall_azure::live::preflight::denied(
-                    &conn,
-                    &label,
-                    &target.placement,
-                    &ops,
-                )
-                .await?);
-            }
-            ProviderKind::Gcp => {
-                let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
-                let label = target.to_string();
-                return Ok(self.gcp.preflight(&label, &target.placement, &ops).await?);
-            }
-        }
         let p = &target.placement;
         let label = target.to_string();
-        let account = p.get("account").map(String::as_str).unwrap_or("");
-        let role = p.get("role").map(String::as_str);
-        let (iam, who) = self
-            .aws
-            .iam(account, role, p.get("external_id").map(String::as_str))
-            .await?;
-        let principal = match role {
-            Some(r) => r.to_string(),
-            None => intentwall_aws::live::preflight::principal(&who),
-        };
         let ops: Vec<Op<'_>> = changes.iter().filter_map(op).collect();
-        Ok(intentwall_aws::live::preflight::denied(&iam, &label, &principal, p, &ops).await?)
+        let denied = match target.provider {
+            ProviderKind::Aws => {
+                let account = p.get("account").map(String::as_str).unwrap_or("");
+                let role = p.get("role").map(String::as_str);
+                let (iam, who) = self
+                    .aws
+                    .iam(account, role, p.get("external_id").map(String::as_str))
+                    .await?;
+                let principal = match role {
+                    Some(r) => r.to_string(),
+                    None => intentwall_aws::live::preflight::principal(&who),
+                };
+                intentwall_aws::live::preflight::denied(&iam, &label, &principal, p, &ops).await?
+            }
+            ProviderKind::Azure => {
+                let conn = self.azure.conn(&label).await?;
+                intentwall_azure::live::preflight::denied(&conn, &label, p, &ops).await?
+            }
+            ProviderKind::Gcp => self.gcp.preflight(&label, p, &ops).await?,
+        };
+        Ok(denied)
     }
 }
 

@@ -485,6 +485,13 @@ pub fn apply_target(t: &TargetPlan, intent: &Intent, opts: &ApplyOptions) -> Res
         backend::block_on(b.observe(&target, &di))?
     };
     let (residue, _) = diff::diff(provider, &now.state, &executed.meant);
+    // foreign objects (outside the perimeter: another VPC's group, a prefix list a rule
+    // named) are never written, so they are not ours to converge; one may also leave the
+    // observation when the last rule naming it goes
+    let residue: Vec<_> = residue
+        .into_iter()
+        .filter(|c| !c.object().foreign)
+        .collect();
     if !residue.is_empty() {
         return Err(Error::NotConverged {
             differing: residue.len(),

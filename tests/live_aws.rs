@@ -499,3 +499,106 @@ fn preflight_refuses_an_apply_the_role_may_not_finish_before_any_write() {
     assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
     assert_eq!(e.plan_code(&moto), 0);
 }
+
+/// A rule naming a customer prefix list is judged by the list's entries as the cloud holds
+/// them (DescribeManagedPrefixLists, GetManagedPrefixListEntries): `audit` finds the exposure
+/// it opens instead of an "unverifiable" match, `snapshot` records the entries so a plan from
+/// the recording is the live plan, and the hand-added rule in an owned group is healed.
+#[test]
+fn prefix_lists_named_by_rules_are_read_with_their_entries() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 10);
+    let o = e.apply(&moto);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let (_, account, region, vpc) = e.targets[0].clone();
+    let pl = fixture(
+        &moto,
+        &[
+            "pl-rule",
+            &account,
+            &region,
+            &vpc,
+            "iw-db",
+            "23",
+            "198.18.0.0/15",
+        ],
+    )["list"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proxy = Proxy::start(&moto, &[]);
+
+    let o = e.iw(
+        &proxy.url,
+        &["audit", "--format", "json", "--deployment", "us"],
+    );
+    assert_eq!(
+        code(&o),
+        3,
+        "telnet from the office list is an exposure: {}",
+        text(&o.stderr)
+    );
+    let audit: Value = serde_json::from_slice(&o.stdout).expect("audit json");
+    let t = &audit["targets"][0];
+    assert_eq!(t["verdict"], serde_json::json!(["drift-wider"]), "{t}");
+    assert_eq!(t["regions"]["unverifiable"], 0, "{t}");
+    let wider = t["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "wider")
+        .expect("a wider difference");
+    let src = wider["probe"]["src"]["ip"].as_str().unwrap();
+    assert!(
+        src.starts_with("198.18.") || src.starts_with("198.19."),
+        "{wider}"
+    );
+    assert_eq!(wider["probe"]["packet"]["port"], 23, "{wider}");
+    let actions = &proxy.counts()["actions"];
+    assert!(
+        actions["DescribeManagedPrefixLists"].as_u64() >= Some(1),
+        "{actions}"
+    );
+    assert!(
+        actions["GetManagedPrefixListEntries"].as_u64() >= Some(1),
+        "{actions}"
+    );
+
+    let o = e.iw(
+        &moto,
+        &["snapshot", "--snapshots", "recorded", "--deployment", "us"],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let recorded: Value =
+        serde_json::from_slice(&std::fs::read(e.path().join("recorded/us/aws.json")).unwrap())
+            .unwrap();
+    let lists = recorded["ManagedPrefixLists"]
+        .as_array()
+        .expect("the lists are recorded");
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    assert_eq!(lists[0]["PrefixListId"], pl.as_str());
+    assert_eq!(lists[0]["Entries"][0]["Cidr"], "198.18.0.0/15");
+    let from_recording = common::iw(
+        e.path(),
+        &["plan", "--snapshots", "recorded", "--deployment", "us"],
+    );
+    assert_eq!(code(&from_recording), 2, "{}", text(&from_recording.stderr));
+    assert!(
+        text(&from_recording.stdout)
+            .contains("- sg-rule iw-db: ingress allow tcp/23 from prefix list office-23"),
+        "the plan deletes the hand-added rule: {}",
+        text(&from_recording.stdout)
+    );
+
+    let o = e.apply(&moto);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(e.plan_code(&moto), 0);
+    let o = e.iw(&moto, &["audit", "--deployment", "us"]);
+    assert_eq!(
+        code(&o),
+        0,
+        "healed: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}

@@ -25,7 +25,7 @@ Test hooks (never part of ARM):
   POST /__rg       {"subscription", "resource_group", "location"}: a resource group exists
   A request with header `x-test-hand: 1` is a hand edit by the test: not counted, no faults.
 
-Faults: --throttle-every N (every Nth counted request answers 429 TooManyRequests with
+Faults: --throttle-every N (every Nth counted request of each subscription answers 429 TooManyRequests with
 Retry-After: --retry-after S; a request of the same subscription arriving before that time is
 counted `early`), --fail-after N (after N mutations every mutation answers 500), --delay-ms M
 (each mutation waits M ms), --die-after N (the process exits abruptly at its Nth mutation).
@@ -89,6 +89,7 @@ FAULTS = {"throttle_every": 0, "retry_after": 1, "fail_after": -1, "delay_ms": 0
           "deny_operations": False, "permissions": None, "permissions_error": None,
           "permissions_page": 0}
 NOT_BEFORE = {}
+BY_SUB = {}  # subscription -> requests counted for --throttle-every
 ARGS = None
 
 DEFAULTS = [
@@ -429,8 +430,11 @@ class Handler(BaseHTTPRequestHandler):
         now = time.time()
         if NOT_BEFORE.get(sub, 0) > now:
             COUNTS["early"] += 1
+        # ARM throttles per subscription: every Nth request of each one, so writers of other
+        # subscriptions side by side do not throttle each other's retries
+        BY_SUB[sub] = BY_SUB.get(sub, 0) + 1
         n = FAULTS["throttle_every"]
-        if n and COUNTS["requests"] % n == 0:
+        if n and BY_SUB[sub] % n == 0:
             COUNTS["throttled"] += 1
             NOT_BEFORE[sub] = now + FAULTS["retry_after"]
             self.error(ArmError(429, "TooManyRequests", "Number of requests exceeded the limit; retry later"),

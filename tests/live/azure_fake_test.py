@@ -244,6 +244,19 @@ class FaultTests(unittest.TestCase):
         finally:
             f.stop()
 
+    def test_throttling_counts_each_subscriptions_requests_apart(self):
+        other = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+        f = Fake("--throttle-every", "2", "--retry-after", "0")
+        try:
+            for sub in (SUB, other):
+                f.call("POST", "/__rg", {"subscription": sub, "resource_group": RG, "location": "eastus"}, query="")
+            base = lambda sub: "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/networkSecurityGroups" % (sub, RG)
+            got = [f.call("GET", base(s))[0] for s in (SUB, other, SUB, other)]
+            # another subscription's request in between does not move this one's count
+            self.assertEqual(got, [200, 200, 429, 429])
+        finally:
+            f.stop()
+
     def test_throttling_counts_early_retries(self):
         f = Fake("--throttle-every", "2", "--retry-after", "1")
         try:

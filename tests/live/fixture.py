@@ -7,6 +7,9 @@ state per account), and prints JSON on stdout.
   sg ACCOUNT REGION VPC NAME                   -> {"group": id}   (unmanaged, one ssh rule)
   authorize ACCOUNT REGION VPC NAME PORT CIDR  -> {}   (hand-added ingress rule)
   revoke-one ACCOUNT REGION VPC NAME           -> {"revoked": permission}
+  pl-rule ACCOUNT REGION VPC NAME PORT CIDRS   -> {"list": id}  (a customer prefix list of the
+                                                  comma-separated CIDRS, and an ingress rule
+                                                  from it on tcp/PORT of group NAME)
   groups ACCOUNT REGION VPC                    -> describe-security-groups of the VPC
   role ACCOUNT REGION NAME                     -> {"trust": doc, "policy": inline policy "intentwall"}
 """
@@ -77,6 +80,15 @@ def main(argv):
                 break
         c.revoke_security_group_ingress(GroupId=g["GroupId"], IpPermissions=[perm])
         out = {"revoked": perm}
+    elif cmd == "pl-rule":
+        vpc, name, port, cidrs = argv[3], argv[4], int(argv[5]), argv[6].split(",")
+        pl = c.create_managed_prefix_list(
+            PrefixListName=f"office-{port}", AddressFamily="IPv4", MaxEntries=5,
+            Entries=[{"Cidr": x, "Description": "by hand"} for x in cidrs])["PrefixList"]["PrefixListId"]
+        c.authorize_security_group_ingress(GroupId=group_id(c, vpc, name), IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "PrefixListIds": [{"PrefixListId": pl, "Description": "by hand"}]}])
+        out = {"list": pl}
     elif cmd == "groups":
         out = c.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [argv[3]]}])
     else:

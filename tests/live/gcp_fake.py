@@ -295,6 +295,7 @@ class Store:
         self.pending_names = {}  # project -> set of names with an insert pending
         self.next_id = 4_000_000_000_000_000_000
         self.requests = 0
+        self.by_caller = {}  # project -> requests (--throttle-every counts per project)
         self.mutations = 0
         self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0, "log": [], "iam": [],
                        "most_in_flight": 0}
@@ -465,7 +466,13 @@ class Handler(BaseHTTPRequestHandler):
                 mutating = (method in ("POST", "PATCH", "PUT", "DELETE") and "/operations/" not in path
                             and not crm)
                 a = s.args
-                if (a.throttle_every and s.requests % a.throttle_every == 0) or (
+                # quotas are per project: every Nth request of each project is throttled, so
+                # writers of different projects side by side do not throttle each other's retries
+                parts = path.split("/")
+                caller = (parts[4] if path.startswith("/compute/v1/projects/") and len(parts) > 4
+                          else parts[3].split(":")[0] if crm and len(parts) > 3 else "")
+                s.by_caller[caller] = s.by_caller.get(caller, 0) + 1
+                if (a.throttle_every and s.by_caller[caller] % a.throttle_every == 0) or (
                     a.storm_at and a.storm_at <= s.requests < a.storm_at + a.storm_len
                 ):
                     s.counts["faults"] += 1
@@ -751,7 +758,7 @@ def parse_args(argv=None):
     p.add_argument("--op-polls", type=int, default=2, help="polls an operation stays RUNNING")
     p.add_argument("--settle-ms", type=int, default=3000, help="an operation is DONE after this long unpolled")
     p.add_argument("--page-size", type=int, default=500, help="largest page a listing answers")
-    p.add_argument("--throttle-every", type=int, default=0, help="429 on every Nth request")
+    p.add_argument("--throttle-every", type=int, default=0, help="429 on every Nth request of each project")
     p.add_argument("--storm-at", type=int, default=0, help="429 on requests N.. (a storm)")
     p.add_argument("--storm-len", type=int, default=0)
     p.add_argument("--fail-after", type=int, default=None, help="503 on mutations after N of them")

@@ -253,6 +253,14 @@ class Fake(unittest.TestCase):
         self.assertEqual((status, out["error"]["errors"][0]["reason"]), (503, "backendError"))
         self.assertEqual(self.call("GET", "/__counts")[1]["mutating"], 1)
 
+    def test_throttling_counts_each_projects_requests_apart(self):
+        self.start("--network", f"{P}/prod-us", "--network", "other-project/prod-eu",
+                   "--throttle-every", "2")
+        lst = lambda p: self.call("GET", f"/compute/v1/projects/{p}/global/firewalls")[0]
+        # another project's request in between does not move this project's count
+        self.assertEqual([lst(P), lst("other-project"), lst(P), lst("other-project")],
+                         [200, 200, 429, 429])
+
     def test_mutations_are_counted_reads_are_not(self):
         self.wait(self.insert(rule())[1])
         self.call("GET", f"/compute/v1/projects/{P}/global/firewalls")

@@ -3,7 +3,8 @@
 It forwards every request to the upstream unchanged and counts the API actions by name (the
 `Action` form field of EC2/IAM/STS query requests), so a test can count the mutating calls an
 apply really made, independently of what intentwall reports. Faults, all optional:
-  --throttle-every N     answer every Nth request with 503 RequestLimitExceeded (not forwarded)
+  --throttle-every N     answer every Nth request of each caller (access key and region) with 503
+                         RequestLimitExceeded (not forwarded)
   --fail-region R --fail-after N
                          after N mutating EC2 calls signed for region R, answer every further
                          mutating call for R with 500 InternalError (not forwarded)
@@ -89,7 +90,7 @@ def main():
     args = ap.parse_args()
     up = urllib.parse.urlparse(args.upstream)
     lock = threading.Lock()
-    state = {"n": 0, "actions": {}, "mutating": 0, "region_mutations": {}, "pages": 0}
+    state = {"n": {}, "actions": {}, "mutating": 0, "region_mutations": {}, "pages": 0}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -123,12 +124,15 @@ def main():
         def forward(self, body):
             form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
             action = (form.get("Action") or [""])[0]
-            m = re.search(r"Credential=[^/]+/\d+/([a-z0-9-]+)/", self.headers.get("Authorization", ""))
-            region = m.group(1) if m else ""
+            m = re.search(r"Credential=([^/]+)/\d+/([a-z0-9-]+)/", self.headers.get("Authorization", ""))
+            caller, region = (m.group(1), m.group(2)) if m else ("", "")
             mutating = bool(action) and not action.startswith(READ_PREFIXES) and action != "AssumeRole"
             with lock:
-                state["n"] += 1
-                nth = state["n"]
+                # AWS throttles per account and region: count each caller's requests apart,
+                # so writers side by side do not throttle each other's retries
+                key = (caller, region)
+                state["n"][key] = state["n"].get(key, 0) + 1
+                nth = state["n"][key]
                 throttled = args.throttle_every > 0 and nth % args.throttle_every == 0
                 failed = False
                 if not throttled and mutating and args.fail_region == region and args.fail_after >= 0:

@@ -6,7 +6,8 @@
 //! fingerprint and the same plan, and `intentwall snapshot` records exactly what was read.
 
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, Tag, UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, ManagedPrefixList, PrefixListEntry, PrefixListId,
+    SecurityGroup, Tag, UserIdGroupPair,
 };
 use serde_json::{Map, Value};
 
@@ -116,13 +117,68 @@ pub fn group(g: &SecurityGroup) -> Value {
     Value::Object(m)
 }
 
+/// A managed prefix list and its entries (two calls: DescribeManagedPrefixLists and
+/// GetManagedPrefixListEntries).
+#[derive(Debug, Clone)]
+pub struct PrefixList {
+    /// The list (id, name, address family, size, tags).
+    pub list: ManagedPrefixList,
+    /// Its entries at the version read.
+    pub entries: Vec<PrefixListEntry>,
+}
+
+/// One prefix list in the snapshot format's shape.
+fn prefix_list(l: &PrefixList) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "PrefixListId", l.list.prefix_list_id());
+    put(&mut m, "PrefixListName", l.list.prefix_list_name());
+    put(&mut m, "AddressFamily", l.list.address_family());
+    if let Some(n) = l.list.max_entries() {
+        m.insert("MaxEntries".into(), n.into());
+    }
+    m.insert("Tags".into(), tags(l.list.tags()));
+    let entries = l
+        .entries
+        .iter()
+        .map(|e| {
+            let mut v = Map::new();
+            put(&mut v, "Cidr", e.cidr());
+            put(&mut v, "Description", e.description());
+            Value::Object(v)
+        })
+        .collect();
+    m.insert("Entries".into(), Value::Array(entries));
+    Value::Object(m)
+}
+
+/// The ids of the prefix lists the groups' rules name (either direction), sorted.
+pub fn named_lists(groups: &[SecurityGroup]) -> Vec<String> {
+    let ids: std::collections::BTreeSet<String> = groups
+        .iter()
+        .flat_map(|g| g.ip_permissions().iter().chain(g.ip_permissions_egress()))
+        .flat_map(|p| p.prefix_list_ids())
+        .filter_map(|p| p.prefix_list_id().map(str::to_string))
+        .collect();
+    ids.into_iter().collect()
+}
+
 /// The whole document: groups sorted by id, so two observations of the same state are the
 /// same text (the API's listing order is not a promise).
-pub fn document(groups: &[SecurityGroup]) -> String {
+///
+/// The prefix lists the groups' rules name, with their entries, follow under
+/// `ManagedPrefixLists` (sorted by id; absent when no rule names one): the CLI's
+/// describe-security-groups has no such section, it is the snapshot format's, so what a rule
+/// naming a list matches is known to the plan and `audit` as it is in the cloud.
+pub fn document(groups: &[SecurityGroup], lists: &[PrefixList]) -> String {
     let mut gs: Vec<&SecurityGroup> = groups.iter().collect();
     gs.sort_by(|a, b| a.group_id().cmp(&b.group_id()));
-    let doc =
+    let mut doc =
         serde_json::json!({ "SecurityGroups": gs.into_iter().map(group).collect::<Vec<_>>() });
+    if !lists.is_empty() {
+        let mut ls: Vec<&PrefixList> = lists.iter().collect();
+        ls.sort_by(|a, b| a.list.prefix_list_id().cmp(&b.list.prefix_list_id()));
+        doc["ManagedPrefixLists"] = Value::Array(ls.into_iter().map(prefix_list).collect());
+    }
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
@@ -222,5 +278,84 @@ mod tests {
         });
         let sdk = to_sdk(p.as_object().unwrap());
         assert_eq!(permission(&sdk), p);
+    }
+
+    /// A rule naming a prefix list: the list is found in either direction, written under
+    /// `ManagedPrefixLists`, and read back by the snapshot loader with its entries.
+    #[test]
+    fn named_prefix_lists_go_into_the_document_with_their_entries() {
+        let ingress = to_sdk(
+            serde_json::json!({"IpProtocol": "tcp", "FromPort": 23, "ToPort": 23,
+                "PrefixListIds": [{"PrefixListId": "pl-0000000000000000b"}]})
+            .as_object()
+            .unwrap(),
+        );
+        let egress = to_sdk(
+            serde_json::json!({"IpProtocol": "-1",
+                "PrefixListIds": [{"PrefixListId": "pl-0000000000000000a"},
+                                  {"PrefixListId": "pl-0000000000000000b"}]})
+            .as_object()
+            .unwrap(),
+        );
+        let g = SecurityGroup::builder()
+            .group_id("sg-1")
+            .group_name("hand-made")
+            .vpc_id("vpc-1")
+            .ip_permissions(ingress)
+            .ip_permissions_egress(egress)
+            .build();
+        let groups = [g];
+        assert_eq!(
+            named_lists(&groups),
+            ["pl-0000000000000000a", "pl-0000000000000000b"]
+        );
+        let list = |id: &str, name: &str, cidrs: &[&str]| PrefixList {
+            list: ManagedPrefixList::builder()
+                .prefix_list_id(id)
+                .prefix_list_name(name)
+                .address_family("IPv4")
+                .max_entries(5)
+                .build(),
+            entries: cidrs
+                .iter()
+                .map(|c| PrefixListEntry::builder().cidr(*c).build())
+                .collect(),
+        };
+        // given in any order, written sorted by id
+        let lists = [
+            list("pl-0000000000000000b", "office", &["198.18.0.0/15"]),
+            list(
+                "pl-0000000000000000a",
+                "vpn",
+                &["203.0.113.0/24", "192.0.2.0/25"],
+            ),
+        ];
+        let text = document(&groups, &lists);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let pls = v["ManagedPrefixLists"].as_array().unwrap();
+        assert_eq!(pls.len(), 2);
+        assert_eq!(pls[0]["PrefixListName"], "vpn");
+        assert_eq!(pls[0]["Entries"][1]["Cidr"], "192.0.2.0/25");
+        let intent = intentwall_contract::DeploymentIntent {
+            deployment: "us".into(),
+            provider: intentwall_contract::ProviderKind::Aws,
+            settings: [("vpc".to_string(), "vpc-1".to_string())].into(),
+            space: Default::default(),
+            groups: Default::default(),
+            flows: Vec::new(),
+        };
+        let state = crate::snapshot::parse(&text, &intent).unwrap();
+        let office = state
+            .objects
+            .iter()
+            .find(|o| o.kind == crate::model::KIND_PL && o.key == "pl:office")
+            .expect("the list is an object of the state");
+        assert_eq!(
+            office.body.value()["Entries"],
+            serde_json::json!([{"Cidr": "198.18.0.0/15"}])
+        );
+        // without a named list, the document is the CLI's and nothing more
+        let plain = document(&[], &[]);
+        assert!(!plain.contains("ManagedPrefixLists"), "{plain}");
     }
 }

@@ -310,7 +310,8 @@ pub async fn observe_with(
         vec![Filter::builder().name("vpc-id").values(vpc).build()],
     )
     .await?;
-    let document = doc::document(&groups);
+    let lists = prefix_lists(ec2, &doc::named_lists(&groups)).await?;
+    let document = doc::document(&groups, &lists);
     let state = crate::snapshot::parse(&document, intent).map_err(|e| {
         ProviderError::new(
             ErrorKind::Other,
@@ -320,6 +321,61 @@ pub async fn observe_with(
         )
     })?;
     Ok(Observation { state, document })
+}
+
+/// The prefix lists `ids` with their entries, over all pages. A list that cannot be read is
+/// an error, never an empty list: a rule naming it would then seem to match nothing.
+pub async fn prefix_lists(
+    ec2: &Ec2,
+    ids: &[String],
+) -> Result<Vec<doc::PrefixList>, ProviderError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let call = "ec2:DescribeManagedPrefixLists";
+    let mut pages = ec2
+        .client
+        .describe_managed_prefix_lists()
+        .set_prefix_list_ids(Some(ids.to_vec()))
+        .into_paginator()
+        .send();
+    let mut lists = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| error::classify(&ec2.target, call, &e))?;
+        lists.extend(page.prefix_lists().iter().cloned());
+    }
+    let mut out = Vec::new();
+    for list in lists {
+        let Some(id) = list.prefix_list_id().map(str::to_string) else {
+            continue;
+        };
+        let call = "ec2:GetManagedPrefixListEntries";
+        let mut pages = ec2
+            .client
+            .get_managed_prefix_list_entries()
+            .prefix_list_id(&id)
+            .into_paginator()
+            .send();
+        let mut entries = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| error::classify(&ec2.target, call, &e))?;
+            entries.extend(page.entries().iter().cloned());
+        }
+        out.push(doc::PrefixList { list, entries });
+    }
+    if let Some(missing) = ids.iter().find(|id| {
+        !out.iter()
+            .any(|l| l.list.prefix_list_id() == Some(id.as_str()))
+    }) {
+        return Err(ProviderError::new(
+            ErrorKind::NotFound,
+            &ec2.target,
+            call,
+            format!("prefix list {missing}, named by a rule, was not in the answer"),
+        ));
+    }
+    tracing::debug!(target: "intentwall::aws", target = %ec2.target, lists = out.len(), "read prefix lists");
+    Ok(out)
 }
 
 /// Every group matching the filters, over all pages.

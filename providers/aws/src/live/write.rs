@@ -15,7 +15,7 @@
 
 use super::{doc, error, groups_of, observe_with, Ec2, Placement};
 use crate::model::{
-    Dir, Peer, Ports, Proto, Rule, KIND_RULE, KIND_SG, TAG_MANAGED_KEY, TAG_MANAGED_VALUE,
+    Dir, Peer, Ports, Proto, Rule, KIND_PL, KIND_RULE, KIND_SG, TAG_MANAGED_KEY, TAG_MANAGED_VALUE,
 };
 use crate::snapshot::permission_from_body;
 use aws_sdk_ec2::types::{
@@ -39,6 +39,7 @@ pub async fn execute(
     let mut w = Writer {
         ec2,
         ids: BTreeMap::new(),
+        pl_ids: BTreeMap::new(),
         made: BTreeSet::new(),
         calls: 0,
     };
@@ -46,6 +47,16 @@ pub async fn execute(
         if o.kind == KIND_SG && o.key.starts_with("sg:") {
             if let (Some(name), Some(id)) = (name_of(o), assigned_id(o)) {
                 w.ids.insert(name, id);
+            }
+        }
+        // rules name a prefix list the observation read by its name: calls need its id
+        if o.kind == KIND_PL {
+            let body = o.body.value();
+            if let (Some(name), Some(id)) = (
+                body.get("PrefixListName").and_then(Value::as_str),
+                body.get("PrefixListId").and_then(Value::as_str),
+            ) {
+                w.pl_ids.insert(name.to_string(), id.to_string());
             }
         }
     }
@@ -121,6 +132,8 @@ struct Writer<'a> {
     ec2: &'a Ec2,
     /// Group name -> id, for the groups of the deployment's VPC (and those made here).
     ids: BTreeMap<String, String>,
+    /// Prefix list name -> id, for the lists the observed rules name.
+    pl_ids: BTreeMap<String, String>,
     /// Keys of groups created in this run.
     made: BTreeSet<String>,
     calls: usize,
@@ -319,7 +332,7 @@ impl Writer<'_> {
         if let Peer::GroupName(peer) = &rule.peer {
             self.group_id(peer)?;
         }
-        let perm = permission_from_body(&rule, &self.ids, &BTreeMap::new());
+        let perm = permission_from_body(&rule, &self.ids, &self.pl_ids);
         Ok((id, rule.dir, doc::to_sdk(&perm)))
     }
 
@@ -386,7 +399,7 @@ impl Writer<'_> {
         let Some(id) = self.ids.get(&group).cloned() else {
             return Ok(()); // its group is gone, and the rule with it
         };
-        let perm = doc::to_sdk(&permission_from_body(&rule, &self.ids, &BTreeMap::new()));
+        let perm = doc::to_sdk(&permission_from_body(&rule, &self.ids, &self.pl_ids));
         let (call, r) = match rule.dir {
             Dir::Ingress => (
                 "ec2:RevokeSecurityGroupIngress",
@@ -495,7 +508,7 @@ impl Writer<'_> {
         })?;
         let id = self.group_id(&group)?;
         let rule_id = self.rule_id(&id, &rule).await?;
-        let perm = permission_from_body(&rule, &self.ids, &BTreeMap::new());
+        let perm = permission_from_body(&rule, &self.ids, &self.pl_ids);
         let one = |list: &str, k: &str| -> Option<String> {
             perm.get(list)?
                 .as_array()?

@@ -854,3 +854,25 @@ fn targets_are_written_side_by_side_and_one_at_a_time_on_request() {
         assert_eq!(e.plan_code(&fake), 0);
     }
 }
+
+/// A write the cloud acknowledges (its operation DONE without error) but does not make is
+/// caught: each target is read again after its writes and must equal what they meant, so it
+/// fails "did not converge" (exit 1) instead of being reported applied; a rerun makes it.
+#[test]
+fn a_write_acknowledged_but_not_made_fails_its_target() {
+    let fake = Fake::start(&["--lose-mutation", "5"]);
+    let e = Estate::new();
+    let o = e.apply(&fake);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(fake.counts()["lost"], 1, "{}", fake.counts());
+    let report = text(&o.stdout);
+    assert_eq!(
+        report.matches("did not converge").count(),
+        1,
+        "one target lost a write: {report}"
+    );
+    assert_eq!(report.matches("Applied").count(), 2, "{report}");
+    assert_eq!(e.plan_code(&fake), 2, "the lost write is still to do");
+    applied(&e.apply(&fake));
+    assert_eq!(e.plan_code(&fake), 0);
+}

@@ -298,7 +298,7 @@ class Store:
         self.by_caller = {}  # project -> requests (--throttle-every counts per project)
         self.mutations = 0
         self.counts = {"mutating": 0, "methods": {}, "faults": 0, "pages": 0, "rejected": 0, "operations_get": 0, "log": [], "iam": [],
-                       "most_in_flight": 0}
+                       "most_in_flight": 0, "lost": 0}
         self.in_flight = 0  # mutations in their --delay-mutations sleep right now
         self.armed = []  # concurrent edits: {project, after_lists, firewall}
         self.lists_done = {}  # project -> completed listings
@@ -356,6 +356,14 @@ class Store:
             "startTime": now,
             "selfLink": f"{API}projects/{project}/global/operations/{op_name}",
         }
+        if self.args.lose_mutation and self.mutations == self.args.lose_mutation:
+            # acknowledged, and DONE without error, but nothing changes: a write the client
+            # must not take the answer's word for
+            self.counts["lost"] += 1
+
+            def effect():
+                # the name is free again (an insert), and the rule is not stored
+                self.pending_names.get(project, set()).discard(name)
         rec = {"op": op, "effect": effect, "polls": self.args.op_polls,
                "deadline": time.time() + self.args.settle_ms / 1000.0}
         self.ops.setdefault(project, {})[op_name] = rec
@@ -764,6 +772,8 @@ def parse_args(argv=None):
     p.add_argument("--fail-after", type=int, default=None, help="503 on mutations after N of them")
     p.add_argument("--fail-project", default="", help="only in this project")
     p.add_argument("--delay-mutations", type=int, default=0, help="milliseconds each mutation takes")
+    p.add_argument("--lose-mutation", type=int, default=0,
+                   help="the Nth mutation's operation finishes DONE without error and changes nothing")
     p.add_argument("--network", action="append", default=[], help="PROJECT/NETWORK that exists")
     p.add_argument("--withhold", action="append", default=[],
                    help="PERMISSION or PROJECT/PERMISSION testIamPermissions does not grant (default: all granted)")

@@ -261,6 +261,17 @@ class Fake(unittest.TestCase):
         self.assertEqual([lst(P), lst("other-project"), lst(P), lst("other-project")],
                          [200, 200, 429, 429])
 
+    def test_a_lost_mutation_is_done_and_changes_nothing(self):
+        self.start("--network", f"{P}/prod-us", "--lose-mutation", "2")
+        self.assertEqual(self.wait(self.insert(rule(name="kept"))[1]).get("error"), None)
+        op = self.wait(self.insert(rule(name="lost"))[1])
+        self.assertEqual((op["status"], op.get("error")), ("DONE", None))
+        self.assertEqual(sorted(self.store.firewalls.get(P, {})), ["kept"])
+        self.assertEqual(self.store.counts["lost"], 1)
+        # the name is free: inserting it again works
+        self.assertEqual(self.wait(self.insert(rule(name="lost"))[1]).get("error"), None)
+        self.assertEqual(sorted(self.store.firewalls.get(P, {})), ["kept", "lost"])
+
     def test_mutations_are_counted_reads_are_not(self):
         self.wait(self.insert(rule())[1])
         self.call("GET", f"/compute/v1/projects/{P}/global/firewalls")

@@ -602,3 +602,70 @@ fn prefix_lists_named_by_rules_are_read_with_their_entries() {
         text(&o.stderr)
     );
 }
+
+/// A group intentwall owns but no intent makes any more, still carried by a network
+/// interface: AWS refuses its deletion (`DependencyViolation`, which the emulator never says,
+/// so the proxy does). The target fails naming what still uses the group, nothing else of it
+/// is undone, and once the group is free a rerun deletes it.
+#[test]
+fn a_group_still_in_use_is_reported_with_what_uses_it() {
+    let Some(moto) = moto() else { return };
+    let e = Estate::new(&moto, 11);
+    let o = e.apply(&moto);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let (_, account, region, vpc) = e.targets[0].clone();
+    let made = fixture(
+        &moto,
+        &[
+            "owned-in-use",
+            &account,
+            &region,
+            &vpc,
+            "iw-legacy",
+            "10.10.250.0/24",
+        ],
+    );
+    let (group, eni) = (
+        made["group"].as_str().unwrap(),
+        made["eni"].as_str().unwrap(),
+    );
+    assert_eq!(
+        e.plan_code(&moto),
+        2,
+        "an owned group no intent makes is deleted"
+    );
+
+    let proxy = Proxy::start(
+        &moto,
+        &["--refuse", "DeleteSecurityGroup:DependencyViolation"],
+    );
+    let o = e.apply(&proxy.url);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    let report = text(&o.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("us / aws"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains("Failed") && line.contains("in use"), "{line}");
+    assert!(line.contains(&format!("network interface {eni}")), "{line}");
+    assert_eq!(proxy.counts()["refused"], 1);
+    assert!(
+        e.groups(0)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["GroupId"] == group),
+        "the refused group is still there"
+    );
+
+    // the interface gone (here: the emulator does not enforce it), a rerun deletes the group
+    let o = e.apply(&moto);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(!e
+        .groups(0)
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["GroupId"] == group));
+    assert_eq!(e.plan_code(&moto), 0);
+}

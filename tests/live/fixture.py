@@ -10,6 +10,10 @@ state per account), and prints JSON on stdout.
   pl-rule ACCOUNT REGION VPC NAME PORT CIDRS   -> {"list": id}  (a customer prefix list of the
                                                   comma-separated CIDRS, and an ingress rule
                                                   from it on tcp/PORT of group NAME)
+  owned-in-use ACCOUNT REGION VPC NAME SUBNET  -> {"group": id, "eni": id}  (a group tagged
+                                                  managed-by=intentwall that no intent makes,
+                                                  carried by a network interface of a new
+                                                  subnet SUBNET of the VPC)
   groups ACCOUNT REGION VPC                    -> describe-security-groups of the VPC
   role ACCOUNT REGION NAME                     -> {"trust": doc, "policy": inline policy "intentwall"}
 """
@@ -89,6 +93,15 @@ def main(argv):
             "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
             "PrefixListIds": [{"PrefixListId": pl, "Description": "by hand"}]}])
         out = {"list": pl}
+    elif cmd == "owned-in-use":
+        vpc, name, cidr = argv[3], argv[4], argv[5]
+        g = c.create_security_group(
+            GroupName=name, Description="left behind", VpcId=vpc,
+            TagSpecifications=[{"ResourceType": "security-group",
+                                "Tags": [{"Key": "managed-by", "Value": "intentwall"}]}])["GroupId"]
+        subnet = c.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
+        eni = c.create_network_interface(SubnetId=subnet, Groups=[g])["NetworkInterface"]["NetworkInterfaceId"]
+        out = {"group": g, "eni": eni}
     elif cmd == "groups":
         out = c.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [argv[3]]}])
     else:

@@ -9,6 +9,8 @@ apply really made, independently of what intentwall reports. Faults, all optiona
                          after N mutating EC2 calls signed for region R, answer every further
                          mutating call for R with 500 InternalError (not forwarded)
   --delay-mutations MS   sleep before forwarding each mutating call (to kill a run mid-apply)
+  --refuse ACTION:CODE   answer every ACTION call with 400 and the EC2 error CODE (not forwarded):
+                         what the emulator never says, e.g. DeleteSecurityGroup:DependencyViolation
   --paginate N           cut DescribeSecurityGroups / DescribeSecurityGroupRules answers into
                          pages of at most N items with a NextToken, as EC2 does (the emulator
                          always answers with everything at once)
@@ -36,6 +38,9 @@ FAILURE = ('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
            '<Code>InternalError</Code><Message>An internal error has occurred (injected).</Message>'
            '</Error></Errors><RequestID>proxy-fault</RequestID></Response>')
 
+REFUSAL = ('<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
+           '<Code>{code}</Code><Message>{action} refused (injected).</Message>'
+           '</Error></Errors><RequestID>proxy-refusal</RequestID></Response>')
 
 PAGED = {"DescribeSecurityGroups": "securityGroupInfo",
          "DescribeSecurityGroupRules": "securityGroupRuleSet"}
@@ -87,6 +92,7 @@ def main():
     ap.add_argument("--delay-mutations", type=int, default=0)
     ap.add_argument("--paginate", type=int, default=0)
     ap.add_argument("--deny", default="")
+    ap.add_argument("--refuse", default="")
     args = ap.parse_args()
     up = urllib.parse.urlparse(args.upstream)
     lock = threading.Lock()
@@ -113,7 +119,7 @@ def main():
             if self.path == "/__counts":
                 with lock:
                     body = json.dumps({"actions": state["actions"], "mutating": state["mutating"],
-                                       "pages": state["pages"]})
+                                       "pages": state["pages"], "refused": state.get("refused", 0)})
                 return self.reply(200, body, "application/json")
             self.forward(b"")
 
@@ -145,6 +151,11 @@ def main():
                         state["region_mutations"][region] = state["region_mutations"].get(region, 0) + 1
             if throttled:
                 return self.reply(503, THROTTLE)
+            refused_action, _, refused_code = args.refuse.partition(":")
+            if action and action == refused_action:
+                with lock:
+                    state["refused"] = state.get("refused", 0) + 1
+                return self.reply(400, REFUSAL.format(code=refused_code, action=action))
             if action == "SimulatePrincipalPolicy":
                 return self.reply(200, simulate(form, set(filter(None, args.deny.split(",")))))
             if failed:

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::live::{self, Served};
+use common::live::{self, applied, Served};
 use common::{code, copy_dir, root, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -212,7 +212,7 @@ fn plan_apply_plan_converges_across_accounts_and_regions_and_leaves_others_alone
     let t = Instant::now();
     let o = e.apply(&proxy.url);
     let apply_time = t.elapsed();
-    assert_eq!(code(&o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     let first = proxy.mutating();
     assert!(
         first > 300,
@@ -224,7 +224,7 @@ fn plan_apply_plan_converges_across_accounts_and_regions_and_leaves_others_alone
     let t = Instant::now();
     let o = e.apply(&proxy.url);
     let again_time = t.elapsed();
-    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    applied(&o);
     assert_eq!(proxy.mutating(), first, "the second apply wrote something");
     // figures for the record (seen with --nocapture), not asserted: timing is the machine's
     eprintln!(
@@ -309,7 +309,7 @@ fn throttling_on_every_third_call_still_converges() {
     let e = Estate::new(&moto, 3);
     let proxy = Proxy::start(&moto, &["--throttle-every", "3"]);
     let o = e.apply(&proxy.url);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(e.plan_code(&proxy.url), 0);
 }
 
@@ -331,7 +331,7 @@ fn a_region_failing_mid_apply_fails_alone_and_a_rerun_converges() {
     // without the fault, a re-run finishes the job
     assert_eq!(e.plan_code(&moto), 2);
     let o = e.apply(&moto);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(e.plan_code(&moto), 0);
 }
 
@@ -347,7 +347,7 @@ fn killed_mid_apply_then_rerun_converges() {
     );
     assert_eq!(e.plan_code(&moto), 2, "a killed apply leaves work to do");
     let o = e.apply(&moto);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(e.plan_code(&moto), 0);
 }
 
@@ -389,7 +389,7 @@ fn paginated_listings_are_read_to_the_last_page() {
     // two items per page: a VPC of a dozen groups takes six pages to list
     let proxy = Proxy::start(&moto, &["--paginate", "2"]);
     let o = e.apply(&proxy.url);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(e.plan_code(&proxy.url), 0, "a page was missed");
     let counts = proxy.counts();
     let lists = counts["actions"]["DescribeSecurityGroups"]
@@ -496,7 +496,7 @@ fn preflight_refuses_an_apply_the_role_may_not_finish_before_any_write() {
     // allowed: the same apply goes through
     let proxy = Proxy::start(&moto, &[]);
     let o = e.iw(&proxy.url, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(e.plan_code(&moto), 0);
 }
 
@@ -509,7 +509,7 @@ fn prefix_lists_named_by_rules_are_read_with_their_entries() {
     let Some(moto) = moto() else { return };
     let e = Estate::new(&moto, 10);
     let o = e.apply(&moto);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     let (_, account, region, vpc) = e.targets[0].clone();
     let pl = fixture(
         &moto,
@@ -591,7 +591,7 @@ fn prefix_lists_named_by_rules_are_read_with_their_entries() {
     );
 
     let o = e.apply(&moto);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(e.plan_code(&moto), 0);
     let o = e.iw(&moto, &["audit", "--deployment", "us"]);
     assert_eq!(
@@ -612,7 +612,7 @@ fn a_group_still_in_use_is_reported_with_what_uses_it() {
     let Some(moto) = moto() else { return };
     let e = Estate::new(&moto, 11);
     let o = e.apply(&moto);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     let (_, account, region, vpc) = e.targets[0].clone();
     let made = fixture(
         &moto,
@@ -660,7 +660,7 @@ fn a_group_still_in_use_is_reported_with_what_uses_it() {
 
     // the interface gone (here: the emulator does not enforce it), a rerun deletes the group
     let o = e.apply(&moto);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert!(!e
         .groups(0)
         .as_array()

@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::live::{self, Served};
+use common::live::{self, applied, Served};
 use common::{code, copy_dir, root, text};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -251,7 +251,7 @@ fn plan_apply_plan_converges_and_leaves_unmanaged_rules_alone() {
     let t = Instant::now();
     let o = e.apply(&fake);
     let apply_ms = t.elapsed().as_millis();
-    assert_eq!(code(&o), 0, "apply: {}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     let first = fake.counts();
     let calls = first["mutating"].as_u64().unwrap();
     eprintln!(
@@ -277,7 +277,7 @@ fn plan_apply_plan_converges_and_leaves_unmanaged_rules_alone() {
 
     // a second apply makes no mutating call at all (counted by the fake, not by us)
     let o = e.apply(&fake);
-    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    applied(&o);
     assert_eq!(fake.mutating(), calls, "the second apply wrote something");
     assert!(text(&o.stdout).contains("NoChanges"), "{}", text(&o.stdout));
 
@@ -570,14 +570,14 @@ fn preflight_with_the_full_role_converges_and_the_second_plan_is_empty() {
     // and said explicitly, so this test follows the role whatever the fake's default
     fake.faults(json!({"permissions": [{"actions": actions, "notActions": []}]}));
     let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     let c = fake.counts();
     assert_eq!(c["permissions"], 3, "one permissions call per target: {c}");
     assert!(c["mutating"].as_u64().unwrap() > 60, "{c}");
     assert_eq!(e.plan_code(&fake), 0, "plan after apply is empty");
     // nothing to write: nothing to check
     let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    applied(&o);
     assert_eq!(fake.counts()["permissions"], 3);
 }
 
@@ -634,7 +634,7 @@ fn preflight_passes_a_wildcard_role() {
     let e = Estate::new();
     fake.faults(json!({"permissions": [{"actions": ["Microsoft.Network/*"]}]}));
     let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(e.plan_code(&fake), 0, "plan after apply is empty");
 }
 
@@ -653,7 +653,7 @@ fn preflight_reads_every_page_and_not_actions_subtract_only_within_their_role() 
         "permissions_page": 1,
     }));
     let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
     assert_eq!(
         fake.counts()["permissions"],
         9,
@@ -690,5 +690,5 @@ fn preflight_refuses_when_the_permissions_cannot_be_read() {
     // readable again: the same apply goes through
     fake.faults(json!({"permissions_error": null}));
     let o = e.iw(&fake, &["apply", "--auto-approve", "--preflight"]);
-    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    applied(&o);
 }
